@@ -1,0 +1,1 @@
+"""Built-in generators plugins, importable as usbench.generators.<name>."""

@@ -1,0 +1,1 @@
+"""Built-in metrics plugins, importable as usbench.metrics.<name>."""

@@ -1,0 +1,1 @@
+"""Built-in tasks plugins, importable as usbench.tasks.<name>."""

@@ -1,0 +1,1 @@
+"""Datasets: the ImageSet container, loaders, the LUS phantom and patient-level splits."""

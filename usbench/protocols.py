@@ -1,0 +1,315 @@
+"""The four plugin contracts: Generator, Metric, DatasetSource and Task.
+
+A plugin author needs nothing but these docstrings and :mod:`usbench.testing`. Shapes:
+images are always ``N×1×H×W`` float32 in ``[0, 1]`` on the CPU (see
+:class:`usbench.data.imageset.ImageSet` and :class:`usbench.samples.SampleBatch`).
+
+This module imports no torch at import time, so listing plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from usbench.data.imageset import ImageSet
+    from usbench.samples import SampleBatch
+
+PRESETS = ("paper", "quick", "smoke")
+
+
+# --------------------------------------------------------------------------------------
+# Generators
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Capabilities:
+    """What a generator can do; the harness and tasks read this.
+
+    class_conditional: ``sample(labels=...)`` produces images of the requested classes.
+    single_image: trains on one image (SinGAN, SinDDM); the harness may pass a dataset of one.
+    few_image: trains on a handful of images (FewDDM).
+    source_guided: every sample derives from a training image and carries its name in
+        ``SampleBatch.sources`` (paired metrics use it).
+    """
+
+    class_conditional: bool = False
+    single_image: bool = False
+    few_image: bool = False
+    source_guided: bool = False
+
+
+@dataclass
+class FitContext:
+    """Where and how a generator trains.
+
+    workdir: a folder private to this fit, for checkpoints and logs; resuming a run reuses it.
+    seed: the run seed; training must be a deterministic function of (data, config, seed).
+    resume: continue from the newest checkpoint in ``workdir`` if there is one.
+    progress: show progress bars.
+    """
+
+    workdir: Path
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+
+
+class Generator(ABC):
+    """An image generator plugin.
+
+    Class attributes a plugin sets:
+        name: registry name (``"ddpm"``).
+        Config: a frozen dataclass of every hyper-parameter, each with a default.
+        presets: ``{"paper": {...}, "quick": {...}, "smoke": {...}}`` — overrides of the
+            Config defaults. ``paper`` reproduces the source paper (GPU), ``quick`` runs in
+            minutes on a laptop CPU, ``smoke`` in seconds (tests).
+        capabilities: a :class:`Capabilities`.
+
+    Persistence: :meth:`save` writes ``config.json`` (the Config), ``state.json``
+    (:meth:`state_meta`) and ``weights.safetensors`` (:meth:`state_tensors`); :meth:`load`
+    rebuilds the generator from the Config and calls :meth:`restore`. Nothing is pickled.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type]
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, config: Any) -> None:
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}")
+        self.config = config
+
+    @classmethod
+    def from_preset(cls, preset: str = "quick", overrides: Mapping[str, str] | None = None):
+        """Build with ``preset`` plus ``--set``-style string ``overrides``."""
+        from usbench.config import resolve_config
+
+        return cls(resolve_config(cls.Config, cls.presets, preset, overrides or {}))
+
+    @abstractmethod
+    def fit(self, train: ImageSet, ctx: FitContext) -> None:
+        """Train on ``train`` (``N×1×H×W`` in [0,1]); deterministic given ``ctx.seed``."""
+
+    @abstractmethod
+    def sample(
+        self, n: int, *, seed: int, labels: torch.Tensor | None = None
+    ) -> SampleBatch:
+        """Draw ``n`` images; the same ``seed`` gives the same images.
+
+        ``labels`` (``n`` int64) asks a class-conditional generator for those classes;
+        an unconditional generator ignores them and returns ``labels=None``.
+        """
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor needed to sample again (usually EMA weights), flat names → tensors."""
+
+    def state_meta(self) -> dict[str, Any]:
+        """JSON-able facts learned in ``fit`` that :meth:`restore` needs (sizes, names)."""
+        return {}
+
+    @abstractmethod
+    def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`state_meta` + :meth:`state_tensors`."""
+
+    # -- persistence, shared by every generator --------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write config, meta and weights into ``directory`` (created)."""
+        from safetensors.torch import save_file
+
+        from usbench.config import config_to_dict
+        from usbench.fileio import atomic_write_text
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()}
+        save_file(tensors, str(directory / "weights.safetensors"))
+        atomic_write_text(directory / "state.json", json.dumps(self.state_meta(), indent=2))
+        payload = {"generator": self.name, "config": config_to_dict(self.config)}
+        atomic_write_text(directory / "config.json", json.dumps(payload, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path):
+        """Rebuild a generator saved by :meth:`save`."""
+        from safetensors.torch import load_file
+
+        from usbench.config import config_from_dict
+
+        directory = Path(directory)
+        payload = json.loads((directory / "config.json").read_text())
+        if payload.get("generator") != cls.name:
+            raise ValueError(
+                f"{directory} holds a {payload.get('generator')!r} generator, not {cls.name!r}"
+            )
+        gen = cls(config_from_dict(cls.Config, payload["config"]))
+        meta = json.loads((directory / "state.json").read_text())
+        gen.restore(meta, load_file(str(directory / "weights.safetensors")))
+        return gen
+
+
+# --------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------
+class MetricKind(str, enum.Enum):
+    """How a metric looks at the data."""
+
+    NO_REFERENCE = "no-reference"  # each generated image alone (NIMA)
+    PAIRED = "paired"  # generated vs its real counterpart (SSIM, PSNR, paired LPIPS)
+    SET_VS_SET = "set-vs-set"  # generated set vs real set (FID, KID)
+    DIVERSITY = "diversity"  # among generated images (LPIPS diversity)
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric cannot be computed here; ``fix`` says exactly what to do about it.
+
+    Raised, for instance, when pretrained weights are missing and cannot be downloaded.
+    The harness records the metric as unavailable with this message and goes on.
+    """
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(f"{reason} Fix: {fix}")
+        self.reason = reason
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """Everything a metric may look at.
+
+    generated: the samples (``N×1×H×W`` in [0,1]; ``labels``/``sources`` if known).
+    train: the real images the generator was trained on.
+    heldout: real images it never saw (the test split), or ``None``.
+    seed: for any randomness in the metric (subsets, bootstrap).
+    """
+
+    generated: SampleBatch
+    train: ImageSet
+    heldout: ImageSet | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric's answer for one run.
+
+    value: the headline number (mean over pairs/images, or the set statistic).
+    spread: standard deviation over ``per_sample`` (0.0 for a single set statistic).
+    n: how many generated images (or pairs) it rests on.
+    per_sample: one value per image/pair, for distributions and bootstraps, or ``None``.
+    ci_low, ci_high: a 95 % bootstrap interval, or ``None``.
+    details: extra JSON-able facts (e.g. the pairing used).
+    """
+
+    value: float
+    spread: float
+    n: int
+    per_sample: np.ndarray | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Metric(ABC):
+    """A metric plugin.
+
+    Class attributes: ``name``, ``version`` (bump when numbers can change), ``kind`` (a
+    :class:`MetricKind`), ``higher_is_better``, ``weights`` (names of pretrained weight
+    files it needs, see :mod:`usbench.weights`), ``value_range`` (``(low, high)``, either
+    may be ``None``). :meth:`variant` returns the exact recipe (layer, resize, grayscale
+    to RGB policy, weights hash...); it is stored with every score, and two scores are
+    comparable only when name, version and variant agree.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    kind: ClassVar[MetricKind] = MetricKind.PAIRED
+    higher_is_better: ClassVar[bool] = True
+    weights: ClassVar[tuple[str, ...]] = ()
+    value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
+
+    def variant(self) -> dict[str, Any]:
+        """JSON-able identity of the exact computation (empty when there is one way)."""
+        return {}
+
+    @abstractmethod
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        """Score ``inputs``; raise :class:`MetricUnavailable` when it cannot be done here."""
+
+
+# --------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------
+class DatasetSource(ABC):
+    """A dataset plugin: knows where images live and loads them into an ImageSet.
+
+    ``name`` is the registry name. ``load`` returns every image of the dataset resized to
+    ``image_size`` (square), grayscale float32 in [0,1], with labels and patient ids.
+    ``root`` is a user-given local directory (``--data-root``) or ``None`` for the
+    source's default (a cache, an embedded generator...). ``options`` are
+    dataset-specific ``key=value`` strings; unknown keys must raise ``ValueError``
+    naming the valid ones.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def load(
+        self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}
+    ) -> ImageSet:
+        """Load the dataset."""
+
+
+# --------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskScore:
+    """One number a task produced, stored like a metric score.
+
+    metric: e.g. ``"balanced_accuracy"``; group: what it belongs to (arm, class, fold
+    aggregate), e.g. ``"real+synthetic/minority=25%"``.
+    """
+
+    metric: str
+    group: str
+    value: float
+    spread: float
+    n: int
+    higher_is_better: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """A downstream experiment, e.g. the gain of a classifier trained with synthetic data.
+
+    ``run`` receives the real dataset and a factory that trains a fresh generator on a
+    given ImageSet (so generators can be trained per fold, never on test patients) and
+    returns :class:`TaskScore` rows.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+
+    def variant(self) -> dict[str, Any]:
+        """JSON-able identity of the protocol (folds, classifier, arms...)."""
+        return {}
+
+    @abstractmethod
+    def run(self, data: ImageSet, train_generator: Any, *, seed: int) -> list[TaskScore]:
+        """Run the experiment.
+
+        ``train_generator(train: ImageSet, tag: str) -> Generator`` fits (or loads from a
+        cache keyed by ``tag``) a generator configured as in the current run.
+        """

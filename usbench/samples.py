@@ -1,0 +1,56 @@
+"""What a generator returns: images plus, where it has them, labels and source images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True, eq=False)
+class SampleBatch:
+    """Generated images.
+
+    Attributes:
+        images: ``N×1×H×W`` float32 in ``[0, 1]``, on the CPU.
+        labels: ``N`` int64 class indices the samples were conditioned on, or ``None``
+            for an unconditional generator.
+        sources: ``N`` names of the real training image each sample was derived from
+            (single-image models, image-guided sampling), or ``None``. Paired metrics
+            pair a sample with this image; it is never guessed from file order.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    sources: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        if self.images.ndim != 4 or self.images.shape[1] != 1:
+            raise ValueError(f"samples must be N×1×H×W, got {tuple(self.images.shape)}")
+        if self.images.dtype != torch.float32:
+            raise ValueError(f"samples must be float32, got {self.images.dtype}")
+        if not torch.isfinite(self.images).all():
+            raise ValueError("samples contain NaN or infinite values")
+        if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
+            raise ValueError("samples must lie in [0, 1]; clamp before returning them")
+        if self.labels is not None and self.labels.shape != (n,):
+            raise ValueError("labels must have one entry per sample")
+        if self.sources is not None and len(self.sources) != n:
+            raise ValueError("sources must have one entry per sample")
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @staticmethod
+    def concat(batches: list[SampleBatch]) -> SampleBatch:
+        """Join batches in order; labels/sources are kept only when every batch has them."""
+        if not batches:
+            raise ValueError("nothing to concatenate")
+        labels = None
+        if all(b.labels is not None for b in batches):
+            labels = torch.cat([b.labels for b in batches])
+        sources = None
+        if all(b.sources is not None for b in batches):
+            sources = tuple(s for b in batches for s in b.sources)
+        return SampleBatch(torch.cat([b.images for b in batches]), labels, sources)
