@@ -186,8 +186,17 @@ def scan_convert(scan: np.ndarray, params: PhantomParams) -> np.ndarray:
 # Step 1: anatomy (echogenicity)
 # --------------------------------------------------------------------------------------
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma) -> np.ndarray:
-    """Zero-mean, unit-std Gaussian noise low-passed with ``sigma`` (px per axis)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+    """Zero-mean, unit-std Gaussian noise low-passed with ``sigma`` (px per axis).
+
+    Very smooth fields are drawn on a coarser grid and interpolated up (same look, cheaper).
+    """
+    sig = np.broadcast_to(np.asarray(sigma, dtype=float), (len(shape),))
+    step = max(1, int(sig.min() // 3))
+    coarse = tuple(-(-n // step) + 1 for n in shape) if step > 1 else tuple(shape)
+    field = ndimage.gaussian_filter(rng.standard_normal(coarse), sig / step, mode="wrap")
+    if step > 1:
+        grids = np.meshgrid(*[np.arange(n) / step for n in shape], indexing="ij")
+        field = ndimage.map_coordinates(field, grids, order=1)
     return field / (field.std() + 1e-12)
 
 
@@ -241,17 +250,24 @@ def _ribs(params: PhantomParams, rng) -> list[tuple[float, float]]:
 def _anatomy(params: PhantomParams, rng: np.random.Generator):
     """Echogenicity on the scan grid plus the scan-unit facts needed for the truth."""
     nz, nl = _scan_shape(params)
-    z, s = np.meshgrid((np.arange(nz) + 0.5) / nz, (np.arange(nl) + 0.5) / nl * 2 - 1, indexing="ij")
+    z, s = np.meshgrid(
+        (np.arange(nz) + 0.5) / nz, (np.arange(nl) + 0.5) / nl * 2 - 1, indexing="ij"
+    )
     zp = params.pleura_depth
     echo = _soft_tissue(z, s, zp, rng)
     pleura_z = _pleura_profile(s[0], zp, rng)[None, :]
     below = z >= pleura_z
-    haze = rng.uniform(0.03, 0.08) * np.exp(0.6 * _smooth_noise(rng, (nz, nl), (nz * 0.05, nl * 0.05)))
+    haze = rng.uniform(0.03, 0.08) * np.exp(
+        0.6 * _smooth_noise(rng, (nz, nl), (nz * 0.05, nl * 0.05))
+    )
     pleura_gain = 30.0 * np.exp(0.35 * _smooth_noise(rng, (nl,), nl * 0.02))[None, :]
     echo = echo + pleura_gain * _band(z, pleura_z, 0.0045) + haze * below
     ribs = _ribs(params, rng)
     b_width = rng.uniform(0.025, 0.045)
-    free = (-1.0 + sum(hw for c, hw in ribs if c < 0) * 1.2, 1.0 - sum(hw for c, hw in ribs if c > 0) * 1.2)
+    free = (
+        -1.0 + sum(hw for c, hw in ribs if c < 0) * 1.2,
+        1.0 - sum(hw for c, hw in ribs if c > 0) * 1.2,
+    )
     b_pos = _place_b_lines(params.n_b_lines, free, b_width, rng)
     b_cover = np.zeros_like(z)
     for b in b_pos:
@@ -405,7 +421,9 @@ def sample_params(
         frequency_mhz=f_mhz,
         depth_cm=float(depth),
         tgc_db_per_cm=0.75 * 2 * 0.5 * f_mhz,
-        pleura_depth=float(rng.uniform(0.18, 0.34) if geometry == "convex" else rng.uniform(0.28, 0.42)),
+        pleura_depth=float(
+            rng.uniform(0.18, 0.34) if geometry == "convex" else rng.uniform(0.28, 0.42)
+        ),
         n_a_lines=int(rng.integers(2, 5)),
         rib_shadows=int(rng.choice([0, 1, 2], p=[0.2, 0.3, 0.5])),
         gain_db=float(rng.uniform(-3, 3)),
@@ -491,9 +509,7 @@ def class_names(classes: Sequence[Sequence[int]]) -> tuple[str, ...]:
     """Readable class names: ``"0 B-lines"``, ``"1-2 B-lines"``; the default's last is ``"3+"``."""
     if tuple(map(tuple, classes)) == DEFAULT_CLASSES:
         return DEFAULT_CLASS_NAMES
-    return tuple(
-        f"{c[0]} B-lines" if len(c) == 1 else f"{c[0]}-{c[-1]} B-lines" for c in classes
-    )
+    return tuple(f"{c[0]} B-lines" if len(c) == 1 else f"{c[0]}-{c[-1]} B-lines" for c in classes)
 
 
 def image_geometry(opts: PhantomOptions, index: int) -> Geometry:
