@@ -208,7 +208,7 @@ def _band(z: np.ndarray, centre: np.ndarray | float, width: float) -> np.ndarray
 def _soft_tissue(z, s, zp, rng) -> np.ndarray:
     """Layered chest wall above the pleura: skin, fat, muscle bands with bright fascia."""
     nz, nl = z.shape
-    base = 0.55 + 0.12 * _smooth_noise(rng, (nz, nl), (nz * 0.03, nl * 0.06))
+    base = 0.4 * np.exp(0.3 * _smooth_noise(rng, (nz, nl), (nz * 0.02, nl * 0.06)))
     n_layers = int(rng.integers(3, 6))
     depths = np.sort(rng.uniform(0.06, 0.9, n_layers)) * zp
     tissue = base.copy()
@@ -218,7 +218,7 @@ def _soft_tissue(z, s, zp, rng) -> np.ndarray:
         centre = d + wobble + tilt
         tissue = tissue + rng.uniform(1.0, 3.0) * _band(z, centre, 0.004)
         below = z > centre
-        tissue = np.where(below, tissue * rng.uniform(0.75, 1.25), tissue)
+        tissue = np.where(below, tissue * rng.uniform(0.6, 1.5), tissue)
     tissue = tissue + 2.0 * _band(z, 0.008, 0.004)  # skin / coupling line
     return np.clip(tissue, 0.05, None) * (z < zp)
 
@@ -244,7 +244,7 @@ def _ribs(params: PhantomParams, rng) -> list[tuple[float, float]]:
     """Rib shadows as (centre, half-width) in lateral scan units."""
     sides = [-1.0, 1.0] if params.rib_shadows == 2 else [float(rng.choice([-1.0, 1.0]))]
     sides = sides[: params.rib_shadows]
-    return [(side * rng.uniform(0.85, 1.0), rng.uniform(0.14, 0.22)) for side in sides]
+    return [(side * rng.uniform(0.72, 0.9), rng.uniform(0.13, 0.2)) for side in sides]
 
 
 def _anatomy(params: PhantomParams, rng: np.random.Generator):
@@ -257,16 +257,16 @@ def _anatomy(params: PhantomParams, rng: np.random.Generator):
     echo = _soft_tissue(z, s, zp, rng)
     pleura_z = _pleura_profile(s[0], zp, rng)[None, :]
     below = z >= pleura_z
-    haze = rng.uniform(0.03, 0.08) * np.exp(
-        0.6 * _smooth_noise(rng, (nz, nl), (nz * 0.05, nl * 0.05))
+    haze = rng.uniform(0.05, 0.1) * np.exp(
+        0.5 * _smooth_noise(rng, (nz, nl), (nz * 0.08, nl * 0.015))
     )
     pleura_gain = 30.0 * np.exp(0.35 * _smooth_noise(rng, (nl,), nl * 0.02))[None, :]
     echo = echo + pleura_gain * _band(z, pleura_z, 0.0045) + haze * below
     ribs = _ribs(params, rng)
     b_width = rng.uniform(0.025, 0.045)
     free = (
-        -1.0 + sum(hw for c, hw in ribs if c < 0) * 1.2,
-        1.0 - sum(hw for c, hw in ribs if c > 0) * 1.2,
+        max([c + 1.1 * hw for c, hw in ribs if c < 0], default=-0.95),
+        min([c - 1.1 * hw for c, hw in ribs if c > 0], default=0.95),
     )
     b_pos = _place_b_lines(params.n_b_lines, free, b_width, rng)
     b_cover = np.zeros_like(z)
