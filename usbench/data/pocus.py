@@ -208,11 +208,14 @@ def verify_copy(root: Path, frames: Sequence[LUSFrame]) -> None:
         DatasetIntegrityError: frames missing or different (the message lists some).
     """
     if not root.is_dir():
-        raise FileNotFoundError(f"--data-root {root} does not exist; give the folder that holds "
-                                "covid/, pneumonia/ and regular/")
+        raise FileNotFoundError(
+            f"--data-root {root} does not exist; give the folder that holds "
+            "covid/, pneumonia/ and regular/"
+        )
     missing = [f.file for f in frames if not (root / f.file).is_file()]
-    changed = [f.file for f in frames if f.file not in missing
-               and file_digest(root / f.file) != f.sha256]
+    changed = [
+        f.file for f in frames if f.file not in missing and file_digest(root / f.file) != f.sha256
+    ]
     if missing or changed:
         raise DatasetIntegrityError(
             f"{root} is not the pinned lus copy: {len(missing)} frame(s) missing "
@@ -243,8 +246,9 @@ def _cached_ok(path: Path, sha256: str) -> bool:
         return False
     if file_digest(path) == sha256:
         return True
-    warnings.warn(f"{path} does not match its checksum; deleting it and fetching it again",
-                  stacklevel=3)
+    warnings.warn(
+        f"{path} does not match its checksum; deleting it and fetching it again", stacklevel=3
+    )
     path.unlink()
     return False
 
@@ -269,9 +273,15 @@ def fetch_from_upstream(
     reproduced = _reproduced_digests(cache)
     for source_file, wanted in by_source.items():
         local = cache / "upstream" / source_file
-        if not (local.is_file() and file_digest(local, "git-blob-sha1") == sources[source_file].git_blob):
-            download_verified(join_url(base, source_file), local,
-                              expected=sources[source_file].git_blob, kind="git-blob-sha1")
+        if not (
+            local.is_file() and file_digest(local, "git-blob-sha1") == sources[source_file].git_blob
+        ):
+            download_verified(
+                join_url(base, source_file),
+                local,
+                expected=sources[source_file].git_blob,
+                kind="git-blob-sha1",
+            )
         for frame in wanted:
             png = encode_png(preprocess(read_source_frame(local, frame.frame_index)))
             atomic_write_bytes(cache / frame.file, png)
