@@ -35,6 +35,7 @@ from usbench.data.pocus import (
     shipped_frames,
     shipped_sources,
 )
+from usbench.data.splits import patient_kfold
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -121,6 +122,17 @@ def test_load_real_frames_from_data_root():
         sum(p == "linear" for p, m in zip(data.probes, pneumonia.tolist(), strict=True) if m) == 24
     )
     assert float(data.images.min()) >= 0.0 and float(data.images.max()) <= 1.0
+
+
+@needs_lus
+def test_real_lus_folds_are_patient_level():
+    data = POCUSLung().load(image_size=8, root=LUS_DIR)
+    for seed in range(3):
+        folds = patient_kfold(data, k=3, seed=seed)
+        assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(105))
+        for train, test in folds:
+            train_patients = {data.patient_ids[i] for i in train}
+            assert not train_patients & {data.patient_ids[i] for i in test}
 
 
 @needs_lus
