@@ -118,6 +118,9 @@ def test_manifest_errors_name_line_and_fix(two_classes):
     manifest.write_text("file,label\nb_line/x1.png,a\nb_line/x1.png,a\n")
     with pytest.raises(DatasetLayoutError, match="listed twice"):
         FolderDataset().load(image_size=8, root=two_classes)
+    manifest.write_text("file,label,patient_id\nb_line/x1.png,a,p1\na_line/y1.png,b,\n")
+    with pytest.raises(DatasetLayoutError, match="line 3: empty patient_id"):
+        FolderDataset().load(image_size=8, root=two_classes)
 
 
 def test_unknown_option_lists_valid_ones(two_classes):

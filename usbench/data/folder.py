@@ -121,7 +121,7 @@ def read_manifest(manifest: Path) -> FileTable:
     if not rows:
         raise DatasetLayoutError(f"{manifest} lists no images; add rows 'file,label'.")
     _check_manifest_rows(manifest, rows)
-    has_patients = "patient_id" in columns and all(r["patient_id"].strip() for r in rows)
+    has_patients = "patient_id" in columns
     return FileTable(
         files=tuple(Path(r["file"].strip()).as_posix() for r in rows),
         labels=tuple(r["label"].strip() for r in rows),
@@ -137,6 +137,11 @@ def _check_manifest_rows(manifest: Path, rows: list[dict[str, str]]) -> None:
         file, label = (row.get("file") or "").strip(), (row.get("label") or "").strip()
         if not file or not label:
             raise DatasetLayoutError(f"{manifest} line {line}: 'file' and 'label' must be set")
+        if "patient_id" in row and not (row["patient_id"] or "").strip():
+            raise DatasetLayoutError(
+                f"{manifest} line {line}: empty patient_id; fill it in (or drop the column "
+                "to treat every image as its own patient)"
+            )
         if file in seen:
             raise DatasetLayoutError(f"{manifest} line {line}: {file} is listed twice")
         seen.add(file)

@@ -365,7 +365,7 @@ def _unavailable_message(cache: Path, err: Exception) -> str:
         f"The lus dataset is not in {cache} and could not be downloaded ({err}). Provide it "
         "in one of these ways: (1) --data-root DIR with a processed copy (DIR/covid, "
         "DIR/pneumonia, DIR/regular, 256×256 PNGs as listed in usbench/data/"
-        f"{MANIFEST_RESOURCE}); (2) {MIRROR_ENV}=URL (or --dataset-option mirror=URL) "
+        f"{MANIFEST_RESOURCE}); (2) {MIRROR_ENV}=URL (or the lus dataset option mirror=URL) "
         "pointing at such a copy, file:// works; (3) copy the source files of "
         f"{SOURCES_RESOURCE} from https://github.com/{UPSTREAM_REPO}/tree/{UPSTREAM_COMMIT} "
         f"into {cache / 'upstream'} keeping their data/... paths, then load again."
