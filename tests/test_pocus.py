@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -301,7 +302,16 @@ def test_upstream_reproduction(http_root, tmp_path):
     for frame, value in ((frames[1], 30), (frames[2], 90)):
         got = np.asarray(Image.open(cache / frame.file))
         assert got.shape == (256, 256) and abs(float(got.mean()) - value) < 3
-    assert set((cache / REPRODUCED_NAME).read_text().split('"')[1::4]) == {f.file for f in frames}
+    recorded = json.loads((cache / REPRODUCED_NAME).read_text())
+    assert set(recorded) == {f.file for f in frames}
+    assert recorded[frames[0].file] == file_digest(cache / frames[0].file)
+    # verified source files already in cache/upstream are reused without any network
+    first = (cache / frames[0].file).read_bytes()
+    for frame in frames:
+        (cache / frame.file).unlink()
+    with pytest.warns(UserWarning, match="reproduced"):
+        fetch_from_upstream(_closed_port_url(), cache, frames, sources)
+    assert (cache / frames[0].file).read_bytes() == first
 
 
 def test_upstream_file_with_wrong_blob_is_refused(http_root, tmp_path):

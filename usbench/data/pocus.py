@@ -271,31 +271,34 @@ def fetch_from_upstream(
     for frame in frames:
         by_source.setdefault(frame.source_file, []).append(frame)
     reproduced = _reproduced_digests(cache)
+    differing = 0
     for source_file, wanted in by_source.items():
-        local = cache / "upstream" / source_file
-        if not (
-            local.is_file() and file_digest(local, "git-blob-sha1") == sources[source_file].git_blob
-        ):
-            download_verified(
-                join_url(base, source_file),
-                local,
-                expected=sources[source_file].git_blob,
-                kind="git-blob-sha1",
-            )
+        local = upstream_file(base, cache, sources[source_file])
         for frame in wanted:
             png = encode_png(preprocess(read_source_frame(local, frame.frame_index)))
             atomic_write_bytes(cache / frame.file, png)
             digest = file_digest(cache / frame.file)
+            reproduced.pop(frame.file, None)
             if digest != frame.sha256:
                 reproduced[frame.file] = digest
-    if reproduced:
+                differing += 1
+    atomic_write_text(cache / REPRODUCED_NAME, json.dumps(reproduced, indent=1, sort_keys=True))
+    if differing:
         warnings.warn(
-            f"{len(reproduced)} lus frame(s) reproduced from the upstream files differ "
+            f"{differing} lus frame(s) reproduced from the upstream files differ "
             "bitwise from the reference copy (codec/resampler build); their digests are in "
             f"{cache / REPRODUCED_NAME}. Results carry a different dataset content hash.",
             stacklevel=3,
         )
-        atomic_write_text(cache / REPRODUCED_NAME, json.dumps(reproduced, indent=1, sort_keys=True))
+
+
+def upstream_file(base: str, cache: Path, source: LUSSource) -> Path:
+    """``cache/upstream/<source_file>``, downloaded from ``base`` unless already verified."""
+    local = cache / "upstream" / source.source_file
+    if local.is_file() and file_digest(local, "git-blob-sha1") == source.git_blob:
+        return local
+    url = join_url(base, source.source_file)
+    return download_verified(url, local, expected=source.git_blob, kind="git-blob-sha1")
 
 
 def _reproduced_digests(cache: Path) -> dict[str, str]:
