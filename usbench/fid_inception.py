@@ -78,7 +78,7 @@ def map_torchscript_state(ts_state: dict[str, torch.Tensor]) -> dict[str, torch.
         raise ValueError(f"expected {len(convs)} conv layers, the TorchScript has {len(groups)}")
     names = {id(m): n for n, m in net.named_modules()}
     state: dict[str, torch.Tensor] = {}
-    for group, conv in zip(groups, convs):
+    for group, conv in zip(groups, convs, strict=True):
         prefix = names[id(conv)]
         weight = ts_state[f"{group}.weight"]
         if weight.shape != conv.conv.weight.shape:
