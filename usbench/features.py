@@ -131,8 +131,9 @@ def extract(
     """
     reduce = reduce or _spatial_mean
     parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    dtype = next(net.parameters()).dtype
     for start in range(0, len(images), batch_size):
-        x = preprocess(images[start : start + batch_size].float(), mode)
+        x = preprocess(images[start : start + batch_size].to(dtype), mode)
         for layer, value in net(x, layers).items():
             parts[layer].append(reduce(layer, value).double().numpy())
     return {layer: np.concatenate(chunks) for layer, chunks in parts.items()}
