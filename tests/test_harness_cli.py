@@ -147,6 +147,7 @@ def test_failing_metric_is_recorded_not_dropped(tiny_folder, tmp_path):
         (["run", "-g", "ddpm", "-d", "lus-phantom", "--set", "steps=many"], "expected int"),
         (["run", "-g", "ddpm", "-d", "folder:/no/such/dir"], "/no/such/dir"),
         (["run", "-g", "ddpm", "-d", "no-such-data"], "No dataset called 'no-such-data'"),
+        (["run", "-g", "ddpm", "-d", "lus-phantom", "--metrics", "sim"], "Did you mean 'ssim'"),
         (["report", "--out", "x"], "usbench run"),
     ],
 )

@@ -86,6 +86,8 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     Returns ``None`` in the worker processes of a multi-process launch.
     """
     gen_cls = registry("generators").get(request.generator)
+    _check_names("metrics", request.metrics or ())
+    _check_names("tasks", request.tasks)
     config = resolve_config(gen_cls.Config, gen_cls.presets, request.preset, request.overrides)
     data = _open_data(request, config)
     train_set, test_set, split = _split(data, request)
@@ -117,6 +119,12 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     run_dir = _write_run_folder(store, row, generator, samples, scores)
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def _check_names(kind: str, names: tuple[str, ...]) -> None:
+    """Fail before training on a misspelt metric or task name (imports nothing)."""
+    for name in names:
+        registry(kind).target(name)  # raises UnknownPluginError with "did you mean"
 
 
 def _open_data(request: RunRequest, config: Any) -> ImageSet:
