@@ -75,10 +75,10 @@ class PhantomParams:
     rib_shadows: int = 2
     speckle: Literal["rayleigh", "none"] = "rayleigh"
     gain_db: float = 0.0
-    dynamic_range_db: float = 50.0
+    dynamic_range_db: float = 60.0
     half_angle_deg: float = 32.0
-    psf_axial_mm: float = 0.45
-    psf_lateral_mm: float = 1.1
+    psf_axial_mm: float = 0.3
+    psf_lateral_mm: float = 0.8
 
     def __post_init__(self) -> None:
         if self.geometry not in ("convex", "linear"):
@@ -286,10 +286,11 @@ def _apply_ribs(echo, z, s, zp, ribs) -> np.ndarray:
     """Bright curved rib surface above the pleura and a dark shadow underneath it."""
     for centre, half in ribs:
         u = (s - centre) / half
-        top = zp - 0.05 + 0.03 * u**2
+        top = zp - 0.06 + 0.025 * u**2
         lateral = 1.0 / (1.0 + np.exp((np.abs(u) - 1.0) * 12.0))
+        surface = 1.0 / (1.0 + np.exp((np.abs(u) - 0.8) * 10.0))
         shadow = lateral * (1.0 / (1.0 + np.exp(np.clip(-(z - top) / 0.004, -50, 50))))
-        echo = echo * (1.0 - 0.97 * shadow) + 25.0 * lateral * _band(z, top, 0.005)
+        echo = echo * (1.0 - 0.97 * shadow) + 20.0 * surface * _band(z, top, 0.006)
     return echo
 
 
