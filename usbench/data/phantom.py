@@ -247,6 +247,25 @@ def _ribs(params: PhantomParams, rng) -> list[tuple[float, float]]:
     return [(side * rng.uniform(0.72, 0.9), rng.uniform(0.13, 0.2)) for side in sides]
 
 
+def _b_line_cover(n: int, s: np.ndarray, ribs, rng) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lateral B-line weight (≈1 on a line, textured along depth), positions and width.
+
+    Lines are placed between the rib shadows, at least four widths apart.
+    """
+    nz = s.shape[0]
+    width = float(rng.uniform(0.025, 0.045))
+    free = (
+        max([c + 1.1 * hw for c, hw in ribs if c < 0], default=-0.95),
+        min([c - 1.1 * hw for c, hw in ribs if c > 0], default=0.95),
+    )
+    positions = _place_b_lines(n, free, width, rng)
+    cover = np.zeros_like(s)
+    for b in positions:
+        texture = np.exp(0.35 * _smooth_noise(rng, (nz, 1), (nz * 0.015, 1)))
+        cover = np.maximum(cover, _band(s, b, width) * texture)
+    return cover, positions, width
+
+
 def _anatomy(params: PhantomParams, rng: np.random.Generator):
     """Echogenicity on the scan grid plus the scan-unit facts needed for the truth."""
     nz, nl = _scan_shape(params)
@@ -263,16 +282,7 @@ def _anatomy(params: PhantomParams, rng: np.random.Generator):
     pleura_gain = 30.0 * np.exp(0.35 * _smooth_noise(rng, (nl,), nl * 0.02))[None, :]
     echo = echo + pleura_gain * _band(z, pleura_z, 0.0045) + haze * below
     ribs = _ribs(params, rng)
-    b_width = rng.uniform(0.025, 0.045)
-    free = (
-        max([c + 1.1 * hw for c, hw in ribs if c < 0], default=-0.95),
-        min([c - 1.1 * hw for c, hw in ribs if c > 0], default=0.95),
-    )
-    b_pos = _place_b_lines(params.n_b_lines, free, b_width, rng)
-    b_cover = np.zeros_like(z)
-    for b in b_pos:
-        texture = np.exp(0.35 * _smooth_noise(rng, (nz, 1), (nz * 0.015, 1)))
-        b_cover = np.maximum(b_cover, _band(s, b, b_width) * texture)
+    b_cover, b_pos, b_width = _b_line_cover(params.n_b_lines, s, ribs, rng)
     a_depths = [k * zp for k in range(2, 2 + params.n_a_lines) if k * zp < 0.97]
     for k, d in enumerate(a_depths):
         a_line = _band(z, d + 0.5 * (pleura_z - zp), 0.006 * (1 + 0.5 * k))
@@ -297,9 +307,11 @@ def _apply_ribs(echo, z, s, zp, ribs) -> np.ndarray:
 def echogenicity_map(params: PhantomParams, rng: np.random.Generator) -> np.ndarray:
     """The scatterer-amplitude map (``size×size`` float64, ≥ 0, 0 outside the fan).
 
-    Soft tissue ≈ 0.5, pleura ≈ 6, B-lines ≈ 1.5, aerated lung haze ≈ 0.1. No speckle and
-    no attenuation. With a generator in the same state, this is exactly the anatomy that
-    :func:`render_phantom` speckles (it consumes the rng first).
+    Soft tissue ≈ 0.4 (fascia lines 1–3 higher), pleura peak ≈ 30, rib surface ≈ 20,
+    A-lines 5·0.5^k, B-lines 3–6, aerated lung haze 0.05–0.1, rib shadow × 0.03. No
+    speckle and no attenuation (a physical simulator adds both). With a generator in the
+    same state, this is exactly the anatomy that :func:`render_phantom` speckles (it
+    consumes the rng first).
     """
     scan, *_ = _anatomy(params, rng)
     return scan_convert(scan, params)
