@@ -208,3 +208,11 @@ def test_paper_preset_matches_seed():
     cfg = BMapDDPMGenerator.from_preset("paper").config
     assert (cfg.timesteps, cfg.batch_size, cfg.learning_rate) == (2000, 4, 1e-4)
     assert (cfg.beta_schedule, cfg.bmap_schedule, cfg.bmap_floor) == ("cosine", "sqrt", 0.97)
+
+
+from usbench.testing import GeneratorConformance  # noqa: E402
+
+
+class TestBMapConformance(GeneratorConformance):
+    generator_name = "bmap_ddpm"
+    overrides = {"probe": "convex", "class_conditional": "true"}
