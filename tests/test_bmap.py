@@ -216,3 +216,18 @@ from usbench.testing import GeneratorConformance  # noqa: E402
 class TestBMapConformance(GeneratorConformance):
     generator_name = "bmap_ddpm"
     overrides = {"probe": "convex", "class_conditional": "true"}
+
+
+def test_figure_helper(tmp_path):
+    from usbench.generators.bmap_figures import bmap_figure, figure_timesteps, forward_strip
+
+    diff = BMapDiffusion.build(steps=50, height=16, width=16, floor_eps=0.5, probe="convex")
+    assert figure_timesteps(50, 6) == [0, 10, 20, 29, 39, 49]
+    image = tiny_images().images[0]
+    strip = forward_strip(diff, image, [0, 49], seed=3)
+    noise = torch.randn(image.shape, generator=torch.Generator().manual_seed(3))
+    tables = diff.tables()
+    expected = tables.sqrt_signal[49] * (image * 2 - 1) + tables.sqrt_noise[49] * noise
+    torch.testing.assert_close(strip[1], expected)
+    out = bmap_figure(diff, image, tmp_path / "bmaps.png", columns=4)
+    assert out.stat().st_size > 5000 and out.read_bytes()[:4] == b"\x89PNG"
