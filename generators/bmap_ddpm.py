@@ -10,8 +10,11 @@ Sources of the hyper-parameters (seed 002 §3.2 and the official implementation)
 ``bmap_floor`` ε = 0.97 (the paper reports 0.96 and 0.97 as best; the official default is
 0.97); ``bmap_schedule``: the paper states a square-root B-map schedule, the official code
 defaults to cosine (``paper`` preset: sqrt); ``probe``: ``linear`` (maps ramp top→bottom)
-or ``convex`` (radial depth inside a fan, the official CAMUS geometry scaled to the image).
-Everything else as in ``ddpm`` (cosine α, T = 2000, batch 4, lr 1e-4 for ``paper``).
+or ``convex`` (radial depth inside a fan, the official CAMUS geometry scaled to the image),
+or ``auto`` (the default): the geometry of the training data, see :func:`choose_probe`.
+The paper trained one model per dataset with that dataset's probe (thyroid: linear; CAMUS,
+liver: convex), so ``auto`` keeps ``paper`` faithful. Everything else as in ``ddpm``
+(cosine α, T = 2000, batch 4, lr 1e-4 for ``paper``).
 
 The paper's models are unconditional (Guided-Diffusion) or conditioned on label maps (SDM);
 our datasets carry class labels, so ``class_conditional`` uses a class embedding instead
@@ -20,10 +23,12 @@ of label maps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+
 from usbench.generators.bmaps import BMapDiffusion, BMapTables, b_maps, b_schedule, probe_depth
 from usbench.generators.ddpm import (
     DDPMConfig,
@@ -42,25 +47,47 @@ class BMapDDPMConfig(DDPMConfig):
         the paper reports 0.96 and 0.97). 1 disables B-maps (= the ``ddpm`` baseline).
     bmap_schedule: scalar progress of the maps over t: ``cosine`` (official default),
         ``sqrt`` (the paper's stated choice) or ``linear``.
-    probe: ``linear`` (maps ramp with image row) or ``convex`` (ramp with radial depth in a
-        fan with apex at the top centre, radius 250/256 of the width, half-angle 32.1°).
+    probe: ``linear`` (maps ramp with image row), ``convex`` (ramp with radial depth in a
+        fan with apex at the top centre, radius 250/256 of the width, half-angle 32.1°) or
+        ``auto`` (*ours*, default): the majority probe of the training images
+        (:func:`choose_probe`), stored with the weights so ``load()`` rebuilds the same maps.
     """
 
     bmap_floor: float = 0.97
     bmap_schedule: Literal["cosine", "sqrt", "linear"] = "cosine"
-    probe: Literal["linear", "convex"] = "linear"
+    probe: Literal["auto", "linear", "convex"] = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 < self.bmap_floor <= 1.0:
             raise ValueError(f"bmap_floor must lie in (0, 1], got {self.bmap_floor}")
 
-    def diffusion(self) -> BMapDiffusion:
-        """The closed-form B-map schedule this config describes (α_t as in ``ddpm``)."""
+    def diffusion(self, probe: str | None = None) -> BMapDiffusion:
+        """The closed-form B-map schedule (α_t as in ``ddpm``) for ``probe``.
+
+        ``probe`` (``linear``/``convex``) defaults to the config's; with ``probe=auto``
+        in the config it must be given (the generator resolves it from the data).
+        """
+        probe = probe or self.probe
+        if probe == "auto":
+            raise ValueError("probe=auto is resolved from the training data; pass linear/convex")
         betas = build_scheduler(self).betas.to(torch.float64)
-        depth = probe_depth(self.probe, self.image_size, self.image_size)
+        depth = probe_depth(probe, self.image_size, self.image_size)
         maps = b_maps(b_schedule(self.bmap_schedule, self.timesteps), depth, self.bmap_floor)
         return BMapDiffusion(betas, maps)
+
+
+def choose_probe(setting: str, probes: Sequence[str]) -> str:
+    """The B-map geometry for ``setting`` given the training images' ``probes``.
+
+    ``linear``/``convex`` are returned as is. ``auto``: the majority of the known probes
+    (``"linear"``/``"convex"`` entries of ``ImageSet.probes``; ``""`` = unknown is
+    ignored); a tie or no known probe gives ``linear``, whose maps cover every pixel.
+    """
+    if setting != "auto":
+        return setting
+    convex, linear = probes.count("convex"), probes.count("linear")
+    return "convex" if convex > linear else "linear"
 
 
 class BMapDiffusionModel(DenoisingDiffusion):
@@ -108,10 +135,32 @@ class BMapDDPMGenerator(DDPMGenerator):
         "smoke": dict(DDPMGenerator.presets["smoke"]),
     }
 
+    def __init__(self, config: BMapDDPMConfig) -> None:
+        super().__init__(config)
+        self.probe = "" if config.probe == "auto" else config.probe
+
+    def fit(self, train_set, ctx) -> None:
+        """Resolve ``probe=auto`` from ``train_set.probes``, then train as ``ddpm``."""
+        self.probe = choose_probe(self.config.probe, train_set.probes)
+        super().fit(train_set, ctx)
+
     def build_model(self, num_classes: int | None) -> BMapDiffusionModel:
-        """UNet and scheduler as in ``ddpm`` plus this config's B-map tables."""
+        """UNet and scheduler as in ``ddpm`` plus the B-map tables of the resolved probe."""
+        if not self.probe:
+            raise RuntimeError(
+                "probe=auto takes the probe from the training data in fit() (or from a saved "
+                "generator in load()); set probe=linear or probe=convex to build it without data"
+            )
         unet = build_unet(self.config, num_classes)
-        tables = self.config.diffusion().tables()
+        tables = self.config.diffusion(self.probe).tables()
         return BMapDiffusionModel(
             unet, build_scheduler(self.config), tables, conditional=bool(num_classes)
         )
+
+    def state_meta(self) -> dict[str, Any]:
+        """``ddpm``'s facts plus the probe geometry the maps were built for."""
+        return {**super().state_meta(), "probe": self.probe}
+
+    def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        self.probe = meta.get("probe", self.probe)  # absent in ``ddpm`` state: the config's
+        super().restore(meta, tensors)

@@ -4,9 +4,15 @@
 * a local directory holding ``open_clip_config.json`` (with ``model_cfg`` and optionally
   ``preprocess_cfg``) and the weights (``open_clip_model.safetensors`` preferred), i.e.
   open_clip's own ``local-dir:`` layout, or
-* an ``hf-hub:org/name`` id (default BiomedCLIP). The local Hugging Face cache is checked
-  first; when the files are not cached and ``HF_HUB_OFFLINE``/``USBENCH_OFFLINE`` is set,
-  or the download fails, :class:`WeightsUnavailable` says how to provide them.
+* an ``hf-hub:org/name`` id (default BiomedCLIP). For BiomedCLIP the weights come, in this
+  order, from the usbench weights cache (:mod:`usbench.weights`, entry ``biomedclip``,
+  checksummed; ``usbench weights fetch|import``), from the local Hugging Face cache, or
+  are fetched into the weights cache when online. The architecture config and tokenizer
+  (small files) always come from the hub id, cached by Hugging Face.
+
+Whatever cannot be had raises :class:`usbench.protocols.MetricUnavailable` whose ``fix``
+names the ``usbench weights`` command, the local-directory option and the documented
+``text_encoder=label-embedding`` fallback.
 
 The model is frozen (``requires_grad=False``, eval mode); gradients still flow through
 :meth:`FrozenCLIP.encode_image` to its *input*, which the alignment loss needs.
@@ -21,19 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from usbench import weights
+from usbench.protocols import MetricUnavailable
+
 BIOMEDCLIP = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
 
-
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights are missing here; ``fix`` says exactly what to do.
-
-    (Kept local until the shared weights cache offers the same exception.)
-    """
-
-    def __init__(self, reason: str, fix: str) -> None:
-        super().__init__(f"{reason} Fix: {fix}")
-        self.reason = reason
-        self.fix = fix
+#: ``hf-hub:`` ids whose weights have an entry in the usbench weights manifest.
+CACHED_WEIGHTS: dict[str, str] = {BIOMEDCLIP: "biomedclip"}
 
 
 class FrozenCLIP:
@@ -84,7 +84,7 @@ class FrozenCLIP:
 
 
 def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("USBENCH_OFFLINE", ""))
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get(weights.ENV_OFFLINE, ""))
     return any(f.lower() in ("1", "true", "yes", "on") for f in flags)
 
 
@@ -98,32 +98,67 @@ def _hub_cached(repo_id: str) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, n), str) for n in names)
 
 
-def _unavailable(spec: str, why: str) -> WeightsUnavailable:
-    return WeightsUnavailable(
+def unavailable(spec: str, why: str) -> MetricUnavailable:
+    """The error for CLIP weights that cannot be had, with every way to fix it."""
+    name = CACHED_WEIGHTS.get(spec)
+    cache_fix = f"{weights.fix_command(name)}; " if name else ""
+    return MetricUnavailable(
         f"CLIP weights {spec!r} are not available here ({why}).",
-        "download them once on a machine with internet (open_clip caches "
-        f"'{BIOMEDCLIP}' in the Hugging Face cache) and copy the cache here, or point "
-        "--set clip_model=/path/to/dir at a folder with open_clip_config.json and the "
-        "weights; or run without BiomedCLIP with --set text_encoder=label-embedding "
-        "(recorded as a different variant, no alignment loss).",
+        f"{cache_fix}or point --set clip_model=/path/to/dir at a folder with "
+        "open_clip_config.json and the weights; or run without BiomedCLIP with "
+        "--set text_encoder=label-embedding (recorded as a different variant, no "
+        "alignment loss).",
     )
 
 
 def load_clip(spec: str) -> FrozenCLIP:
-    """Load the frozen CLIP named by ``spec`` (local directory or ``hf-hub:`` id)."""
+    """Load the frozen CLIP named by ``spec`` (local directory or ``hf-hub:`` id).
+
+    Raises :class:`MetricUnavailable` (with the fix) when the weights cannot be had.
+    """
+    if Path(spec).expanduser().is_dir():
+        return _open_clip(spec, f"local-dir:{Path(spec).expanduser()}")
+    if not spec.startswith("hf-hub:"):
+        raise unavailable(spec, "neither an existing directory nor an 'hf-hub:' id")
+    name = CACHED_WEIGHTS.get(spec)
+    in_hf_cache = _hub_cached(spec.removeprefix("hf-hub:"))
+    if name and (weights.verify(name).state.startswith("ok") or not in_hf_cache):
+        return model_from_weights_cache(spec, name)  # fetches when online
+    if not in_hf_cache and _offline():
+        raise unavailable(spec, "not in the local Hugging Face cache and offline")
+    return _open_clip(spec, spec)
+
+
+def _open_clip(spec: str, name: str) -> FrozenCLIP:
+    """open_clip's own loading of config and weights (``local-dir:`` or ``hf-hub:``)."""
     import open_clip
 
-    if Path(spec).expanduser().is_dir():
-        name = f"local-dir:{Path(spec).expanduser()}"
-    elif spec.startswith("hf-hub:"):
-        name = spec
-        if not _hub_cached(spec.removeprefix("hf-hub:")) and _offline():
-            raise _unavailable(spec, "not in the local Hugging Face cache and offline")
-    else:
-        raise _unavailable(spec, "neither an existing directory nor an 'hf-hub:' id")
     try:
         model = open_clip.create_model(name)
         tokenizer = open_clip.get_tokenizer(name)
     except (OSError, RuntimeError, ValueError) as err:
-        raise _unavailable(spec, f"{type(err).__name__}: {err}") from err
+        raise unavailable(spec, f"{type(err).__name__}: {err}") from err
     return FrozenCLIP(model, tokenizer, spec)
+
+
+def model_from_weights_cache(spec: str, weights_name: str) -> FrozenCLIP:
+    """Architecture and tokenizer from ``spec``, weights from the usbench cache entry.
+
+    ``spec`` is an ``hf-hub:`` id or ``local-dir:`` folder holding the config; the
+    verified file is loaded by open_clip's ``load_checkpoint`` with
+    ``weights_only=True`` (its key fix-ups for older transformers apply), strictly.
+    """
+    import open_clip
+    from open_clip.factory import load_checkpoint
+
+    try:
+        path = weights.resolve(weights_name)
+    except MetricUnavailable as err:  # add the clip_model and fallback routes to its fix
+        raise unavailable(spec, err.reason) from err
+    try:
+        model = open_clip.create_model(spec, load_weights=False, pretrained_text=False)
+        tokenizer = open_clip.get_tokenizer(spec)
+    except (OSError, RuntimeError, ValueError) as err:
+        raise unavailable(spec, f"config/tokenizer: {type(err).__name__}: {err}") from err
+    load_checkpoint(model, str(path), strict=True, weights_only=True)
+    return FrozenCLIP(model, tokenizer, f"{spec} (weights: usbench cache {weights_name!r})")

@@ -10,11 +10,11 @@ import torch
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
-from usbench.generators.clip_encoder import WeightsUnavailable, load_clip  # noqa: E402
-
+from usbench import weights  # noqa: E402
 from usbench.data.imageset import ImageSet  # noqa: E402
-from usbench.protocols import FitContext  # noqa: E402
+from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
+from usbench.generators.clip_encoder import load_clip, model_from_weights_cache  # noqa: E402
+from usbench.protocols import FitContext, MetricUnavailable  # noqa: E402
 
 EMBED = 16
 
@@ -97,13 +97,46 @@ def test_local_clip_loads_weights_exactly(tiny_clip_dir):
     torch.testing.assert_close(clip.encode_image(image), ref_img)
 
 
-def test_missing_biomedclip_offline_names_the_fix(tmp_path):
-    with pytest.raises(WeightsUnavailable) as err:
+def test_missing_biomedclip_offline_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv(weights.ENV_DIR, str(tmp_path / "empty-weights"))
+    with pytest.raises(MetricUnavailable) as err:
         load_clip("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224")
+    assert "usbench weights fetch biomedclip" in err.value.fix
+    assert "usbench weights import FILE --name biomedclip" in err.value.fix
     assert "text_encoder=label-embedding" in err.value.fix
     assert "clip_model=" in err.value.fix
-    with pytest.raises(WeightsUnavailable):  # the default config stops the run with the fix
+    assert "\n" not in str(err.value)  # the CLI prints it as one line
+    with pytest.raises(MetricUnavailable):  # the default config stops the run with the fix
         AWDiffGenerator.from_preset("smoke").fit(tiny_images(), FitContext(tmp_path))
+    assert not (tmp_path / "awdiff").exists()  # stopped before the loop made checkpoints
+
+
+def test_clip_weights_from_the_weights_cache(tiny_clip_dir, tmp_path, monkeypatch):
+    """Architecture from a config-only folder, weights imported into the usbench cache."""
+    folder, reference = tiny_clip_dir
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    (config_only / "open_clip_config.json").write_text(
+        (folder / "open_clip_config.json").read_text()
+    )
+    monkeypatch.setenv(weights.ENV_DIR, str(tmp_path / "weights"))
+    entry = weights.WeightSpec(
+        name="tiny-clip",
+        filename="tiny_clip.safetensors",
+        description="random tiny CLIP (test)",
+        used_by=("test",),
+        url=None,
+    )
+    monkeypatch.setitem(weights.WEIGHTS, "tiny-clip", entry)
+    with pytest.raises(MetricUnavailable, match="text_encoder=label-embedding"):
+        model_from_weights_cache(f"local-dir:{config_only}", "tiny-clip")  # not imported yet
+    weights.import_file(folder / "open_clip_model.safetensors", name="tiny-clip")
+    clip = model_from_weights_cache(f"local-dir:{config_only}", "tiny-clip")
+    assert "usbench cache 'tiny-clip'" in clip.source
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(clip.model.state_dict()[name], tensor, atol=0, rtol=0)
+    direct = load_clip(str(folder))
+    torch.testing.assert_close(clip.encode_text(["b lines"]), direct.encode_text(["b lines"]))
 
 
 def test_prompts_from_class_names():

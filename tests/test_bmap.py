@@ -7,6 +7,7 @@ import os
 
 import torch
 from diffusers import DDPMScheduler
+
 from usbench.generators.bmaps import (
     FAN_HALF_ANGLE_DEG,
     BMapDiffusion,
@@ -137,10 +138,9 @@ def test_posterior_is_consistent_with_marginals():
 
 
 # -- the generator ----------------------------------------------------------------------
-from usbench.generators.bmap_ddpm import BMapDDPMGenerator  # noqa: E402
-from usbench.generators.ddpm import DDPMGenerator  # noqa: E402
-
 from usbench.data.imageset import ImageSet  # noqa: E402
+from usbench.generators.bmap_ddpm import BMapDDPMGenerator, choose_probe  # noqa: E402
+from usbench.generators.ddpm import DDPMGenerator  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
 
 
@@ -166,21 +166,22 @@ def _fit(cls, tmp_path, preset="smoke", resume=False, **overrides):
 
 def test_generator_with_floor_one_samples_like_ddpm(tmp_path):
     base = _fit(DDPMGenerator, tmp_path / "ddpm", class_conditional=True)
-    bmap = BMapDDPMGenerator.from_preset("smoke", {"bmap_floor": "1", "class_conditional": "1"})
+    values = {"bmap_floor": "1", "class_conditional": "1", "probe": "linear"}
+    bmap = BMapDDPMGenerator.from_preset("smoke", values)
     bmap.restore(base.state_meta(), base.state_tensors())
     labels = torch.tensor([0, 1, 1])
     ours = bmap.sample(3, seed=11, labels=labels).images
     theirs = base.sample(3, seed=11, labels=labels).images
     torch.testing.assert_close(ours, theirs, atol=2e-5, rtol=0)
     # and with B-maps the same weights sample differently
-    bmap2 = BMapDDPMGenerator.from_preset("smoke", {"bmap_floor": "0.5", "class_conditional": "1"})
+    bmap2 = BMapDDPMGenerator.from_preset("smoke", {**values, "bmap_floor": "0.5"})
     bmap2.restore(base.state_meta(), base.state_tensors())
     assert float((bmap2.sample(3, seed=11, labels=labels).images - theirs).abs().max()) > 1e-3
 
 
 def test_training_loss_with_floor_one_equals_ddpm(tmp_path):
     base = DDPMGenerator.from_preset("smoke")
-    bmap = BMapDDPMGenerator.from_preset("smoke", {"bmap_floor": "1"})
+    bmap = BMapDDPMGenerator.from_preset("smoke", {"bmap_floor": "1", "probe": "linear"})
     m0, m1 = base.build_model(None), bmap.build_model(None)
     m1.load_state_dict(m0.state_dict())
     images = tiny_images().images[:4]
@@ -204,8 +205,31 @@ def test_save_load_determinism_and_resume(tmp_path):
         torch.testing.assert_close(resumed.state_tensors()[name], tensor, atol=0, rtol=0)
 
 
+def test_probe_auto_takes_the_majority_and_survives_load(tmp_path):
+    assert choose_probe("auto", ("convex", "convex", "linear", "")) == "convex"
+    assert choose_probe("auto", ("convex", "linear", "linear")) == "linear"
+    assert choose_probe("auto", ("convex", "linear")) == "linear"  # tie
+    assert choose_probe("auto", ("", "")) == "linear"  # unknown probes
+    assert choose_probe("convex", ("linear",) * 3) == "convex"  # explicit wins
+    data = tiny_images()
+    data = ImageSet(**{**vars(data), "probes": ("convex",) * 4 + ("linear",) * 2})
+    gen = BMapDDPMGenerator.from_preset("smoke")
+    assert gen.config.probe == "auto"
+    gen.fit(data, FitContext(tmp_path / "run", seed=3, progress=False))
+    assert gen.state_meta()["probe"] == "convex"
+    fan = BMapDDPMGenerator.from_preset("smoke", {"probe": "convex"}).config.diffusion()
+    torch.testing.assert_close(gen.model.sqrt_signal, fan.tables().sqrt_signal, atol=0, rtol=0)
+    outside = fan_depth(16, 16) < 0
+    assert bool(outside.any()) and not bool(linear_probe_depth(16, 16).lt(0).any())
+    loaded = BMapDDPMGenerator.load(gen.save(tmp_path / "saved"))
+    assert loaded.probe == "convex"
+    torch.testing.assert_close(loaded.model.sqrt_signal, gen.model.sqrt_signal, atol=0, rtol=0)
+    torch.testing.assert_close(loaded.sample(2, seed=1).images, gen.sample(2, seed=1).images)
+
+
 def test_paper_preset_matches_seed():
     cfg = BMapDDPMGenerator.from_preset("paper").config
+    assert cfg.probe == "auto"  # one model per dataset with that dataset's probe, as in §3.1
     assert (cfg.timesteps, cfg.batch_size, cfg.learning_rate) == (2000, 4, 1e-4)
     assert (cfg.beta_schedule, cfg.bmap_schedule, cfg.bmap_floor) == ("cosine", "sqrt", 0.97)
 

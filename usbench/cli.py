@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from usbench.config import ConfigError, parse_assignments
+from usbench.protocols import MetricUnavailable
 from usbench.registry import KINDS, PluginLoadError, UnknownPluginError, registry
 
 DEFAULT_STORE = "usbench-results"
@@ -224,6 +225,7 @@ _USER_ERRORS = (
     FileNotFoundError,
     LookupError,
     ValueError,
+    MetricUnavailable,  # e.g. a generator's pretrained weights are missing: says the fix
 )
 
 
