@@ -103,7 +103,7 @@ def unavailable(spec: str, why: str) -> MetricUnavailable:
     name = CACHED_WEIGHTS.get(spec)
     cache_fix = f"{weights.fix_command(name)}; " if name else ""
     return MetricUnavailable(
-        f"CLIP weights {spec!r} are not available here ({why}).",
+        f"CLIP weights {spec!r} are not available here ({why.rstrip('.')}).",
         f"{cache_fix}or point --set clip_model=/path/to/dir at a folder with "
         "open_clip_config.json and the weights; or run without BiomedCLIP with "
         "--set text_encoder=label-embedding (recorded as a different variant, no "
