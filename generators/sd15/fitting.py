@@ -1,0 +1,191 @@
+"""The fit procedure of the SD1.5 hybrid generator, and rebuilding it from saved adapters.
+
+Stages (each resumable, see :mod:`.adapter_training`):
+
+1. ``textual_inversion`` (when on): the token vector is the only trainable tensor; UNet,
+   VAE and the rest of the text encoder are frozen. Each step encodes the batch's prompts.
+2. ``lora``: LoRA matrices on the UNet attention are the only trainable tensors; the
+   prompts (with the learned token) are encoded once, since the text encoder is frozen.
+
+Both minimise the noise-prediction loss on latents of the training images (VAE posterior
+computed once, sampled every step) with their class prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from usbench.data.imageset import ImageSet
+from usbench.generators.sd15 import adapters, generation
+from usbench.generators.sd15.adapter_training import StageSettings, train_adapter
+from usbench.generators.sd15.base_model import base_fingerprint, load_base_pipeline
+from usbench.generators.sd15.prompts import class_prompt, parse_class_prompts
+from usbench.protocols import FitContext
+
+
+@dataclass
+class FittedAdapters:
+    """A base pipeline carrying trained adapters, the token id (or ``None``) and losses."""
+
+    pipe: Any
+    token_id: int | None
+    losses: dict[str, list[tuple[int, float]]]
+
+
+@dataclass(frozen=True)
+class TrainingLatents:
+    """The training set in latent form: posterior mean/std ``N×4×h×w`` and labels ``N``."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    labels: torch.Tensor
+
+    def draw(self, batch_size: int, generator: torch.Generator, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch (uniform, with replacement): scaled latents ``B×4×h×w`` and labels ``B``."""
+        idx = torch.randint(0, self.mean.shape[0], (batch_size,), generator=generator)
+        eps = torch.randn(self.mean[idx].shape, generator=generator)
+        return (self.mean[idx] + self.std[idx] * eps) * scale, self.labels[idx]
+
+
+def class_prompts(config, class_names: tuple[str, ...]) -> list[str]:
+    """The prompt of each class, in label order, with the token appended when TI is on."""
+    table = parse_class_prompts(config.class_prompts)
+    token = config.placeholder_token if config.textual_inversion else None
+    return [
+        class_prompt(name, table=table, template=config.prompt_template, placeholder=token)
+        for name in class_names
+    ]
+
+
+def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> FittedAdapters:
+    """Load the base model, learn the token (if on) and the LoRA on ``train``."""
+    pipe = load_base_pipeline(config.base_model)
+    pipe.to(device)
+    token_id = None
+    if config.textual_inversion:
+        token_id = adapters.add_placeholder_token(
+            pipe.tokenizer, pipe.text_encoder,
+            token=config.placeholder_token, initializer=config.initializer_token,
+        )
+    prompt_ids = _prompt_ids(pipe.tokenizer, class_prompts(config, train.class_names), token_id)
+    data = _training_latents(pipe, train, config)
+    losses: dict[str, list[tuple[int, float]]] = {}
+    if token_id is not None and config.ti_steps > 0:
+        losses["textual_inversion"] = _train_token(pipe, token_id, data, prompt_ids, config, ctx)
+    adapters.add_lora(
+        pipe.unet, rank=config.lora_rank, alpha=config.lora_alpha,
+        targets=config.lora_targets, seed=ctx.seed,
+    )
+    losses["lora"] = _train_lora(pipe, data, prompt_ids, config, ctx)
+    return FittedAdapters(pipe=pipe, token_id=token_id, losses=losses)
+
+
+def _prompt_ids(tokenizer, prompts: list[str], token_id: int | None) -> torch.Tensor:
+    ids = tokenizer(
+        prompts, padding="max_length", max_length=tokenizer.model_max_length,
+        truncation=True, return_tensors="pt",
+    ).input_ids
+    if token_id is not None:
+        for prompt, row in zip(prompts, ids, strict=True):
+            if not bool((row == token_id).any()):
+                raise ValueError(
+                    f"The prompt {prompt!r} is too long for the tokenizer "
+                    f"({tokenizer.model_max_length} tokens): the learned token was cut off. "
+                    "Shorten it with --set class_prompts=..."
+                )
+    return ids
+
+
+def _training_latents(pipe, train: ImageSet, config) -> TrainingLatents:
+    images = generation.resize_square(train.images, config.image_size)
+    mean, std = generation.encode_latent_stats(pipe.vae, images, batch_size=config.batch_size)
+    return TrainingLatents(mean=mean, std=std, labels=train.labels.clone())
+
+
+def _settings(config, steps: int, lr: float) -> StageSettings:
+    return StageSettings(
+        steps=steps, learning_rate=lr, weight_decay=config.weight_decay,
+        grad_clip=config.grad_clip or None, checkpoint_every=config.checkpoint_every,
+    )
+
+
+def _train_token(pipe, token_id, data, prompt_ids, config, ctx) -> list[tuple[int, float]]:
+    from diffusers import DDPMScheduler
+
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    device, scale = pipe.unet.device, pipe.vae.config.scaling_factor
+    pipe.unet.requires_grad_(False)
+    pipe.vae.requires_grad_(False)
+
+    with adapters.trainable_token(pipe.text_encoder, token_id) as vector:
+
+        def loss_fn(generator: torch.Generator) -> torch.Tensor:
+            latents, labels = data.draw(config.batch_size, generator, scale)
+            states = pipe.text_encoder(prompt_ids[labels].to(device))[0]
+            return generation.noise_prediction_loss(
+                pipe.unet, noise_scheduler, latents.to(device), states, generator
+            )
+
+        outcome = train_adapter(
+            {"token.embedding": vector}, loss_fn,
+            _settings(config, config.ti_steps, config.ti_learning_rate),
+            workdir=Path(ctx.workdir), stage="textual_inversion", seed=ctx.seed,
+            resume=ctx.resume, progress=ctx.progress,
+        )
+    return outcome.losses
+
+
+def _train_lora(pipe, data, prompt_ids, config, ctx) -> list[tuple[int, float]]:
+    from diffusers import DDPMScheduler
+
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    device, scale = pipe.unet.device, pipe.vae.config.scaling_factor
+    pipe.text_encoder.requires_grad_(False)
+    with torch.no_grad():
+        class_states = pipe.text_encoder(prompt_ids.to(device))[0]
+
+    def loss_fn(generator: torch.Generator) -> torch.Tensor:
+        latents, labels = data.draw(config.batch_size, generator, scale)
+        return generation.noise_prediction_loss(
+            pipe.unet, noise_scheduler, latents.to(device), class_states[labels.to(device)], generator
+        )
+
+    outcome = train_adapter(
+        adapters.lora_parameters(pipe.unet), loss_fn,
+        _settings(config, config.lora_steps, config.lora_learning_rate),
+        workdir=Path(ctx.workdir), stage="lora", seed=ctx.seed,
+        resume=ctx.resume, progress=ctx.progress,
+    )
+    return outcome.losses
+
+
+def pipeline_with_adapters(config, meta: dict[str, Any], tensors: dict[str, torch.Tensor]):
+    """Load the base model and put saved adapters on it; returns ``(pipe, token_id)``.
+
+    Refuses adapters trained on other base weights (fingerprint in ``meta``).
+    """
+    pipe = load_base_pipeline(config.base_model)
+    expected = meta.get("base_fingerprint")
+    if expected and base_fingerprint(pipe) != expected:
+        raise ValueError(
+            f"These adapters were trained on other base weights than {config.base_model!r} "
+            f"(fingerprint {expected}); pass the original one with --set base_model=..."
+        )
+    token_id = None
+    if config.textual_inversion:
+        token_id = adapters.add_placeholder_token(
+            pipe.tokenizer, pipe.text_encoder,
+            token=config.placeholder_token, initializer=config.initializer_token,
+        )
+        adapters.set_token_embedding(pipe.text_encoder, token_id, tensors["token.embedding"])
+    adapters.add_lora(
+        pipe.unet, rank=config.lora_rank, alpha=config.lora_alpha,
+        targets=config.lora_targets, seed=0,
+    )
+    lora = {k[len("lora.") :]: v for k, v in tensors.items() if k.startswith("lora.")}
+    adapters.load_lora_state(pipe.unet, lora)
+    return pipe, token_id
