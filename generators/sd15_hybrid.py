@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-
-from usbench.data.imageset import ImageSet
 from usbench.generators.sd15.adapters import LORA_TARGETS
 from usbench.generators.sd15.base_model import DEFAULT_BASE_MODEL
 from usbench.generators.sd15.prompts import (
@@ -29,6 +27,8 @@ from usbench.generators.sd15.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
     parse_class_prompts,
 )
+
+from usbench.data.imageset import ImageSet
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 
@@ -126,12 +126,20 @@ class SD15Hybrid(Generator):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
         "quick": {
-            "image_size": 64, "ti_steps": 100, "lora_steps": 200, "inference_steps": 20,
+            "image_size": 64,
+            "ti_steps": 100,
+            "lora_steps": 200,
+            "inference_steps": 20,
             "checkpoint_every": 50,
         },
         "smoke": {
-            "image_size": 32, "ti_steps": 2, "lora_steps": 2, "batch_size": 2,
-            "inference_steps": 4, "img2img_strength": 0.5, "checkpoint_every": 1,
+            "image_size": 32,
+            "ti_steps": 2,
+            "lora_steps": 2,
+            "batch_size": 2,
+            "inference_steps": 4,
+            "img2img_strength": 0.5,
+            "checkpoint_every": 1,
             "device": "cpu",
         },
     }
@@ -185,12 +193,21 @@ class SD15Hybrid(Generator):
         cfg = self.config
         generators = generation.seeded_generators(seed, indices, "cpu")
         latents = generation.text_to_latents(
-            self._pipe, prompts, generators, size=cfg.image_size,
-            steps=cfg.inference_steps, guidance_scale=cfg.guidance_scale,
+            self._pipe,
+            prompts,
+            generators,
+            size=cfg.image_size,
+            steps=cfg.inference_steps,
+            guidance_scale=cfg.guidance_scale,
         )
         return generation.refine_latents(
-            self._img2img, latents, prompts, generators, strength=cfg.img2img_strength,
-            steps=cfg.inference_steps, guidance_scale=cfg.guidance_scale,
+            self._img2img,
+            latents,
+            prompts,
+            generators,
+            strength=cfg.img2img_strength,
+            steps=cfg.inference_steps,
+            guidance_scale=cfg.guidance_scale,
         )
 
     def _labels_for(self, n: int, labels: torch.Tensor | None) -> torch.Tensor:
@@ -234,7 +251,6 @@ class SD15Hybrid(Generator):
     # -- helpers ---------------------------------------------------------------------
     def _install(self, pipe, token_id: int | None, class_names, output_size: int) -> None:
         from diffusers import StableDiffusionImg2ImgPipeline
-
         from usbench.generators.sd15 import fitting
         from usbench.generators.sd15.base_model import base_fingerprint
 

@@ -158,7 +158,9 @@ def _save_checkpoint(folder, step, params, optimizer, names, losses, settings) -
     tmp = folder / f".tmp-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({n: params[n].detach().cpu().contiguous() for n in names}, str(tmp / "adapter.safetensors"))
+    save_file(
+        {n: params[n].detach().cpu().contiguous() for n in names}, str(tmp / "adapter.safetensors")
+    )
     opt_tensors, groups = _optimizer_to_tensors(optimizer, names)
     save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
     state = {"step": step, "losses": losses, "param_groups": groups, "settings": asdict(settings)}

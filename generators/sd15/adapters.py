@@ -75,7 +75,9 @@ def load_lora_state(unet: nn.Module, state: dict[str, torch.Tensor]) -> None:
     set_peft_model_state_dict(unet, state)
 
 
-def add_placeholder_token(tokenizer, text_encoder: nn.Module, *, token: str, initializer: str) -> int:
+def add_placeholder_token(
+    tokenizer, text_encoder: nn.Module, *, token: str, initializer: str
+) -> int:
     """Add ``token`` to the tokenizer and a row to the embedding table; return its id.
 
     The new row starts as the mean embedding of ``initializer``'s tokens (one token for a

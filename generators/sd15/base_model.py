@@ -55,7 +55,9 @@ def resolve_base_model(base_model: str) -> tuple[str, bool]:
     path = Path(base_model).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():
-            raise BaseModelMissing(f"{path} is not a diffusers pipeline folder (no model_index.json).")
+            raise BaseModelMissing(
+                f"{path} is not a diffusers pipeline folder (no model_index.json)."
+            )
         return str(path), True
     if _looks_like_path(base_model):
         raise BaseModelMissing(f"Base model folder {path} does not exist.")
@@ -63,7 +65,8 @@ def resolve_base_model(base_model: str) -> tuple[str, bool]:
         return base_model, True
     if hub_offline():
         raise BaseModelMissing(
-            f"{base_model!r} is not in the Hugging Face cache and the hub is offline (HF_HUB_OFFLINE)."
+            f"{base_model!r} is not in the Hugging Face cache and the hub is offline "
+            "(HF_HUB_OFFLINE)."
         )
     return base_model, False
 
@@ -113,7 +116,9 @@ def base_fingerprint(pipe) -> str:
     h = hashlib.sha256()
     tensors = (
         pipe.unet.conv_in.weight,
-        pipe.vae.quant_conv.weight if pipe.vae.quant_conv is not None else pipe.vae.encoder.conv_in.weight,
+        pipe.vae.quant_conv.weight
+        if pipe.vae.quant_conv is not None
+        else pipe.vae.encoder.conv_in.weight,
         pipe.text_encoder.get_input_embeddings().weight[:8],
     )
     for tensor in tensors:

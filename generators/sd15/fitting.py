@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from usbench.data.imageset import ImageSet
 from usbench.generators.sd15 import adapters, generation
 from usbench.generators.sd15.adapter_training import StageSettings, train_adapter
 from usbench.generators.sd15.base_model import base_fingerprint, load_base_pipeline
 from usbench.generators.sd15.prompts import class_prompt, parse_class_prompts
+
+from usbench.data.imageset import ImageSet
 from usbench.protocols import FitContext
 
 
@@ -44,7 +44,9 @@ class TrainingLatents:
     std: torch.Tensor
     labels: torch.Tensor
 
-    def draw(self, batch_size: int, generator: torch.Generator, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(
+        self, batch_size: int, generator: torch.Generator, scale: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch (uniform, with replacement): scaled latents ``B×4×h×w`` and labels ``B``."""
         idx = torch.randint(0, self.mean.shape[0], (batch_size,), generator=generator)
         eps = torch.randn(self.mean[idx].shape, generator=generator)
@@ -68,8 +70,10 @@ def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> Fi
     token_id = None
     if config.textual_inversion:
         token_id = adapters.add_placeholder_token(
-            pipe.tokenizer, pipe.text_encoder,
-            token=config.placeholder_token, initializer=config.initializer_token,
+            pipe.tokenizer,
+            pipe.text_encoder,
+            token=config.placeholder_token,
+            initializer=config.initializer_token,
         )
     prompt_ids = _prompt_ids(pipe.tokenizer, class_prompts(config, train.class_names), token_id)
     data = _training_latents(pipe, train, config)
@@ -77,8 +81,11 @@ def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> Fi
     if token_id is not None and config.ti_steps > 0:
         losses["textual_inversion"] = _train_token(pipe, token_id, data, prompt_ids, config, ctx)
     adapters.add_lora(
-        pipe.unet, rank=config.lora_rank, alpha=config.lora_alpha,
-        targets=config.lora_targets, seed=ctx.seed,
+        pipe.unet,
+        rank=config.lora_rank,
+        alpha=config.lora_alpha,
+        targets=config.lora_targets,
+        seed=ctx.seed,
     )
     losses["lora"] = _train_lora(pipe, data, prompt_ids, config, ctx)
     return FittedAdapters(pipe=pipe, token_id=token_id, losses=losses)
@@ -86,8 +93,11 @@ def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> Fi
 
 def _prompt_ids(tokenizer, prompts: list[str], token_id: int | None) -> torch.Tensor:
     ids = tokenizer(
-        prompts, padding="max_length", max_length=tokenizer.model_max_length,
-        truncation=True, return_tensors="pt",
+        prompts,
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
     ).input_ids
     if token_id is not None:
         for prompt, row in zip(prompts, ids, strict=True):
@@ -108,8 +118,11 @@ def _training_latents(pipe, train: ImageSet, config) -> TrainingLatents:
 
 def _settings(config, steps: int, lr: float) -> StageSettings:
     return StageSettings(
-        steps=steps, learning_rate=lr, weight_decay=config.weight_decay,
-        grad_clip=config.grad_clip or None, checkpoint_every=config.checkpoint_every,
+        steps=steps,
+        learning_rate=lr,
+        weight_decay=config.weight_decay,
+        grad_clip=config.grad_clip or None,
+        checkpoint_every=config.checkpoint_every,
     )
 
 
@@ -131,10 +144,14 @@ def _train_token(pipe, token_id, data, prompt_ids, config, ctx) -> list[tuple[in
             )
 
         outcome = train_adapter(
-            {"token.embedding": vector}, loss_fn,
+            {"token.embedding": vector},
+            loss_fn,
             _settings(config, config.ti_steps, config.ti_learning_rate),
-            workdir=Path(ctx.workdir), stage="textual_inversion", seed=ctx.seed,
-            resume=ctx.resume, progress=ctx.progress,
+            workdir=Path(ctx.workdir),
+            stage="textual_inversion",
+            seed=ctx.seed,
+            resume=ctx.resume,
+            progress=ctx.progress,
         )
     return outcome.losses
 
@@ -151,14 +168,22 @@ def _train_lora(pipe, data, prompt_ids, config, ctx) -> list[tuple[int, float]]:
     def loss_fn(generator: torch.Generator) -> torch.Tensor:
         latents, labels = data.draw(config.batch_size, generator, scale)
         return generation.noise_prediction_loss(
-            pipe.unet, noise_scheduler, latents.to(device), class_states[labels.to(device)], generator
+            pipe.unet,
+            noise_scheduler,
+            latents.to(device),
+            class_states[labels.to(device)],
+            generator,
         )
 
     outcome = train_adapter(
-        adapters.lora_parameters(pipe.unet), loss_fn,
+        adapters.lora_parameters(pipe.unet),
+        loss_fn,
         _settings(config, config.lora_steps, config.lora_learning_rate),
-        workdir=Path(ctx.workdir), stage="lora", seed=ctx.seed,
-        resume=ctx.resume, progress=ctx.progress,
+        workdir=Path(ctx.workdir),
+        stage="lora",
+        seed=ctx.seed,
+        resume=ctx.resume,
+        progress=ctx.progress,
     )
     return outcome.losses
 
@@ -178,13 +203,18 @@ def pipeline_with_adapters(config, meta: dict[str, Any], tensors: dict[str, torc
     token_id = None
     if config.textual_inversion:
         token_id = adapters.add_placeholder_token(
-            pipe.tokenizer, pipe.text_encoder,
-            token=config.placeholder_token, initializer=config.initializer_token,
+            pipe.tokenizer,
+            pipe.text_encoder,
+            token=config.placeholder_token,
+            initializer=config.initializer_token,
         )
         adapters.set_token_embedding(pipe.text_encoder, token_id, tensors["token.embedding"])
     adapters.add_lora(
-        pipe.unet, rank=config.lora_rank, alpha=config.lora_alpha,
-        targets=config.lora_targets, seed=0,
+        pipe.unet,
+        rank=config.lora_rank,
+        alpha=config.lora_alpha,
+        targets=config.lora_targets,
+        seed=0,
     )
     lora = {k[len("lora.") :]: v for k, v in tensors.items() if k.startswith("lora.")}
     adapters.load_lora_state(pipe.unet, lora)

@@ -30,11 +30,15 @@ def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize ``N×C×H×W`` to ``size×size`` (bilinear, antialiased when shrinking)."""
     if images.shape[-2:] == (size, size):
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+    return F.interpolate(
+        images, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    ).clamp(0.0, 1.0)
 
 
 @torch.no_grad()
-def encode_latent_stats(vae, images: torch.Tensor, *, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_latent_stats(
+    vae, images: torch.Tensor, *, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std (``N×4×h×w``, unscaled) of the VAE posterior of grayscale ``images``.
 
     Computed once per fit; each training step draws ``mean + std·ε`` itself.

@@ -43,15 +43,17 @@ def build_tiny_pipeline(directory: Path, *, seed: int = 0):
     width 16), DDIM scheduler, no safety checker. Returns ``directory`` (a diffusers
     folder that :func:`usbench.generators.sd15.base_model.load_base_pipeline` accepts).
     """
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
-    from diffusers import UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     vocab_file, merges_file = write_tiny_tokenizer_files(directory / "_tokenizer_src")
-    tokenizer = CLIPTokenizer(
-        str(vocab_file), str(merges_file), model_max_length=TINY_MAX_TOKENS
-    )
+    tokenizer = CLIPTokenizer(str(vocab_file), str(merges_file), model_max_length=TINY_MAX_TOKENS)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
@@ -88,12 +90,21 @@ def build_tiny_pipeline(directory: Path, *, seed: int = 0):
         sample_size=32,
     )
     scheduler = DDIMScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
     )
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(str(directory))
