@@ -25,7 +25,7 @@ _FIX = (
 )
 
 
-class BaseModelMissing(RuntimeError):
+class BaseModelMissing(FileNotFoundError):
     """The Stable Diffusion base weights are not available; ``fix`` says how to get them."""
 
     def __init__(self, reason: str) -> None:

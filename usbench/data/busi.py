@@ -9,9 +9,12 @@ It cannot be downloaded automatically (the authors' page and Kaggle need a manua
 so ``--data-root`` must point at the unpacked folder. BUSI publishes no patient ids; each
 image is its own patient here, so patient-level splits are image-level splits.
 
-Options (``--data-option key=value``):
-    resize: ``stretch`` (default; the paper resized every image to one resolution) or
-        ``center-crop`` (crop the central square first, keeping the aspect ratio).
+Pixels are read by :func:`usbench.data.imageio.read_grayscale` (the project's bit-depth,
+colour and alpha policy). Options (``--data-option key=value``):
+    resize: ``stretch`` (default: the whole non-square frame squeezed to a square with
+        Lanczos-3, as the paper "resized all images to a uniform resolution"), or one of
+        :data:`usbench.data.imageio.RESIZE_MODES` (``center-crop+lanczos`` keeps the aspect
+        ratio but drops the frame's sides).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from usbench.data import imageio
 from usbench.data.imageset import ImageSet
 from usbench.protocols import DatasetSource
 
@@ -35,7 +39,7 @@ _WHERE = (
     f"unpack it and pass the folder holding benign/, malignant/, normal/ (usually {BUSI_FOLDER}) "
     "with --data-root /path/to/Dataset_BUSI_with_GT"
 )
-_OPTIONS = {"resize": ("stretch", "center-crop")}
+_OPTIONS = {"resize": ("stretch", *imageio.RESIZE_MODES)}
 
 
 class BUSIMissing(FileNotFoundError):
@@ -83,7 +87,9 @@ def _parse_options(options: Mapping[str, str]) -> str:
         )
     resize = options.get("resize", "stretch")
     if resize not in _OPTIONS["resize"]:
-        raise ValueError(f"busi option resize={resize!r}: choose stretch or center-crop")
+        raise ValueError(
+            f"busi option resize={resize!r}: choose one of {', '.join(_OPTIONS['resize'])}"
+        )
     return resize
 
 
@@ -114,7 +120,7 @@ def list_busi_images(folder: Path) -> list[tuple[Path, int]]:
         found = [
             p
             for p in (folder / cls).iterdir()
-            if p.suffix.lower() in (".png", ".jpg", ".jpeg") and not is_mask(p)
+            if imageio.is_image_file(p) and not is_mask(p)
         ]
         if not found:
             raise BUSIMissing(f"{folder / cls} holds no images. {_WHERE}.")
@@ -128,14 +134,15 @@ def _file_order(path: Path) -> tuple[int, str]:
 
 
 def read_grayscale(path: Path, size: int, resize: str = "stretch") -> np.ndarray:
-    """One image as ``size×size`` float32 in [0, 1] (colour → PIL ``L`` luma,
-    bicubic resampling, optional central square crop)."""
-    with Image.open(path) as image:
-        gray = image.convert("L")
-    if resize == "center-crop":
-        w, h = gray.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        gray = gray.crop((left, top, left + side, top + side))
-    gray = gray.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    """One image as ``size×size`` float32 in [0, 1]: ``stretch`` resizes the whole frame
+    (Lanczos-3 on the float image, clipped), other modes go to
+    :func:`usbench.data.imageio.fit_square`."""
+    plane = imageio.read_grayscale(path)
+    if resize != "stretch":
+        return imageio.fit_square(plane, size, resize=resize, path=path)
+    if plane.shape == (size, size):
+        return np.ascontiguousarray(plane, dtype=np.float32)
+    resized = Image.fromarray(plane.astype(np.float32)).resize(
+        (size, size), resample=Image.Resampling.LANCZOS
+    )
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
