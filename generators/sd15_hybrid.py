@@ -54,8 +54,9 @@ class SD15HybridConfig:
         lora_rank, lora_alpha (alpha = rank as in diffusers' LoRA example: not stated),
         lora_targets (attention projections, diffusers' LoRA example), lora_steps,
         lora_learning_rate, batch_size (both stages).
-    Optimiser (not stated; diffusers' example-script defaults): AdamW with
-        weight_decay 1e-2, grad_clip 1.0 (max grad norm), constant learning rate.
+    Optimiser (not stated): the shared loop's Adam, weight_decay 0, grad_clip 1.0 (max
+        grad norm, as diffusers' example scripts), constant learning rate, no EMA;
+        log_every: steps between logged losses.
     Sampling (paper sec. 3.3): inference_steps and guidance_scale (not stated; diffusers'
         SD1.5 defaults 50 and 7.5), img2img_strength 0.3 (0 disables refinement; img2img
         runs int(inference_steps·strength) steps), sample_batch_size.
@@ -81,13 +82,14 @@ class SD15HybridConfig:
     lora_steps: int = 3000
     lora_learning_rate: float = 1e-4
     batch_size: int = 4
-    weight_decay: float = 1e-2
+    weight_decay: float = 0.0
     grad_clip: float = 1.0
     inference_steps: int = 50
     guidance_scale: float = 7.5
     img2img_strength: float = 0.3
     sample_batch_size: int = 8
     checkpoint_every: int = 500
+    log_every: int = 50
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
@@ -131,6 +133,7 @@ class SD15Hybrid(Generator):
             "lora_steps": 200,
             "inference_steps": 20,
             "checkpoint_every": 50,
+            "log_every": 10,
         },
         "smoke": {
             "image_size": 32,
@@ -140,6 +143,7 @@ class SD15Hybrid(Generator):
             "inference_steps": 4,
             "img2img_strength": 0.5,
             "checkpoint_every": 1,
+            "log_every": 1,
             "device": "cpu",
         },
     }

@@ -17,12 +17,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from usbench.generators.sd15 import adapters, generation  # noqa: E402
-from usbench.generators.sd15.adapter_training import (  # noqa: E402
-    AdapterTrainingDiverged,
-    StageSettings,
-    newest_checkpoint,
-    train_adapter,
-)
 from usbench.generators.sd15.base_model import (  # noqa: E402
     BaseModelMissing,
     load_base_pipeline,
@@ -238,53 +232,41 @@ def test_adapters_refuse_other_base_weights(fitted, tmp_path: Path) -> None:
         moved.restore(gen.state_meta(), gen.state_tensors())
 
 
-# -- training loop ---------------------------------------------------------------------
-def _toy_problem():
-    weight = torch.nn.Parameter(torch.zeros(3))
-    target = torch.tensor([1.0, -2.0, 0.5])
+# -- training and resume -----------------------------------------------------------------
+def test_checkpoints_hold_only_the_adapters(fitted) -> None:
+    from safetensors.torch import load_file
 
-    def loss_fn(generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(3, generator=generator)
-        return ((weight - target - 0.1 * noise) ** 2).sum()
-
-    return {"w": weight}, loss_fn
-
-
-def test_resumed_training_is_bit_identical(tmp_path: Path) -> None:
-    settings = StageSettings(steps=6, learning_rate=0.1, checkpoint_every=3)
-    params, loss_fn = _toy_problem()
-    full = train_adapter(
-        params, loss_fn, settings, workdir=tmp_path / "a", stage="s", seed=3, resume=False
+    gen, workdir = fitted
+    lora = load_file(
+        str(next((workdir / "lora" / "checkpoints").glob("step-*")) / "model.safetensors")
     )
-    first, loss_fn2 = _toy_problem()
-    half = dataclasses.replace(settings, steps=3)
-    train_adapter(first, loss_fn2, half, workdir=tmp_path / "b", stage="s", seed=3, resume=False)
-    second, loss_fn3 = _toy_problem()  # a fresh process: parameters start from zero again
-    resumed = train_adapter(
-        second, loss_fn3, settings, workdir=tmp_path / "b", stage="s", seed=3, resume=True
-    )
-    assert torch.equal(second["w"], params["w"])
-    assert resumed.losses == full.losses and len(full.losses) == 6
-    checkpoint = newest_checkpoint(tmp_path / "b" / "s")
-    assert checkpoint.name == "checkpoint-00000006"
-    assert {p.name for p in checkpoint.iterdir()} == {
-        "adapter.safetensors",
-        "optimizer.safetensors",
-        "state.json",
-    }
+    assert len(lora) == len(adapters.lora_parameters(gen._pipe.unet))
+    assert all("lora_" in k for k in lora)
+    token = next((workdir / "textual_inversion" / "checkpoints").glob("step-*"))
+    assert list(load_file(str(token / "model.safetensors"))) == ["adapters.token__embedding"]
 
 
-def test_nan_loss_names_the_step(tmp_path: Path) -> None:
-    weight = torch.nn.Parameter(torch.zeros(2))
-
-    def loss_fn(generator: torch.Generator) -> torch.Tensor:
-        return weight.sum() * float("nan")
-
-    settings = StageSettings(steps=3, learning_rate=0.1)
-    with pytest.raises(AdapterTrainingDiverged, match="step 0"):
-        train_adapter(
-            {"w": weight}, loss_fn, settings, workdir=tmp_path, stage="s", seed=0, resume=False
+def test_killed_and_resumed_fit_equals_an_uninterrupted_one(tiny_base, tmp_path: Path) -> None:
+    def fit(ti_steps: int, lora_steps: int, resume: bool) -> SD15Hybrid:
+        overrides = {"base_model": str(tiny_base), "ti_steps": ti_steps, "lora_steps": lora_steps}
+        gen = SD15Hybrid.from_preset("smoke", overrides)
+        gen.fit(
+            toy_busi(),
+            FitContext(
+                workdir=tmp_path / ("b" if resume or ti_steps < 3 else "a"),
+                seed=5,
+                resume=resume,
+                progress=False,
+            ),
         )
+        return gen
+
+    full = fit(3, 3, resume=False)
+    fit(2, 0, resume=False)  # killed during the token stage, before any LoRA step
+    resumed = fit(3, 3, resume=True)
+    assert resumed.losses == full.losses
+    for name, tensor in full.state_tensors().items():
+        assert torch.equal(resumed.state_tensors()[name], tensor), name
 
 
 def test_fit_resumes_finished_stages_without_training(fitted) -> None:

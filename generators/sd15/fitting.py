@@ -1,6 +1,7 @@
 """The fit procedure of the SD1.5 hybrid generator, and rebuilding it from saved adapters.
 
-Stages (each resumable, see :mod:`.adapter_training`):
+Stages, each a run of the shared loop :func:`usbench.training.train` (Adam, gradient
+clipping, no EMA, checkpoints + resume in ``ctx.workdir/<tag>``):
 
 1. ``textual_inversion`` (when on): the token vector is the only trainable tensor; UNet,
    VAE and the rest of the text encoder are frozen. Each step encodes the batch's prompts.
@@ -13,18 +14,20 @@ computed once, sampled every step) with their class prompts.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from usbench.generators.sd15 import adapters, generation
-from usbench.generators.sd15.adapter_training import StageSettings, train_adapter
 from usbench.generators.sd15.base_model import base_fingerprint, load_base_pipeline
+from usbench.generators.sd15.objective import AdapterObjective, LatentBatches
 from usbench.generators.sd15.prompts import class_prompt, parse_class_prompts
 
 from usbench.data.imageset import ImageSet
 from usbench.protocols import FitContext
+
+LORA_SEED_OFFSET = 7919
 
 
 @dataclass
@@ -34,23 +37,6 @@ class FittedAdapters:
     pipe: Any
     token_id: int | None
     losses: dict[str, list[tuple[int, float]]]
-
-
-@dataclass(frozen=True)
-class TrainingLatents:
-    """The training set in latent form: posterior mean/std ``N×4×h×w`` and labels ``N``."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-    labels: torch.Tensor
-
-    def draw(
-        self, batch_size: int, generator: torch.Generator, scale: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch (uniform, with replacement): scaled latents ``B×4×h×w`` and labels ``B``."""
-        idx = torch.randint(0, self.mean.shape[0], (batch_size,), generator=generator)
-        eps = torch.randn(self.mean[idx].shape, generator=generator)
-        return (self.mean[idx] + self.std[idx] * eps) * scale, self.labels[idx]
 
 
 def class_prompts(config, class_names: tuple[str, ...]) -> list[str]:
@@ -76,10 +62,10 @@ def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> Fi
             initializer=config.initializer_token,
         )
     prompt_ids = _prompt_ids(pipe.tokenizer, class_prompts(config, train.class_names), token_id)
-    data = _training_latents(pipe, train, config)
+    batches = _latent_batches(pipe, train, config)
     losses: dict[str, list[tuple[int, float]]] = {}
     if token_id is not None and config.ti_steps > 0:
-        losses["textual_inversion"] = _train_token(pipe, token_id, data, prompt_ids, config, ctx)
+        losses["textual_inversion"] = _train_token(pipe, token_id, batches, prompt_ids, config, ctx)
     adapters.add_lora(
         pipe.unet,
         rank=config.lora_rank,
@@ -87,7 +73,7 @@ def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> Fi
         targets=config.lora_targets,
         seed=ctx.seed,
     )
-    losses["lora"] = _train_lora(pipe, data, prompt_ids, config, ctx)
+    losses["lora"] = _train_lora(pipe, batches, prompt_ids, config, ctx)
     return FittedAdapters(pipe=pipe, token_id=token_id, losses=losses)
 
 
@@ -110,80 +96,80 @@ def _prompt_ids(tokenizer, prompts: list[str], token_id: int | None) -> torch.Te
     return ids
 
 
-def _training_latents(pipe, train: ImageSet, config) -> TrainingLatents:
+def _latent_batches(pipe, train: ImageSet, config) -> LatentBatches:
     images = generation.resize_square(train.images, config.image_size)
     mean, std = generation.encode_latent_stats(pipe.vae, images, batch_size=config.batch_size)
-    return TrainingLatents(mean=mean, std=std, labels=train.labels.clone())
-
-
-def _settings(config, steps: int, lr: float) -> StageSettings:
-    return StageSettings(
-        steps=steps,
-        learning_rate=lr,
-        weight_decay=config.weight_decay,
-        grad_clip=config.grad_clip or None,
-        checkpoint_every=config.checkpoint_every,
+    return LatentBatches(
+        mean,
+        std,
+        train.labels.clone(),
+        batch_size=config.batch_size,
+        scale=pipe.vae.config.scaling_factor,
     )
 
 
-def _train_token(pipe, token_id, data, prompt_ids, config, ctx) -> list[tuple[int, float]]:
+def _settings(config, steps: int, lr: float):
+    from usbench.training import TrainSettings
+
+    return TrainSettings(
+        steps=steps,
+        batch_size=config.batch_size,
+        learning_rate=lr,
+        weight_decay=config.weight_decay,
+        ema_decay=0.0,
+        grad_clip=config.grad_clip or None,
+        checkpoint_every=config.checkpoint_every,
+        log_every=config.log_every,
+    )
+
+
+def _train_token(pipe, token_id, batches, prompt_ids, config, ctx) -> list[tuple[int, float]]:
     from diffusers import DDPMScheduler
 
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    device, scale = pipe.unet.device, pipe.vae.config.scaling_factor
+    from usbench.training import train
+
     pipe.unet.requires_grad_(False)
     pipe.vae.requires_grad_(False)
-
+    device = pipe.unet.device
     with adapters.trainable_token(pipe.text_encoder, token_id) as vector:
-
-        def loss_fn(generator: torch.Generator) -> torch.Tensor:
-            latents, labels = data.draw(config.batch_size, generator, scale)
-            states = pipe.text_encoder(prompt_ids[labels].to(device))[0]
-            return generation.noise_prediction_loss(
-                pipe.unet, noise_scheduler, latents.to(device), states, generator
-            )
-
-        outcome = train_adapter(
+        objective = AdapterObjective(
             {"token.embedding": vector},
-            loss_fn,
+            unet=pipe.unet,
+            scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
+            text_states=lambda labels: pipe.text_encoder(prompt_ids[labels.cpu()].to(device))[0],
+        )
+        outcome = train(
+            objective,
+            batches,
             _settings(config, config.ti_steps, config.ti_learning_rate),
-            workdir=Path(ctx.workdir),
-            stage="textual_inversion",
-            seed=ctx.seed,
-            resume=ctx.resume,
-            progress=ctx.progress,
+            ctx,
+            tag="textual_inversion",
         )
     return outcome.losses
 
 
-def _train_lora(pipe, data, prompt_ids, config, ctx) -> list[tuple[int, float]]:
+def _train_lora(pipe, batches, prompt_ids, config, ctx) -> list[tuple[int, float]]:
     from diffusers import DDPMScheduler
 
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    device, scale = pipe.unet.device, pipe.vae.config.scaling_factor
+    from usbench.training import train
+
     pipe.text_encoder.requires_grad_(False)
     with torch.no_grad():
-        class_states = pipe.text_encoder(prompt_ids.to(device))[0]
-
-    def loss_fn(generator: torch.Generator) -> torch.Tensor:
-        latents, labels = data.draw(config.batch_size, generator, scale)
-        return generation.noise_prediction_loss(
-            pipe.unet,
-            noise_scheduler,
-            latents.to(device),
-            class_states[labels.to(device)],
-            generator,
-        )
-
-    outcome = train_adapter(
+        class_states = pipe.text_encoder(prompt_ids.to(pipe.unet.device))[0]
+    objective = AdapterObjective(
         adapters.lora_parameters(pipe.unet),
-        loss_fn,
+        unet=pipe.unet,
+        scheduler=DDPMScheduler.from_config(pipe.scheduler.config),
+        text_states=lambda labels: class_states[labels.to(class_states.device)],
+    )
+    # its own seed stream, so LoRA step s does not reuse the noise of token step s
+    lora_ctx = dataclasses.replace(ctx, seed=ctx.seed + LORA_SEED_OFFSET)
+    outcome = train(
+        objective,
+        batches,
         _settings(config, config.lora_steps, config.lora_learning_rate),
-        workdir=Path(ctx.workdir),
-        stage="lora",
-        seed=ctx.seed,
-        resume=ctx.resume,
-        progress=ctx.progress,
+        lora_ctx,
+        tag="lora",
     )
     return outcome.losses
 

@@ -117,11 +117,7 @@ def list_busi_images(folder: Path) -> list[tuple[Path, int]]:
     by the number in ``benign (12).png`` (then by name)."""
     files: list[tuple[Path, int]] = []
     for label, cls in enumerate(BUSI_CLASSES):
-        found = [
-            p
-            for p in (folder / cls).iterdir()
-            if imageio.is_image_file(p) and not is_mask(p)
-        ]
+        found = [p for p in (folder / cls).iterdir() if imageio.is_image_file(p) and not is_mask(p)]
         if not found:
             raise BUSIMissing(f"{folder / cls} holds no images. {_WHERE}.")
         files += [(p.relative_to(folder), label) for p in sorted(found, key=_file_order)]
