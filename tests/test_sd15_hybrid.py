@@ -284,3 +284,43 @@ class TestSD15HybridConformance(GeneratorConformance):
     preset = "smoke"
     overrides = {"base_model": str(TINY_DIR)}
     n_samples = 3
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_two_processes_keep_the_adapters_in_lockstep(tiny_base, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    script = Path(__file__).with_name("_fit_sd15_tiny.py")
+    # accelerate's --cpu flag starts a single process; the torchrun launcher runs 2 on gloo
+    command = [
+        sys.executable,
+        "-P",
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(script),
+        str(tiny_base),
+        str(tmp_path),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run(command, check=True, timeout=600, env=env)
+    state = json.loads((tmp_path / "lora/checkpoints/step-00000003/state.json").read_text())
+    assert state["num_processes"] == 2
+    rank0 = load_file(str(tmp_path / "adapters-rank0.safetensors"))
+    rank1 = load_file(str(tmp_path / "adapters-rank1.safetensors"))
+    assert rank0.keys() == rank1.keys() and "token.embedding" in rank0
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
