@@ -31,7 +31,12 @@ def add_lora(
     The base weights are frozen; only the returned ``lora_A``/``lora_B`` matrices train.
     ``seed`` fixes the random ``A`` initialisation (``B`` starts at zero).
     """
-    from peft import LoraConfig
+    try:
+        from peft import LoraConfig
+    except ImportError as err:
+        raise ImportError(
+            "sd15_hybrid needs peft for its LoRA adapter: pip install 'usbench[sd]'"
+        ) from err
 
     unet.requires_grad_(False)
     config = LoraConfig(
