@@ -107,6 +107,20 @@ def test_local_folder_is_loaded_offline(tiny_base) -> None:
     assert resolve_base_model(str(tiny_base)) == (str(tiny_base), True)
 
 
+def test_hub_id_is_served_from_the_local_cache(tiny_base, tmp_path, monkeypatch) -> None:
+    import huggingface_hub.constants
+
+    repo = tmp_path / "models--someone--tiny-sd"
+    shutil.copytree(tiny_base, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    assert resolve_base_model("someone/tiny-sd") == ("someone/tiny-sd", True)
+    pipe = load_base_pipeline("someone/tiny-sd")
+    reference = load_base_pipeline(str(tiny_base))
+    assert torch.equal(pipe.unet.conv_in.weight, reference.unet.conv_in.weight)
+
+
 # -- adapters --------------------------------------------------------------------------
 def test_fresh_lora_leaves_the_unet_unchanged(tiny_base) -> None:
     pipe = load_base_pipeline(str(tiny_base))
