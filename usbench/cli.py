@@ -191,22 +191,41 @@ def _score_line(score) -> str:
     metavar="KEY=VALUE",
     help="Keep runs with dataset=, generator= or preset=; repeatable.",
 )
-@click.option("--no-figures", is_flag=True, help="Skip the sample-grid figures.")
+@click.option("--no-figures", is_flag=True, help="Skip the figures.")
+@click.option(
+    "--layout",
+    type=click.Choice(["generic", "seed000", "seed002", "seed003", "seed004"]),
+    default="generic",
+    show_default=True,
+    help="Also write tables in a seed paper's layout (tables_<layout>.tex/.md).",
+)
+@click.option(
+    "--with-published",
+    is_flag=True,
+    help="Add the papers' published numbers (leaderboards/published.csv) below ours.",
+)
 @_store_option
-def report(formats, out, filters, no_figures, store_dir) -> None:
+def report(formats, out, filters, no_figures, layout, with_published, store_dir) -> None:
     """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
 
     \b
     Examples:
       usbench report --format latex --out leaderboards/
       usbench report --filter dataset=lus-phantom --format markdown
+      usbench report --layout seed003 --with-published --format latex
     """
     from usbench.report import FORMATS, write_report
     from usbench.store import ResultStore
 
     chosen = FORMATS if "all" in formats else tuple(formats)
     paths = write_report(
-        ResultStore(store_dir), out, chosen, parse_assignments(filters), figures=not no_figures
+        ResultStore(store_dir),
+        out,
+        chosen,
+        parse_assignments(filters),
+        figures=not no_figures,
+        layout=layout,
+        with_published=with_published,
     )
     for path in paths:
         click.echo(str(path))
