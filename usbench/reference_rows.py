@@ -48,7 +48,7 @@ def load_published(path: Path | None = None) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
     frame["value"] = pd.to_numeric(frame["value"])
-    frame["spread"] = pd.to_numeric(frame["spread"].replace("", "nan"))
+    frame["spread"] = pd.to_numeric(frame["spread"], errors="coerce")  # "" → NaN
     frame["higher_is_better"] = frame["higher_is_better"].astype(int).astype(bool)
     return frame
 
