@@ -62,8 +62,8 @@ def fold_scores(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float | list
 
 
 def auc_one_vs_rest(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """Mean binary AUC-ROC of each class vs the rest over classes present and absent in
-    ``y_true``; NaN when no class qualifies (a fold with a single class)."""
+    """Mean one-vs-rest binary AUC-ROC over the classes that have both positives and
+    negatives in ``y_true``; NaN when none has (a fold with a single class)."""
     from sklearn.metrics import roc_auc_score
 
     aucs = []

@@ -120,7 +120,9 @@ def build_classifier(name: str, n_classes: int, *, pretrained: bool, seed: int) 
     ``pretrained=True`` loads ImageNet weights into the torchvision backbone from the
     weights cache and raises :class:`usbench.protocols.MetricUnavailable` (with the
     ``usbench weights fetch``/``import`` fix) when they are not there; it is ignored for
-    ``small-cnn``, which has no pretrained form. New layers are initialised from ``seed``.
+    ``small-cnn``, which has no pretrained form. New layers are initialised from ``seed``
+    (PyTorch's default layer initialisation; the VGG16 base is built without its
+    120 M-parameter classifier, which POCOVID-Net does not use).
     """
     if name not in CLASSIFIERS:
         raise ValueError(f"unknown classifier {name!r}; choose one of {', '.join(CLASSIFIERS)}")
