@@ -155,7 +155,7 @@ def _caption(title: str, frame: pd.DataFrame, note: str = "") -> str:
     presets = ", ".join(sorted(set(frame["preset"]))) if not frame.empty else "-"
     spread = "std over seeds" if runs > 1 else "std over samples or folds of one run"
     text = (
-        f"{title} (ours: preset {presets}; N $\\geq$ {n}; up to {runs} run(s); ± is the {spread})"
+        f"{title} (ours: preset {presets}; N ≥ {n}; up to {runs} run(s); ± is the {spread})"
     )
     return text + (f". {note}" if note else "")
 
@@ -450,7 +450,8 @@ def _tex_caption(caption: str) -> str:
     from usbench.report import _tex
 
     parts = caption.split("$")
-    return "$".join(p if i % 2 else _tex(p) for i, p in enumerate(parts))
+    text = "$".join(p if i % 2 else _tex(p) for i, p in enumerate(parts))
+    return text.replace("≥", r"$\geq$")
 
 
 def _latex_row(keys, cells, digits, escaped: bool = False) -> str:
