@@ -7,10 +7,10 @@ import pytest
 import scipy.linalg
 import torch
 from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_state, write_pngs
+from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
 
 from usbench import features as feat
 from usbench.fid_inception import build_fid_inception
-from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, FIDPool2, SIFIDPool2
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
@@ -227,8 +227,9 @@ def test_sifid_identity_zero_and_noise_increases(state):
 
 
 def test_missing_weights_raise_metric_unavailable_with_fix(sets):
-    from usbench.protocols import MetricUnavailable
     from usbench.metrics.inception import SIFIDTV
+
+    from usbench.protocols import MetricUnavailable
 
     real, gen = sets
     with pytest.raises(MetricUnavailable) as info:
