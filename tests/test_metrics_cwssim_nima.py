@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from _metric_fixtures import imageset, lus_images, phantom_images
-from usbench.metrics.cwssim import CWSSIM, cw_ssim
 
+from usbench.metrics.cwssim import CWSSIM, cw_ssim
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
 

