@@ -175,18 +175,25 @@ class LPIPSDiversity(_LPIPSBase):
 
 
 def sample_groups(inputs: EvalInputs) -> tuple[list[np.ndarray], str]:
-    """Indices of samples grouped by source, else label, else one group; and the rule."""
+    """Indices of samples grouped by source, else label, else one group; and the rule.
+
+    A rule is used only if some group holds two or more samples (a source-guided
+    generator that drew one sample per source falls through to labels, then to all).
+    """
     gen = inputs.generated
+    candidates: list[tuple[list[Any], str]] = []
     if gen.sources is not None:
-        keys, rule = list(gen.sources), "source"
-    elif gen.labels is not None:
-        keys, rule = gen.labels.tolist(), "label"
-    else:
-        keys, rule = [0] * len(gen), "all"
-    order: dict[Any, list[int]] = {}
-    for i, key in enumerate(keys):
-        order.setdefault(key, []).append(i)
-    return [np.array(v) for v in order.values()], rule
+        candidates.append((list(gen.sources), "source"))
+    if gen.labels is not None:
+        candidates.append((gen.labels.tolist(), "label"))
+    candidates.append(([0] * len(gen), "all"))
+    for keys, rule in candidates:
+        order: dict[Any, list[int]] = {}
+        for i, key in enumerate(keys):
+            order.setdefault(key, []).append(i)
+        if any(len(v) > 1 for v in order.values()):
+            return [np.array(v) for v in order.values()], rule
+    return [np.arange(len(gen))], "all"
 
 
 class LPIPSPaired(_LPIPSBase):

@@ -226,6 +226,16 @@ def test_sifid_identity_zero_and_noise_increases(state):
     assert (worse.per_sample > 1e-3).all()
 
 
+def test_sifid_on_too_small_images_is_unavailable_with_fix(state):
+    from usbench.protocols import MetricUnavailable
+
+    small = phantom_images(2, size=32)
+    train = imageset(small)
+    with pytest.raises(MetricUnavailable, match="too small") as info:
+        SIFID(network=_body(state)).compute(EvalInputs(SampleBatch(small), train))
+    assert "--image-size 64" in info.value.fix
+
+
 def test_missing_weights_raise_metric_unavailable_with_fix(sets):
     from usbench.metrics.inception import SIFIDTV
     from usbench.protocols import MetricUnavailable

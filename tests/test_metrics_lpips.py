@@ -96,6 +96,8 @@ def test_diversity_groups_by_source_then_label(backbone, images):
     assert rule == "source" and [g.tolist() for g in groups] == [[0, 1, 2], [3, 4], [5]]
     result = LPIPSDiversity(model=build_lpips("alex", backbone)).compute(EvalInputs(gen, train))
     assert result.n == 3 + 1  # pairs within the two groups of size 3 and 2
+    one_each = SampleBatch(images[:3], sources=train.names[:3])
+    assert sample_groups(EvalInputs(one_each, train))[1] == "all"  # nothing to compare within
     labelled = SampleBatch(images[:4], labels=torch.tensor([1, 0, 1, 0]))
     groups, rule = sample_groups(EvalInputs(labelled, train))
     assert rule == "label" and [g.tolist() for g in groups] == [[0, 2], [1, 3]]
