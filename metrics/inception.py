@@ -271,6 +271,7 @@ class SIFID(_InceptionMetric):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         real, pairing = pair_with_real(inputs)
+        self.network()  # missing weights raise MetricUnavailable with their own fix
         try:
             gen = self.moments(inputs.generated.images, on_disk=False)
         except (RuntimeError, ValueError) as err:
@@ -278,7 +279,8 @@ class SIFID(_InceptionMetric):
             raise MetricUnavailable(
                 f"SIFID works at native size and {height}×{width} images are too small for "
                 f"Inception's {self.layer} ({type(err).__name__}: {err}).",
-                "sample and load at --image-size 64 or larger (pool1 needs ≥ 15 px, pool2 ≥ 35 px)",
+                "sample and load at --image-size 64 or larger (both SIFID layers come "
+                "from one pass that needs at least 35×35 px)",
             ) from err
         ref = self.moments(real, on_disk=True)
         values = frechet_from_moments(
