@@ -56,7 +56,12 @@ def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -
     model = build_lpips("alex", lpips_backbone)
     metrics = [FID(), FIDPool1(), FIDPool2(), KID(), SIFID(), SIFIDPool2()]
     metrics += [LPIPSPaired(model=model), LPIPSDiversity(model=model), CWSSIM()]
-    return {m.name: m.compute(inputs).value for m in metrics}
+    values = {}
+    for metric in metrics:
+        start = time.perf_counter()
+        values[metric.name] = metric.compute(inputs).value
+        print(f"    {metric.name:<32} {time.perf_counter() - start:8.1f} s", flush=True)
+    return values
 
 
 def reference_fid(gen_dir: Path, real_dir: Path) -> dict:

@@ -284,8 +284,8 @@ class SIFID(_InceptionMetric):
             ) from err
         ref = self.moments(real, on_disk=True)
         values = frechet_from_moments(
-            *(torch.from_numpy(d[f"{self.layer}/{k}"]) for d in (gen, ref) for k in ("mu", "cov"))
-        ).numpy()
+            *(d[f"{self.layer}/{k}"] for d in (gen, ref) for k in ("mu", "cov"))
+        )
         lo, hi = bootstrap_ci(values, seed=inputs.seed)
         details = {"pairing": pairing}
         return MetricResult(
