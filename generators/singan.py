@@ -59,12 +59,12 @@ def singan_pyramid_sizes(
 ) -> tuple[tuple[int, int], ...]:
     """The SinGAN pyramid rule (official ``adjust_scales2image`` + ``creat_reals_pyramid``).
 
-    ``N = ceil(log_{r}(min_size / short)) + 1`` scales minus the
-    ``ceil(log_{r}(min(max_size, long) / long))`` dropped at the top (``r = scale_factor``);
-    the image is first shrunk by ``min(max_size / long, 1)`` (sides rounded up), the factor
-    is refitted to ``(min_size / short')^(1 / stop)``, and scale ``i`` has sides
-    ``ceil(side' · r'^(stop − i))``. A 256×256 image with the paper values gives 10
-    scales, 25 … 250 px. Coarsest first.
+    With ``r = scale_factor``: ``N = ceil(log_r(min_size / short)) + 1``,
+    ``drop = ceil(log_r(min(max_size, long) / long))`` and ``stop = N − drop``; the image
+    is first shrunk by ``min(max_size / long, 1)`` (sides rounded up), the factor refitted
+    to ``r' = (min_size / short')^(1 / stop)``, and scales ``i = 0 … stop`` have sides
+    ``ceil(side' · r'^(stop − i))`` — ``stop + 1`` scales, coarsest first. A 256×256 image
+    with the paper values gives 10 scales, 26 … 250 px.
     """
     short, long = min(height, width), max(height, width)
     if short <= min_size:

@@ -7,7 +7,6 @@ import os
 
 import pytest
 import torch
-
 from usbench.generators.sinddm import (
     DiffusionSchedule,
     FewDDM,
@@ -22,13 +21,19 @@ from usbench.generators.sinddm import (
     sample_finer,
     start_steps,
 )
+
 from usbench.protocols import FitContext
 
 from ._single_image_data import striped_images
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-PAPER = {"max_pixels": 50_000, "scale_step": 1.411, "coarsest_area": 3110, "coarsest_side": (42, 55)}
+PAPER = {
+    "max_pixels": 50_000,
+    "scale_step": 1.411,
+    "coarsest_area": 3110,
+    "coarsest_side": (42, 55),
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -54,9 +59,7 @@ def test_pyramid_of_rectangle_by_hand():
     # N = round(ln(182/46)/ln 1.411) + 1 = 5; sizes 182/step^k with step = (182/46)^(1/4).
     pyr = pyramid_sizes(200, 300, **PAPER)
     step = (182 / 46) ** 0.25
-    expected = tuple(
-        (round(182 / step ** (4 - i)), round(273 / step ** (4 - i))) for i in range(5)
-    )
+    expected = tuple((round(182 / step ** (4 - i)), round(273 / step ** (4 - i))) for i in range(5))
     assert pyr.sizes == expected
     assert pyr.sizes[0] == (46, 69) and pyr.sizes[-1] == (182, 273)
 
@@ -138,8 +141,13 @@ def test_training_input_is_equation_1():
     blurry = [clean[0], torch.rand(1, 1, 8, 8) * 2 - 1]
     rec = _Recorder()
     obj = MultiScaleDiffusion(
-        rec, clean=clean, blurry=blurry, schedule=sched, scale_losses=[0.3],
-        loss_factor=1.0, batch_size=4,
+        rec,
+        clean=clean,
+        blurry=blurry,
+        schedule=sched,
+        scale_losses=[0.3],
+        loss_factor=1.0,
+        batch_size=4,
     )
     loss = obj(torch.tensor([1, 0]), None, torch.Generator().manual_seed(3))
     g = torch.Generator().manual_seed(3)
@@ -206,7 +214,7 @@ def test_one_model_per_source_and_sources_named(fitted):
     assert batch.images.shape == (5, 1, 32, 32)
     assert batch.sources == ("img0", "img1", "img0", "img1", "img0")
     assert batch.labels.tolist() == [0, 1, 0, 1, 0]
-    assert 0.0 <= float(batch.images.min()) and float(batch.images.max()) <= 1.0
+    assert float(batch.images.min()) >= 0.0 and float(batch.images.max()) <= 1.0
 
 
 def test_sample_deterministic_and_batch_independent(fitted):
