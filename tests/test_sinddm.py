@@ -23,6 +23,7 @@ from usbench.generators.sinddm import (
 )
 
 from usbench.protocols import FitContext
+from usbench.testing import GeneratorConformance
 
 from ._single_image_data import striped_images
 
@@ -260,3 +261,37 @@ def test_fewddm_groups_images_of_one_class(tmp_path):
     batch = gen.sample(6, seed=0, labels=torch.tensor([1] * 6))
     assert set(batch.sources) <= {"img1", "img2", "img3", "img4"}
     assert [s == "img4" for s in batch.sources] == [False, True] * 3
+
+
+def test_resume_continues_to_identical_weights(tmp_path):
+    data = striped_images((0,))
+    full = SinDDM.from_preset("smoke", {"steps": "6"})
+    full.fit(data, FitContext(tmp_path / "full", seed=2, progress=False))
+    # first run stops after 3 steps (its checkpoint is the newest), the second resumes
+    SinDDM.from_preset("smoke", {"steps": "3"}).fit(
+        data, FitContext(tmp_path / "cut", seed=2, progress=False)
+    )
+    resumed = SinDDM.from_preset("smoke", {"steps": "6"})
+    resumed.fit(data, FitContext(tmp_path / "cut", seed=2, resume=True, progress=False))
+    a, b = full.state_tensors(), resumed.state_tensors()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    fresh = SinDDM.from_preset("smoke", {"steps": "3"})
+    fresh.fit(data, FitContext(tmp_path / "fresh", seed=2, progress=False))
+    assert not all(torch.equal(a[k], fresh.state_tensors()[k]) for k in a)
+
+
+class TestSinDDMConformance(GeneratorConformance):
+    generator_name = "sinddm"
+    preset = "smoke"
+    overrides = {"steps": "3", "sources_per_class": "1", "coarsest_side": "8,8"}
+
+
+class TestFewDDMConformance(GeneratorConformance):
+    generator_name = "fewddm"
+    preset = "smoke"
+    overrides = {
+        "steps": "3",
+        "images_per_model": "2",
+        "sources_per_class": "2",
+        "coarsest_side": "8,8",
+    }

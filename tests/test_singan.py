@@ -18,6 +18,7 @@ from usbench.generators.singan import (
 )
 
 from usbench.protocols import FitContext
+from usbench.testing import GeneratorConformance
 
 from ._single_image_data import striped_images
 
@@ -157,3 +158,9 @@ def test_resume_after_kill_continues_at_next_scale(tmp_path, monkeypatch):
     a, b = full.state_tensors(), resumed.state_tensors()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class TestSinGANConformance(GeneratorConformance):
+    generator_name = "singan"
+    preset = "smoke"
+    overrides = {"iterations": "4", "sources_per_class": "1"}
