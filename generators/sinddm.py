@@ -479,14 +479,14 @@ class SinDDMConfig:
 
 
 _QUICK = {
-    "dim": 64,
+    "dim": 32,
     "max_pixels": 4096,
     "coarsest_side": (24, 24),
-    "steps": 1500,
+    "steps": 1000,
     "batch_size": 8,
-    "lr_milestones": (1000,),
+    "lr_milestones": (600, 800),
     "ema_decay": 0.995,
-    "checkpoint_every": 500,
+    "checkpoint_every": 250,
 }
 _SMOKE = {
     "dim": 16,

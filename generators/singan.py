@@ -214,9 +214,9 @@ _QUICK = {
     "max_size": 64,
     "min_size": 20,
     "nfc": 16,
-    "nfc_cap": 64,
-    "iterations": 200,
-    "lr_milestone": 160,
+    "nfc_cap": 32,
+    "iterations": 100,
+    "lr_milestone": 80,
 }
 _SMOKE = {
     "max_size": 24,
