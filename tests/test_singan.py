@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+from _single_image_data import striped_images
 from usbench.generators.singan import (
     PatchNet,
     ScaleTrainer,
@@ -19,8 +20,6 @@ from usbench.generators.singan import (
 
 from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance
-
-from ._single_image_data import striped_images
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
