@@ -23,10 +23,10 @@ import time
 from dataclasses import replace
 
 import torch
+
 from usbench.generators.sinddm import SinDDM
 from usbench.generators.singan import ScaleTrainer, SinGAN, SinGANPyramid
 from usbench.generators.single_source import resize, to_signed
-
 from usbench.testing import tiny_dataset
 
 

@@ -27,6 +27,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+
+from usbench.data.imageset import ImageSet
 from usbench.generators.single_source import (
     assign_models,
     group_sources,
@@ -35,8 +37,6 @@ from usbench.generators.single_source import (
     to_signed,
     to_unit,
 )
-
-from usbench.data.imageset import ImageSet
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 

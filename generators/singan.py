@@ -38,6 +38,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from usbench.data.imageset import ImageSet
+from usbench.fileio import atomic_write_text
 from usbench.generators.single_source import (
     assign_models,
     resize,
@@ -45,9 +48,6 @@ from usbench.generators.single_source import (
     to_signed,
     to_unit,
 )
-
-from usbench.data.imageset import ImageSet
-from usbench.fileio import atomic_write_text
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 

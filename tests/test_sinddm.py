@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from _single_image_data import striped_images
+
 from usbench.generators.sinddm import (
     DiffusionSchedule,
     FewDDM,
@@ -22,7 +23,6 @@ from usbench.generators.sinddm import (
     sample_finer,
     start_steps,
 )
-
 from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance
 

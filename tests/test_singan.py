@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 from _single_image_data import striped_images
+
 from usbench.generators.singan import (
     PatchNet,
     ScaleTrainer,
@@ -17,7 +18,6 @@ from usbench.generators.singan import (
     scale_width,
     singan_pyramid_sizes,
 )
-
 from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance
 
