@@ -184,3 +184,33 @@ def test_scores_json_matches_store(tiny_folder, tmp_path):
     result = harness.execute(request, ResultStore(tmp_path))
     stored = json.loads((result.run_dir / "scores.json").read_text())
     assert stored[0]["value"] == pytest.approx(result.scores[0].value)
+
+
+def test_generators_on_stand_in_weights_are_never_stored(tiny_folder, tmp_path):
+    from usbench.generators.ddpm import DDPMGenerator
+    from usbench.registry import registry
+    from usbench.store import RandomWeightsRefused
+
+    class StandIn(DDPMGenerator):
+        name = "stand-in"
+
+        def published_weights(self) -> bool:
+            return False
+
+    registry("generators").register("stand-in", StandIn)
+    try:
+        request = harness.RunRequest(
+            generator="stand-in",
+            dataset=f"folder:{tiny_folder}",
+            preset="smoke",
+            image_size=16,
+            n_samples=2,
+            metrics=("psnr",),
+            progress=False,
+        )
+        store = ResultStore(tmp_path)
+        with pytest.raises(RandomWeightsRefused, match="stand-in .*nothing is stored"):
+            harness.execute(request, store)
+        assert store.runs() == [] and store.scores() == []
+    finally:
+        registry("generators").unregister("stand-in")

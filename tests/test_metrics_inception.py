@@ -10,7 +10,7 @@ from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_st
 
 from usbench import features as feat
 from usbench.fid_inception import build_fid_inception
-from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, FIDPool2, SIFIDPool2
+from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
@@ -205,14 +205,14 @@ def test_sifid_identity_zero_and_noise_increases(state):
     metric = SIFID(network=_body(state))
     same = metric.compute(EvalInputs(SampleBatch(real, sources=train.names), train))
     assert np.abs(same.per_sample).max() < 1e-6
-    noisy = (real + 0.2 * torch.rand(real.shape, generator=torch.Generator().manual_seed(0)))
+    noisy = real + 0.2 * torch.rand(real.shape, generator=torch.Generator().manual_seed(0))
     worse = metric.compute(EvalInputs(SampleBatch(noisy.clamp(0, 1), sources=train.names), train))
     assert (worse.per_sample > 1e-3).all()
 
 
 def test_missing_weights_raise_metric_unavailable_with_fix(sets):
-    from usbench.protocols import MetricUnavailable
     from usbench.metrics.inception import SIFIDTV
+    from usbench.protocols import MetricUnavailable
 
     real, gen = sets
     with pytest.raises(MetricUnavailable) as info:

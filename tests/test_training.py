@@ -162,9 +162,24 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     # accelerate's --cpu flag starts one process; --multi_gpu with no visible GPU runs
     # torchrun with the gloo backend, i.e. data parallelism over CPU processes.
     subprocess.run(
-        [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT), str(tmp_path), "6"],
-        check=True, timeout=900,
+        [
+            launcher,
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(SCRIPT),
+            str(tmp_path),
+            "6",
+        ],
+        check=True,
+        timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
     )
     latest = CheckpointDir(tmp_path / "ddpm").latest()

@@ -31,7 +31,7 @@ from usbench.images import save_png_grid, save_pngs
 from usbench.protocols import EvalInputs, FitContext, Generator, MetricUnavailable
 from usbench.registry import PluginLoadError, registry
 from usbench.samples import SampleBatch
-from usbench.store import ResultStore, RunRow, ScoreRow
+from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,7 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     train_set, test_set, split = _split(data, request)
     key = run_key(request, config, data.content_hash(), split)
     generator = _fit_or_load(gen_cls, config, train_set, request, store.work_dir / key)
+    _refuse_stand_in_weights(generator)
     if not is_main_process():
         return None  # data-parallel workers only train; the main process does the rest
     samples = _sample(generator, request, train_set, test_set)
@@ -125,6 +126,15 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     run_dir = _write_run_folder(store, row, generator, samples, scores)
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def _refuse_stand_in_weights(generator: Generator) -> None:
+    if generator.published_weights() is False:
+        raise RandomWeightsRefused(
+            f"{generator.name} was built on stand-in (test) weights, not the published "
+            "pretrained ones, so its samples are not benchmark results and nothing is stored. "
+            "Point it at the real weights (see `usbench run --help` and the generator's docs)."
+        )
 
 
 def _check_names(kind: str, names: tuple[str, ...]) -> None:

@@ -116,6 +116,15 @@ class Generator(ABC):
         """JSON-able facts learned in ``fit`` that :meth:`restore` needs (sizes, names)."""
         return {}
 
+    def published_weights(self) -> bool | None:
+        """Whether the pretrained networks this generator builds on are the published ones.
+
+        ``None``: it uses no pretrained network (trained from scratch). ``True``: it loaded
+        published weights (e.g. SD1.5). ``False``: it runs on stand-in weights of the right
+        shape (tests); the harness then refuses to store its samples' scores.
+        """
+        return None
+
     @abstractmethod
     def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`state_meta` + :meth:`state_tensors`."""
