@@ -101,9 +101,7 @@ class Generator(ABC):
         """Train on ``train`` (``N×1×H×W`` in [0,1]); deterministic given ``ctx.seed``."""
 
     @abstractmethod
-    def sample(
-        self, n: int, *, seed: int, labels: torch.Tensor | None = None
-    ) -> SampleBatch:
+    def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
         """Draw ``n`` images; the same ``seed`` gives the same images.
 
         ``labels`` (``n`` int64) asks a class-conditional generator for those classes;

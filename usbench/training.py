@@ -1,0 +1,240 @@
+"""The training loop shared by the diffusion generators, on HF Accelerate.
+
+A model hands the loop an ``nn.Module`` whose ``forward(images, labels, generator)``
+returns the scalar loss. All randomness of a step (batch choice, timesteps, noise, dropout)
+derives from ``(seed, step, process rank)``, so a run that is killed and resumed from its
+newest checkpoint ends with exactly the weights of an uninterrupted run.
+
+What the loop provides: Adam, a step-wise learning-rate schedule (multi-step decay),
+gradient clipping, EMA (diffusers ``EMAModel``), a progress bar, atomic checkpoints
+(safetensors + JSON, never pickle) every ``checkpoint_every`` steps, ``resume``, a NaN
+guard and multi-process data parallelism under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from usbench.checkpoints import CheckpointDir, TrainingState
+from usbench.data.imageset import ImageSet
+from usbench.protocols import FitContext
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings of one training run (all counts in optimizer steps)."""
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    ema_decay: float = 0.9999
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.5
+    grad_clip: float | None = 1.0
+    checkpoint_every: int = 1000
+    log_every: int = 50
+
+    def learning_rate_at(self, step: int) -> float:
+        """Learning rate used for optimizer step ``step`` (0-based)."""
+        decays = sum(1 for m in self.lr_milestones if step >= m)
+        return self.learning_rate * self.lr_gamma**decays
+
+
+class BatchSource(Protocol):
+    """Supplies the training batch of each step."""
+
+    def batch(
+        self, step: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(images B×C×H×W float32, labels B int64 or None)`` for ``step``.
+
+        All randomness must come from ``generator`` (seeded per step and process).
+        """
+
+
+class RandomBatches:
+    """Uniform draws, with replacement, of ``batch_size`` images from ``data``."""
+
+    def __init__(self, data: ImageSet, batch_size: int) -> None:
+        if len(data) == 0:
+            raise ValueError("cannot train on an empty dataset")
+        self.data = data
+        self.batch_size = batch_size
+
+    def batch(
+        self, step: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = torch.randint(len(self.data), (self.batch_size,), generator=generator)
+        return self.data.images[idx], self.data.labels[idx]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainOutcome:
+    """Result of :func:`train`.
+
+    ema_state: the EMA weights as a ``state_dict`` (raw weights when EMA is off).
+    losses: ``(step, loss)`` every ``log_every`` steps (mean over processes).
+    steps: optimizer steps done in total (including those before a resume).
+    """
+
+    ema_state: dict[str, torch.Tensor]
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    steps: int = 0
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A 63-bit seed derived from (run seed, step, process rank)."""
+    digest = hashlib.sha256(f"{seed}:{step}:{rank}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def train(
+    model: nn.Module,
+    batches: BatchSource,
+    settings: TrainSettings,
+    ctx: FitContext,
+    *,
+    tag: str = "model",
+) -> TrainOutcome:
+    """Train ``model`` for ``settings.steps`` steps; see the module docstring."""
+    from accelerate import Accelerator
+    from diffusers.training_utils import EMAModel
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=settings.learning_rate,
+        betas=settings.adam_betas,
+        weight_decay=settings.weight_decay,
+    )
+    ema = EMAModel(model.parameters(), decay=settings.ema_decay) if settings.ema_decay else None
+    store = CheckpointDir(Path(ctx.workdir) / tag)
+    state = TrainingState()
+    if ctx.resume and store.latest() is not None:
+        state = store.load(model, optimizer, ema)
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    if ema is not None:
+        ema.to(accelerator.device)
+
+    loop = _Loop(accelerator, wrapped, optimizer, ema, batches, settings, ctx, store)
+    loop.run(state)
+    accelerator.wait_for_everyone()
+    return TrainOutcome(
+        ema_state=_ema_state_dict(accelerator.unwrap_model(wrapped), ema),
+        losses=list(state.losses),
+        steps=state.step,
+    )
+
+
+class _Loop:
+    """The per-step mechanics of :func:`train` (kept apart to keep each piece small)."""
+
+    def __init__(self, accelerator, model, optimizer, ema, batches, settings, ctx, store):
+        self.accelerator = accelerator
+        self.model = model
+        self.optimizer = optimizer
+        self.ema = ema
+        self.batches = batches
+        self.settings = settings
+        self.ctx = ctx
+        self.store = store
+
+    def run(self, state: TrainingState) -> None:
+        settings = self.settings
+        show = self.ctx.progress and self.accelerator.is_main_process
+        bar = tqdm(
+            total=settings.steps,
+            initial=state.step,
+            desc=f"train {self.store.root.name}",
+            disable=not show,
+            dynamic_ncols=True,
+        )
+        running = 0.0
+        for step in self._steps(state.step):
+            loss = self._one_step(step)
+            running += loss
+            state.step = step + 1
+            bar.update(1)
+            if state.step % settings.log_every == 0 or state.step == settings.steps:
+                count = (state.step - 1) % settings.log_every + 1
+                state.losses.append((state.step, running / count))
+                bar.set_postfix(loss=f"{running / count:.4f}")
+                running = 0.0
+            if state.step % settings.checkpoint_every == 0 or state.step == settings.steps:
+                self._checkpoint(state)
+        bar.close()
+
+    def _steps(self, start: int) -> Iterator[int]:
+        return iter(range(start, self.settings.steps))
+
+    def _one_step(self, step: int) -> float:
+        rank = self.accelerator.process_index
+        seed = step_seed(self.ctx.seed, step, rank)
+        torch.manual_seed(seed)  # dropout and any other global-RNG use inside forward
+        generator = torch.Generator().manual_seed(seed)
+        images, labels = self.batches.batch(step, generator)
+        images = images.to(self.accelerator.device)
+        labels = labels.to(self.accelerator.device) if labels is not None else None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate_at(step)
+        self.model.train()
+        loss = self.model(images, labels, generator)
+        mean_loss = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
+        if not math.isfinite(mean_loss):
+            last = self.store.latest()
+            where = f"step {last.step} in {last.path}" if last else "none was written yet"
+            raise TrainingDiverged(
+                f"loss became {mean_loss} at step {step}; the last good checkpoint is {where}. "
+                "Lower the learning rate (--set learning_rate=...) and resume with --resume."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.accelerator.backward(loss)
+        if self.settings.grad_clip:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.step(self.accelerator.unwrap_model(self.model).parameters())
+        return mean_loss
+
+    def _checkpoint(self, state: TrainingState) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            optimizer = getattr(self.optimizer, "optimizer", self.optimizer)
+            self.store.save(state, model, optimizer, self.ema)
+        self.accelerator.wait_for_everyone()
+
+
+def _ema_state_dict(model: nn.Module, ema) -> dict[str, torch.Tensor]:
+    if ema is None:
+        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    ema.store(params)
+    ema.copy_to(params)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    ema.restore(params)
+    return state
+
+
+def read_loss_log(workdir: Path, tag: str = "model") -> list[tuple[int, float]]:
+    """The loss log of the newest checkpoint of ``workdir/tag`` (for reports)."""
+    latest = CheckpointDir(Path(workdir) / tag).latest()
+    if latest is None:
+        return []
+    return [tuple(x) for x in json.loads((latest.path / "state.json").read_text())["losses"]]
