@@ -1,4 +1,5 @@
-"""Bootstrap intervals for per-sample means and for distances between two image sets."""
+"""Bootstrap intervals for distances between two image sets (and re-export of
+:func:`usbench.stats.bootstrap_ci` for per-sample means)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-try:  # the shared implementation, when present
-    from usbench.stats import bootstrap_ci
-except ImportError:  # pragma: no cover - exercised only before usbench.stats exists
-
-    def bootstrap_ci(
-        values: np.ndarray | list[float],
-        *,
-        seed: int,
-        n_boot: int = 1000,
-        statistic: Callable[..., float] = np.mean,
-        level: float = 0.95,
-    ) -> tuple[float, float]:
-        """Percentile bootstrap interval of ``statistic`` over 1-D ``values``."""
-        arr = np.asarray(values, dtype=np.float64).ravel()
-        if arr.size < 2:
-            return float(statistic(arr)), float(statistic(arr))
-        rng = np.random.default_rng(seed)
-        stats = [statistic(arr[rng.integers(0, arr.size, arr.size)]) for _ in range(n_boot)]
-        lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
-        return float(lo), float(hi)
-
+from usbench.stats import bootstrap_ci
 
 __all__ = ["bootstrap_ci", "two_sample_bootstrap_ci"]
 
