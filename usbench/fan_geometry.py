@@ -61,10 +61,13 @@ class FanGeometry:
         """``image`` (``H×W``) resampled to ``n_depth×n_lines`` float64 (bilinear).
 
         Rows are depth from the top of the imaged region to its bottom, columns scan
-        lines from left to right; for a convex probe this undoes the fan.
+        lines from left to right; for a convex probe this undoes the fan. Grid points
+        outside the imaged region (a fan cropped by the image border) are NaN.
         """
         ys, xs = self.scanline_coordinates(n_depth, n_lines)
-        return ndimage.map_coordinates(image.astype(np.float64), [ys, xs], order=1, mode="nearest")
+        values = ndimage.map_coordinates(image.astype(np.float64), [ys, xs], order=1)
+        inside = ndimage.map_coordinates(self.mask.astype(np.float64), [ys, xs], order=1)
+        return np.where(inside > 0.99, values, np.nan)
 
 
 def content_mask(images: np.ndarray, threshold: float = 0.02) -> np.ndarray:
