@@ -57,6 +57,18 @@ class FanGeometry:
             across, (n_depth, n_lines)
         )
 
+    def to_pixels(
+        self, depth: np.ndarray | float, lateral: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel ``(y, x)`` of points given as fractions of the imaged depth and width."""
+        radius = self.r_min + np.asarray(depth, dtype=np.float64) * (self.r_max - self.r_min)
+        across = self.theta_min + np.asarray(lateral, dtype=np.float64) * (
+            self.theta_max - self.theta_min
+        )
+        if self.kind == "convex":
+            return self.apex[0] + radius * np.cos(across), self.apex[1] + radius * np.sin(across)
+        return np.broadcast_arrays(radius, across)
+
     def scanlines(self, image: np.ndarray, n_depth: int, n_lines: int) -> np.ndarray:
         """``image`` (``H×W``) resampled to ``n_depth×n_lines`` float64 (bilinear).
 
