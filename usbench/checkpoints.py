@@ -35,6 +35,7 @@ class TrainingState:
 
     step: int = 0
     losses: list[tuple[int, float]] = field(default_factory=list)
+    num_processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class CheckpointDir:
             meta: dict[str, Any] = {
                 "step": state.step,
                 "losses": state.losses,
+                "num_processes": state.num_processes,
                 "optimizer": opt_meta,
             }
             if ema is not None:
@@ -107,7 +109,9 @@ class CheckpointDir:
             ema_tensors = load_file(str(ref.path / "ema.safetensors"))
             ema.load_state_dict(unflatten_ema_state(ema_tensors, meta["ema"]))
         losses = [(int(s), float(v)) for s, v in meta["losses"]]
-        return TrainingState(step=int(meta["step"]), losses=losses)
+        return TrainingState(
+            step=int(meta["step"]), losses=losses, num_processes=int(meta["num_processes"])
+        )
 
     def _prune(self) -> None:
         done = sorted(p for p in self.folder.glob("step-*") if p.is_dir())

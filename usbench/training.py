@@ -128,6 +128,7 @@ def train(
     state = TrainingState()
     if ctx.resume and store.latest() is not None:
         state = store.load(model, optimizer, ema)
+    state.num_processes = accelerator.num_processes
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     if ema is not None:
         ema.to(accelerator.device)

@@ -1,0 +1,242 @@
+"""The ``usbench`` command line: a thin layer over :mod:`usbench.harness` and friends."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from usbench.config import ConfigError, parse_assignments
+from usbench.registry import KINDS, PluginLoadError, UnknownPluginError, registry
+
+DEFAULT_STORE = "usbench-results"
+
+
+def _store_option(func):
+    return click.option(
+        "--store",
+        "store_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("USBENCH_STORE", DEFAULT_STORE),
+        show_default=f"$USBENCH_STORE or ./{DEFAULT_STORE}",
+        help="Folder of the results database and run folders.",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="usbench")
+def main() -> None:
+    """usbench: train, sample and score ultrasound image generators; build leaderboards.
+
+    \b
+    Examples:
+      usbench list generators
+      usbench run --generator ddpm --dataset lus-phantom --preset quick
+      usbench run --generator sinddm --dataset lus --preset quick --seed 1
+      usbench report --format latex --out leaderboards/
+    """
+
+
+@main.command()
+@click.option("--generator", "-g", required=True, help="Registered generator name.")
+@click.option("--dataset", "-d", required=True, help="Dataset name, or folder:PATH.")
+@click.option(
+    "--preset",
+    "-p",
+    default="quick",
+    show_default=True,
+    help="Config preset: paper (GPU), quick (CPU minutes), smoke (seconds).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config value; repeatable (e.g. --set steps=500).",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(path_type=Path),
+    help="Local copy of the dataset (for datasets that are not embedded).",
+)
+@click.option(
+    "--data-option",
+    "data_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Dataset option; repeatable (e.g. --data-option n_per_class=16).",
+)
+@click.option(
+    "--image-size", type=int, help="Load images at this side length (default: the generator's)."
+)
+@click.option(
+    "--n-samples",
+    type=int,
+    help="Images to generate (default: size of the real test split, at least 16).",
+)
+@click.option("--metrics", help="Comma-separated metric names (default: all registered).")
+@click.option("--tasks", default="", help="Comma-separated downstream tasks to run.")
+@click.option("--resume", is_flag=True, help="Continue a killed run from its newest checkpoint.")
+@click.option(
+    "--load",
+    "load_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Sample from a saved generator folder instead of training.",
+)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@_store_option
+def run(
+    generator,
+    dataset,
+    preset,
+    seed,
+    overrides,
+    data_root,
+    data_options,
+    image_size,
+    n_samples,
+    metrics,
+    tasks,
+    resume,
+    load_dir,
+    no_progress,
+    store_dir,
+) -> None:
+    """Train (or load) a generator, sample, score every metric and store the run.
+
+    \b
+    Examples:
+      usbench run --generator ddpm --dataset lus-phantom
+      usbench run -g ddpm -d lus-phantom --preset smoke --set steps=20
+      usbench run -g awdiff -d lus --data-root ~/data/pocus-lus
+      usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
+    """
+    from usbench.harness import RunRequest, execute
+    from usbench.store import ResultStore
+
+    request = RunRequest(
+        generator=generator,
+        dataset=dataset,
+        preset=preset,
+        overrides=parse_assignments(overrides),
+        seed=seed,
+        data_root=data_root,
+        data_options=parse_assignments(data_options),
+        image_size=image_size,
+        n_samples=n_samples,
+        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None,
+        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        resume=resume,
+        load=load_dir,
+        progress=not no_progress,
+    )
+    result = execute(request, ResultStore(store_dir))
+    click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
+    for score in result.scores:
+        click.echo("  " + _score_line(score))
+
+
+def _score_line(score) -> str:
+    arrow = "↑" if score.higher_is_better else "↓"
+    name = f"{score.name}{'[' + score.group + ']' if score.group else ''} {arrow}"
+    if score.status == "ok":
+        return f"{name:<28} {score.value:.4g} ± {score.spread:.3g}  (n={score.n})"
+    return f"{name:<28} {score.status.upper()}: {score.message.splitlines()[0]}"
+
+
+@main.command()
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["latex", "markdown", "csv", "all"]),
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="Repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keep runs with dataset=, generator= or preset=; repeatable.",
+)
+@click.option("--no-figures", is_flag=True, help="Skip the sample-grid figures.")
+@_store_option
+def report(formats, out, filters, no_figures, store_dir) -> None:
+    """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
+
+    \b
+    Examples:
+      usbench report --format latex --out leaderboards/
+      usbench report --filter dataset=lus-phantom --format markdown
+    """
+    from usbench.report import FORMATS, write_report
+    from usbench.store import ResultStore
+
+    chosen = FORMATS if "all" in formats else tuple(formats)
+    paths = write_report(
+        ResultStore(store_dir), out, chosen, parse_assignments(filters), figures=not no_figures
+    )
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(KINDS))
+def list_plugins(kind: str) -> None:
+    """List registered plugins of KIND (built-in and third-party) without loading them.
+
+    \b
+    Example:
+      usbench list generators
+    """
+    reg = registry(kind)
+    for name in reg.names():
+        click.echo(f"{name:<20} {reg.target(name):<48} ({reg.origin(name)})")
+
+
+def _attach_optional_groups() -> None:
+    try:
+        from usbench.weights_cli import weights
+    except ImportError:
+        return
+    main.add_command(weights)
+
+
+_attach_optional_groups()
+
+_USER_ERRORS = (
+    ConfigError,
+    UnknownPluginError,
+    PluginLoadError,
+    FileNotFoundError,
+    LookupError,
+    ValueError,
+)
+
+
+def entry() -> None:
+    """Console entry point: user errors print one clear line instead of a traceback
+    (set ``USBENCH_DEBUG=1`` to see it)."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except _USER_ERRORS as err:
+        if os.environ.get("USBENCH_DEBUG"):
+            raise
+        click.echo(f"usbench: error: {err}", err=True)
+        sys.exit(2)

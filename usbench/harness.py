@@ -1,0 +1,269 @@
+"""``usbench run``: resolve config → open data → fit or load → sample → score → store.
+
+The run folder is assembled under a temporary name and renamed when complete; the
+database learns of the run only after that, in one transaction. Training checkpoints live
+in ``<store>/work/<run key>/`` so that ``resume=True`` continues a killed run; the run key
+is a hash of everything that determines the trained weights.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from usbench import provenance
+from usbench.config import config_hash, config_to_dict, resolve_config
+from usbench.data import open_dataset
+from usbench.data.imageset import ImageSet
+from usbench.data.splits import patient_split
+from usbench.fileio import atomic_write_text
+from usbench.images import save_png_grid, save_pngs
+from usbench.protocols import EvalInputs, FitContext, Generator, MetricUnavailable
+from usbench.registry import registry
+from usbench.samples import SampleBatch
+from usbench.store import ResultStore, RunRow, ScoreRow
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``usbench run`` needs.
+
+    overrides: ``--set`` values (strings) on top of the preset.
+    data_options: dataset-specific ``key=value`` strings.
+    image_size: side the data are loaded at; default the generator's ``image_size``.
+    n_samples: images to generate (default: as many as the real test split, at least 16).
+    metrics: metric names (default: every registered metric).
+    tasks: task names to run after the metrics.
+    test_fraction: share of patients held out as real test data.
+    load: a saved generator folder to sample from instead of training.
+    """
+
+    generator: str
+    dataset: str
+    preset: str = "quick"
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    seed: int = 0
+    data_root: Path | None = None
+    data_options: Mapping[str, str] = field(default_factory=dict)
+    image_size: int | None = None
+    n_samples: int | None = None
+    metrics: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] = ()
+    test_fraction: float = 0.2
+    resume: bool = False
+    load: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_id: str
+    run_dir: Path
+    scores: list[ScoreRow]
+    samples: SampleBatch
+
+
+def execute(request: RunRequest, store: ResultStore) -> RunResult:
+    """Run one benchmark job end to end and store it (see the module docstring)."""
+    gen_cls = registry("generators").get(request.generator)
+    config = resolve_config(gen_cls.Config, gen_cls.presets, request.preset, request.overrides)
+    data = _open_data(request, config)
+    train_set, test_set, split = _split(data, request)
+    key = run_key(request, config, data.content_hash(), split)
+    generator = _fit_or_load(gen_cls, config, train_set, request, store.work_dir / key)
+    samples = _sample(generator, request, train_set, test_set)
+    metric_scores = score_metrics(request, samples, train_set, test_set)
+    task_scores = run_tasks(request, data, gen_cls, config, store.work_dir / key)
+    scores = metric_scores + task_scores
+
+    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{request.generator}-{key[:8]}"
+    row = RunRow(
+        run_id=run_id,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+        generator=request.generator,
+        preset=request.preset,
+        config=config_to_dict(config),
+        config_hash=config_hash(config),
+        dataset=data.name,
+        data_hash=data.content_hash(),
+        split=split,
+        seed=request.seed,
+        n_samples=len(samples),
+        run_dir=str(store.runs_dir / run_id),
+        provenance=provenance.collect(),
+    )
+    run_dir = _write_run_folder(store, row, generator, samples, scores)
+    store.add_run(row, scores)
+    return RunResult(run_id, run_dir, scores, samples)
+
+
+def _open_data(request: RunRequest, config: Any) -> ImageSet:
+    size = request.image_size or getattr(config, "image_size", None) or 256
+    return open_dataset(
+        request.dataset, image_size=size, root=request.data_root, options=request.data_options
+    )
+
+
+def _split(data: ImageSet, request: RunRequest) -> tuple[ImageSet, ImageSet | None, dict]:
+    """Patient-level train/test split; with one patient everything trains, nothing tests."""
+    if len(set(data.patient_ids)) < 2 or request.test_fraction <= 0:
+        return data, None, {"kind": "all-train", "train": len(data), "test": 0}
+    train_idx, test_idx = patient_split(
+        data, test_fraction=request.test_fraction, seed=request.seed
+    )
+    split = {
+        "kind": "patient",
+        "test_fraction": request.test_fraction,
+        "seed": request.seed,
+        "train": len(train_idx),
+        "test": len(test_idx),
+        "test_names_sha256": _names_hash([data.names[i] for i in test_idx]),
+    }
+    return data.subset(train_idx), data.subset(test_idx), split
+
+
+def _names_hash(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+
+
+def run_key(request: RunRequest, config: Any, data_hash: str, split: dict) -> str:
+    """Hash of everything that determines the trained weights."""
+    payload = {
+        "generator": request.generator,
+        "config": config_to_dict(config),
+        "data": data_hash,
+        "split": split,
+        "seed": request.seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fit_or_load(gen_cls, config, train_set, request: RunRequest, workdir: Path) -> Generator:
+    if request.load is not None:
+        return gen_cls.load(request.load)
+    generator = gen_cls(config)
+    ctx = FitContext(
+        workdir=workdir, seed=request.seed, resume=request.resume, progress=request.progress
+    )
+    generator.fit(train_set, ctx)
+    return generator
+
+
+def _sample(generator: Generator, request: RunRequest, train_set, test_set) -> SampleBatch:
+    n = request.n_samples or max(16, len(test_set) if test_set is not None else len(train_set))
+    labels = None
+    if generator.capabilities.class_conditional:
+        labels = torch.arange(n) % len(train_set.class_names)
+    return generator.sample(n, seed=request.seed, labels=labels)
+
+
+def score_metrics(
+    request: RunRequest, samples: SampleBatch, train_set: ImageSet, test_set: ImageSet | None
+) -> list[ScoreRow]:
+    """Every requested metric; unavailable and failing metrics become rows that say so."""
+    names = request.metrics if request.metrics is not None else tuple(registry("metrics").names())
+    inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=request.seed)
+    return [_score_one(name, inputs) for name in names]
+
+
+def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
+    metric_cls = registry("metrics").get(name)
+    metric = metric_cls()
+    base = dict(
+        source="metric",
+        name=metric_cls.name or name,
+        version=metric_cls.version,
+        variant=metric.variant(),
+        higher_is_better=metric_cls.higher_is_better,
+    )
+    try:
+        result = metric.compute(inputs)
+    except MetricUnavailable as err:
+        return ScoreRow(**base, status="unavailable", message=str(err))
+    except Exception as err:  # recorded, never silently dropped
+        message = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
+        return ScoreRow(**base, status="failed", message=message)
+    return ScoreRow(
+        **base,
+        status="ok",
+        value=result.value,
+        spread=result.spread,
+        n=result.n,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        details=result.details,
+        per_sample=None if result.per_sample is None else list(result.per_sample),
+    )
+
+
+def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list[ScoreRow]:
+    """Every requested downstream task, fed a factory that trains this run's generator."""
+    rows: list[ScoreRow] = []
+    for name in request.tasks:
+        task = registry("tasks").get(name)()
+
+        def train_generator(train: ImageSet, tag: str, _task=name) -> Generator:
+            generator = gen_cls(config)
+            ctx = FitContext(
+                workdir=workdir / "tasks" / _task / tag,
+                seed=request.seed,
+                resume=True,
+                progress=request.progress,
+            )
+            generator.fit(train, ctx)
+            return generator
+
+        for score in task.run(data, train_generator, seed=request.seed):
+            rows.append(
+                ScoreRow(
+                    source="task",
+                    name=f"{name}/{score.metric}",
+                    version=task.version,
+                    variant=task.variant(),
+                    status="ok",
+                    higher_is_better=score.higher_is_better,
+                    value=score.value,
+                    spread=score.spread,
+                    n=score.n,
+                    group=score.group,
+                    details=score.details,
+                )
+            )
+    return rows
+
+
+def _write_run_folder(store: ResultStore, row: RunRow, generator, samples, scores) -> Path:
+    """Assemble the run folder under a temporary name, then rename it into place."""
+    final = Path(row.run_dir)
+    tmp = final.with_name(f".partial-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        generator.save(tmp / "generator")
+        save_pngs(samples.images, tmp / "samples")
+        save_png_grid(samples.images, tmp / "samples_grid.png")
+        meta = {
+            "labels": None if samples.labels is None else samples.labels.tolist(),
+            "sources": None if samples.sources is None else list(samples.sources),
+        }
+        atomic_write_text(tmp / "samples.json", json.dumps(meta, indent=2))
+        atomic_write_text(tmp / "config.json", json.dumps(row.config, indent=2))
+        atomic_write_text(tmp / "provenance.json", json.dumps(row.provenance, indent=2))
+        summary = [{k: v for k, v in vars(s).items() if k != "per_sample"} for s in scores]
+        atomic_write_text(tmp / "scores.json", json.dumps(summary, indent=2, default=str))
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

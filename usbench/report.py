@@ -1,0 +1,250 @@
+"""``usbench report``: leaderboards from the results store (LaTeX, Markdown, CSV, figures).
+
+A leaderboard row is one (dataset, generator, preset); a column is one metric *variant*
+(name + version + variant JSON: two variants of one metric are two columns). A cell is
+the mean of the runs' values; its ± is the standard deviation over runs (seeds) when there
+are several, otherwise the run's own spread over samples — the caption says which. The
+best value per dataset and column is bold, by the metric's direction. Unavailable metrics
+are shown as such, with the fix, never as numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from usbench.fileio import atomic_write_text
+from usbench.store import ResultStore
+
+FORMATS = ("latex", "markdown", "csv")
+_ROW_KEYS = ["dataset", "generator", "preset"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One leaderboard column: a metric variant and its direction."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+def load_scores(store: ResultStore, filters: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """All metric score rows as a DataFrame, optionally filtered by run fields."""
+    frame = pd.DataFrame(store.scores())
+    if frame.empty:
+        return frame
+    frame = frame[frame["source"] == "metric"].copy()
+    for key, value in (filters or {}).items():
+        if key not in frame.columns:
+            raise ValueError(f"cannot filter on {key!r}; use dataset, generator or preset")
+        frame = frame[frame[key] == value]
+    frame["column"] = [_column_key(r) for r in frame.itertuples()]
+    return frame
+
+
+def _column_key(row) -> str:
+    variant = json.dumps(row.variant, sort_keys=True)
+    digest = hashlib.sha256(f"{row.version}{variant}".encode()).hexdigest()[:6]
+    return f"{row.name}@{digest}"
+
+
+def columns(frame: pd.DataFrame) -> list[Column]:
+    """Columns in name order; a metric's label gets its variant tag only if it has several."""
+    out = []
+    per_name = frame.groupby("name")["column"].nunique()
+    for key, group in frame.groupby("column", sort=True):
+        first = group.iloc[0]
+        label = first["name"] if per_name[first["name"]] == 1 else key
+        out.append(Column(key, label, bool(first["higher_is_better"])))
+    return out
+
+
+def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, generator, preset) and, per column, value/spread/runs/status."""
+    records = []
+    for (dataset, generator, preset, column), group in frame.groupby(_ROW_KEYS + ["column"]):
+        ok = group[group["status"] == "ok"]
+        record = {"dataset": dataset, "generator": generator, "preset": preset, "column": column}
+        if ok.empty:
+            record.update(
+                value=math.nan,
+                spread=math.nan,
+                runs=0,
+                n=0,
+                status=group["status"].iloc[0],
+                message=group["message"].iloc[0],
+            )
+        else:
+            spread = ok["value"].std(ddof=1) if len(ok) > 1 else ok["spread"].iloc[0]
+            record.update(
+                value=ok["value"].mean(),
+                spread=spread,
+                runs=len(ok),
+                n=int(ok["n"].min()),
+                status="ok",
+                message="",
+            )
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, str, str]]:
+    """(dataset, generator, preset, column) of the best cell per dataset and column."""
+    best = set()
+    direction = {c.key: c.higher_is_better for c in cols}
+    for (_dataset, column), group in board[board["status"] == "ok"].groupby(["dataset", "column"]):
+        values = group["value"]
+        target = values.max() if direction[column] else values.min()
+        for row in group[values == target].itertuples():
+            best.add((row.dataset, row.generator, row.preset, column))
+    return best
+
+
+def _wide(board: pd.DataFrame) -> pd.DataFrame:
+    return board.pivot_table(
+        index=_ROW_KEYS,
+        columns="column",
+        aggfunc="first",
+        values=["value", "spread", "status", "runs"],
+        dropna=False,
+    )
+
+
+def _cell(board_row: pd.Series, fmt: str) -> tuple[str, bool]:
+    if board_row is None or board_row["status"] != "ok":
+        return ("n/a", False)
+    return (f"{board_row['value']:{fmt}} ± {board_row['spread']:{fmt}}", True)
+
+
+def _rows(board: pd.DataFrame, cols: list[Column]):
+    """Yield ``(keys, [(text, is_best, is_number)])`` per leaderboard row."""
+    best = best_mask(board, cols)
+    indexed = board.set_index(_ROW_KEYS + ["column"])
+    for keys in board[_ROW_KEYS].drop_duplicates().itertuples(index=False):
+        cells = []
+        for col in cols:
+            key = (*keys, col.key)
+            row = indexed.loc[key] if key in indexed.index else None
+            text, is_number = _cell(row, ".4g")
+            cells.append((text, key in best, is_number))
+        yield tuple(keys), cells
+
+
+def spread_note(board: pd.DataFrame) -> str:
+    """Caption text saying what the ± means in this board."""
+    multi = (board["runs"] > 1).any()
+    single = (board["runs"] == 1).any()
+    if multi and single:
+        return "± is the std over seeds where a row has several runs, else over samples"
+    return "± is the std over seeds" if multi else "± is the std over samples (one run)"
+
+
+def to_markdown(board: pd.DataFrame, cols: list[Column]) -> str:
+    """GitHub-flavoured Markdown table, best values in bold."""
+    head = ["dataset", "generator", "preset"] + [
+        f"{c.label} {'↑' if c.higher_is_better else '↓'}" for c in cols
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for keys, cells in _rows(board, cols):
+        texts = [f"**{t}**" if best else t for t, best, _ in cells]
+        lines.append("| " + " | ".join([*keys, *texts]) + " |")
+    return "\n".join(lines) + f"\n\n{spread_note(board)}; ↑ higher is better, ↓ lower.\n"
+
+
+def _tex(text: str) -> str:
+    for raw, escaped in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+        ("$", r"\$"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+    ):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def to_latex(board: pd.DataFrame, cols: list[Column], caption: str) -> str:
+    """A booktabs table: mean ± std, best in bold, arrows in the header."""
+    spec = "lll" + "c" * len(cols)
+    arrows = [
+        rf"{_tex(c.label)} $\{'uparrow' if c.higher_is_better else 'downarrow'}$" for c in cols
+    ]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_tex(caption)}; {_tex(spread_note(board))}.}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(["Dataset", "Generator", "Preset", *arrows]) + r" \\",
+        r"\midrule",
+    ]
+    for keys, cells in _rows(board, cols):
+        texts = []
+        for text, best, is_number in cells:
+            if not is_number:
+                texts.append("--")
+                continue
+            value, spread = text.split(" ± ")
+            body = rf"{value} \pm {spread}"
+            texts.append(rf"$\mathbf{{{body}}}$" if best else rf"${body}$")
+        lines.append(" & ".join([*(_tex(k) for k in keys), *texts]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(board: pd.DataFrame) -> str:
+    """Long-form CSV: one line per (dataset, generator, preset, metric column)."""
+    return board.to_csv(index=False)
+
+
+def unavailable_notes(board: pd.DataFrame) -> list[str]:
+    """One line per metric that could not be computed, with its fix."""
+    gaps = board[board["status"] != "ok"][["column", "status", "message"]].drop_duplicates()
+    return [
+        f"{r.column}: {r.status}: {r.message.splitlines()[0] if r.message else ''}"
+        for r in gaps.itertuples()
+    ]
+
+
+def write_report(
+    store: ResultStore,
+    out: Path,
+    formats: tuple[str, ...] = FORMATS,
+    filters: Mapping[str, str] | None = None,
+    figures: bool = True,
+) -> list[Path]:
+    """Write the leaderboard in ``formats`` (and sample-grid figures) into ``out``."""
+    frame = load_scores(store, filters)
+    if frame.empty:
+        raise LookupError(
+            f"No scores in {store.path}"
+            + (f" matching {dict(filters)}" if filters else "")
+            + ". Run `usbench run --generator ddpm --dataset lus-phantom` first."
+        )
+    board = leaderboard(frame)
+    cols = columns(frame)
+    written = []
+    caption = f"usbench leaderboard ({len(frame['run_id'].unique())} runs)"
+    for fmt in formats:
+        text = {
+            "latex": lambda: to_latex(board, cols, caption),
+            "markdown": lambda: to_markdown(board, cols),
+            "csv": lambda: to_csv(board),
+        }[fmt]()
+        suffix = {"latex": "tex", "markdown": "md", "csv": "csv"}[fmt]
+        written.append(atomic_write_text(out / f"leaderboard.{suffix}", text))
+    if figures:
+        from usbench.figures import sample_grid_figures
+
+        written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+    return written
