@@ -14,6 +14,7 @@ real images). Scores:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -21,17 +22,29 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-from usbench.fan_geometry import FanGeometry, estimate_geometry
+from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
 from usbench.lines import LineDetection, LineDetectorConfig, detect_lines
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
 def detect_all(
-    images: torch.Tensor, geometry: FanGeometry, config: LineDetectorConfig
+    images: torch.Tensor, geometries: Sequence[FanGeometry], config: LineDetectorConfig
 ) -> list[LineDetection]:
-    """:func:`usbench.lines.detect_lines` on each of ``N×1×H×W`` images."""
-    return [detect_lines(img, geometry, config) for img in images[:, 0].double().numpy()]
+    """:func:`usbench.lines.detect_lines` on each of ``N×1×H×W`` images, image ``i``
+    read on ``geometries[i]``."""
+    pixels = images[:, 0].double().numpy()
+    return [detect_lines(img, geo, config) for img, geo in zip(pixels, geometries, strict=True)]
+
+
+def geometries_for(inputs: EvalInputs) -> tuple[list[FanGeometry], list[FanGeometry]]:
+    """Geometry of every training image (one per probe) and of every generated image
+    (the training geometry whose imaged region it fills best)."""
+    probes = list(inputs.train.probes)
+    geometries = estimate_geometries(inputs.train.images[:, 0].numpy(), probes)
+    real = [geometries[p] for p in probes]
+    gen = [best_geometry(img, geometries) for img in inputs.generated.images[:, 0].numpy()]
+    return real, gen
 
 
 def count_distance(real: np.ndarray, generated: np.ndarray) -> float:
@@ -96,9 +109,9 @@ class BLineFidelity(Metric):
                 "bline needs generated images of the training size "
                 f"{tuple(inputs.train.images.shape[-2:])}; sample at that size"
             )
-        geometry = estimate_geometry(inputs.train.images[:, 0].numpy())
-        real = detect_all(inputs.train.images, geometry, self.detector)
-        gen = detect_all(inputs.generated.images, geometry, self.detector)
+        real_geo, gen_geo = geometries_for(inputs)
+        real = detect_all(inputs.train.images, real_geo, self.detector)
+        gen = detect_all(inputs.generated.images, gen_geo, self.detector)
         real_counts = np.array([d.bline_count for d in real], dtype=np.float64)
         gen_counts = np.array([d.bline_count for d in gen], dtype=np.float64)
         low, high = two_sample_bootstrap_ci(

@@ -11,29 +11,36 @@ the mean grey level of the imaged pixels in each of ``n_bins`` equal depth bins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
-from usbench.fan_geometry import FanGeometry, estimate_geometry
+from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
-def depth_profiles(images: torch.Tensor, geometry: FanGeometry, n_bins: int) -> np.ndarray:
-    """Mean grey level per depth bin, ``N×n_bins`` float64, for ``N×1×H×W`` images.
-
-    Bins with no imaged pixel (only possible for tiny images) hold NaN.
-    """
-    depth = geometry.depth_map()
-    inside = ~np.isnan(depth)
-    bins = np.minimum((depth[inside] * n_bins).astype(np.int64), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
-    pixels = images[:, 0].double().numpy()[:, inside]  # N×P
-    sums = np.stack([np.bincount(bins, weights=row, minlength=n_bins) for row in pixels])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / counts[None, :]
+def depth_profiles(
+    images: torch.Tensor, geometries: Sequence[FanGeometry], n_bins: int
+) -> np.ndarray:
+    """Mean grey level per depth bin, ``N×n_bins`` float64, for ``N×1×H×W`` images;
+    image ``i`` is read on ``geometries[i]``. Bins with no imaged pixel hold NaN."""
+    out = np.full((len(images), n_bins), np.nan)
+    pixels = images[:, 0].double().numpy()
+    for geometry in {id(g): g for g in geometries}.values():
+        rows = [i for i, g in enumerate(geometries) if g is geometry]
+        depth = geometry.depth_map()
+        inside = ~np.isnan(depth)
+        bins = np.minimum((depth[inside] * n_bins).astype(np.int64), n_bins - 1)
+        counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
+        sums = np.stack(
+            [np.bincount(bins, weights=pixels[i][inside], minlength=n_bins) for i in rows]
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rows] = sums / counts[None, :]
+    return out
 
 
 def profile_distance(real: np.ndarray, generated: np.ndarray) -> float:
@@ -72,16 +79,22 @@ class DepthProfile(Metric):
         return {"n_bins": self.n_bins, "geometry": self.geometry, "distance": "mean_abs"}
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
-        """Profiles of ``inputs.train`` and the samples on the real images' geometry."""
-        geometry = estimate_geometry(inputs.train.images[:, 0].numpy(), self._kind(inputs))
+        """Profiles of ``inputs.train`` and the samples on the real images' geometry.
+
+        One geometry is estimated per probe of the training set; each generated image
+        is read on the geometry whose imaged region it fills best."""
         if inputs.generated.images.shape[-2:] != inputs.train.images.shape[-2:]:
             raise ValueError(
                 "depth_profile needs generated images of the training size "
                 f"{tuple(inputs.train.images.shape[-2:])}, got "
                 f"{tuple(inputs.generated.images.shape[-2:])}; sample at the training size"
             )
-        real = depth_profiles(inputs.train.images, geometry, self.n_bins)
-        gen = depth_profiles(inputs.generated.images, geometry, self.n_bins)
+        probes = self._probes(inputs)
+        geometries = estimate_geometries(inputs.train.images[:, 0].numpy(), probes)
+        gen_np = inputs.generated.images[:, 0].numpy()
+        real = depth_profiles(inputs.train.images, [geometries[p] for p in probes], self.n_bins)
+        gen_geo = [best_geometry(img, geometries) for img in gen_np]
+        gen = depth_profiles(inputs.generated.images, gen_geo, self.n_bins)
         per_sample = np.nanmean(np.abs(gen - np.nanmean(real, 0)[None, :]), axis=1)
         low, high = two_sample_bootstrap_ci(real, gen, profile_distance, seed=inputs.seed)
         return MetricResult(
@@ -91,29 +104,31 @@ class DepthProfile(Metric):
             per_sample=per_sample,
             ci_low=low,
             ci_high=high,
-            details=_details(geometry, real, gen),
+            details=_details(geometries, real, gen),
         )
 
-    def _kind(self, inputs: EvalInputs) -> Literal["auto", "linear", "convex"]:
-        """The configured geometry, or the probe recorded in the dataset when auto."""
-        probes = set(inputs.train.probes) - {""}
-        if self.geometry == "auto" and len(probes) == 1:
-            probe = probes.pop()
-            if probe in ("linear", "convex"):
-                return probe  # type: ignore[return-value]
-        return self.geometry
+    def _probes(self, inputs: EvalInputs) -> list[str]:
+        """Probe name per training image: the configured geometry, else the dataset's."""
+        if self.geometry != "auto":
+            return [self.geometry] * len(inputs.train)
+        return list(inputs.train.probes)
 
 
-def _details(geometry: FanGeometry, real: np.ndarray, gen: np.ndarray) -> dict[str, Any]:
+def _details(
+    geometries: dict[str, FanGeometry], real: np.ndarray, gen: np.ndarray
+) -> dict[str, Any]:
     def clean(values: np.ndarray) -> list[float | None]:
         return [None if np.isnan(v) else float(v) for v in values]
 
     return {
         "geometry": {
-            "kind": geometry.kind,
-            "apex": list(geometry.apex),
-            "r_min": geometry.r_min,
-            "r_max": geometry.r_max,
+            probe or "unknown": {
+                "kind": g.kind,
+                "apex": list(g.apex),
+                "r_min": g.r_min,
+                "r_max": g.r_max,
+            }
+            for probe, g in geometries.items()
         },
         "real_profile": clean(np.nanmean(real, 0)),
         "real_profile_std": clean(np.nanstd(real, 0)),

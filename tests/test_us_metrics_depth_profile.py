@@ -67,7 +67,7 @@ def test_linear_geometry_is_recognised() -> None:
 def test_profile_follows_the_attenuation_law() -> None:
     images = fan_images(8, 2.0, seed=1)
     geometry = estimate_geometry(images[:, 0].numpy())
-    profile = depth_profiles(images, geometry, 8).mean(axis=0)
+    profile = depth_profiles(images, [geometry] * len(images), 8).mean(axis=0)
     # amplitude ∝ exp(-2·depth): the log profile has slope ≈ -2 per unit depth
     centres = (np.arange(8) + 0.5) / 8
     slope = np.polyfit(centres[1:-1], np.log(profile[1:-1]), 1)[0]
@@ -85,6 +85,6 @@ def test_distance_grows_with_the_attenuation_gap() -> None:
     assert values == sorted(values)
     assert values[0] < 0.01
     assert results[0].ci_high < results[1].ci_low  # a 0.5 gap is resolved
-    assert results[3].details["geometry"]["kind"] == "convex"
+    assert results[3].details["geometry"]["convex"]["kind"] == "convex"
     assert len(results[3].details["real_profile"]) == 16
     assert results[3].per_sample.shape == (12,)

@@ -11,6 +11,7 @@ onto a (depth × scan line) grid where B-lines are vertical and the pleura is ho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,7 +105,11 @@ def estimate_geometry(
     """
     mask = content_mask(images)
     rows, left, right = _side_edges(mask)
-    (a_l, b_l), (a_r, b_r) = _fit_edge(rows, left), _fit_edge(rows, right)
+    if rows.size < 4:  # content spans the full width: linear, or a fan cropped to a square
+        kind = "linear" if kind == "auto" else kind
+        a_l = a_r = b_l = b_r = 0.0
+    else:
+        (a_l, b_l), (a_r, b_r) = _fit_edge(rows, left), _fit_edge(rows, right)
     if kind == "auto":
         kind = "convex" if abs(a_r - a_l) > 0.1 else "linear"
     if kind == "linear" or abs(a_r - a_l) < 1e-6:
@@ -124,6 +129,31 @@ def estimate_geometry(
     return _convex_from_apex(mask, (float(apex_y), float(apex_x)))
 
 
+def estimate_geometries(images: np.ndarray, probes: Sequence[str]) -> dict[str, FanGeometry]:
+    """One geometry per probe name of ``N×H×W`` images (``""`` = unknown, decided by
+    the edges); ``probes`` has one entry per image."""
+    out = {}
+    for probe in sorted(set(probes)):
+        rows = [i for i, p in enumerate(probes) if p == probe]
+        kind = probe if probe in ("linear", "convex") else "auto"
+        out[probe] = estimate_geometry(images[rows], kind)  # type: ignore[arg-type]
+    return out
+
+
+def best_geometry(image: np.ndarray, geometries: dict[str, FanGeometry]) -> FanGeometry:
+    """The geometry whose imaged region best overlaps (IoU) the non-black part of the
+    ``H×W`` ``image``; used for generated images, which carry no probe name."""
+    if len(geometries) == 1:
+        return next(iter(geometries.values()))
+    content = ndimage.uniform_filter(image.astype(np.float64), 3) > 0.02
+
+    def iou(geometry: FanGeometry) -> float:
+        union = np.logical_or(content, geometry.mask).sum()
+        return float(np.logical_and(content, geometry.mask).sum() / max(union, 1))
+
+    return max(geometries.values(), key=iou)
+
+
 def _side_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows where the content touches neither image side, with first/last column."""
     h, w = mask.shape
@@ -131,8 +161,6 @@ def _side_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     left = np.array([np.argmax(mask[r]) for r in rows], dtype=np.float64)
     right = np.array([w - 1 - np.argmax(mask[r, ::-1]) for r in rows], dtype=np.float64)
     inside = (left > 0) & (right < w - 1)
-    if inside.sum() < 4:  # content fills the width: a linear probe or a cropped fan
-        inside = np.ones_like(inside)
     return rows[inside].astype(np.float64), left[inside], right[inside]
 
 

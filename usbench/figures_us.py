@@ -60,8 +60,8 @@ def depth_profile_figure(result: MetricResult, path: str | Path) -> Path:
         depth = (np.arange(mean.size) + 0.5) / mean.size
         ax.plot(depth, mean, label=label)
         ax.fill_between(depth, mean - std, mean + std, alpha=0.2)
-    geometry = result.details["geometry"]["kind"]
-    ax.set_xlabel(f"depth (fraction of imaged depth, {geometry} geometry)")
+    kinds = sorted({g["kind"] for g in result.details["geometry"].values()})
+    ax.set_xlabel(f"depth (fraction of imaged depth, {'+'.join(kinds)} geometry)")
     ax.set_ylabel("mean grey level")
     ax.set_title(f"depth profile gap = {result.value:.4f}", fontsize=9)
     ax.legend()
@@ -85,13 +85,13 @@ def speckle_figure(result: MetricResult, path: str | Path) -> Path:
 
 def bline_figure(result: MetricResult, inputs: EvalInputs, path: str | Path) -> Path:
     """Generated images with the detected pleura (cyan) and B-lines (yellow) drawn."""
-    from usbench.fan_geometry import estimate_geometry
+    from usbench.metrics.bline import geometries_for
 
-    geometry = estimate_geometry(inputs.train.images[:, 0].numpy())
+    geometries = geometries_for(inputs)[1]
     detections = result.details["detections"]
     fig = Figure(figsize=(2.2 * max(len(detections), 1), 2.6))
     for i, det in enumerate(detections):
-        ax = fig.add_subplot(1, len(detections), i + 1)
+        ax, geometry = fig.add_subplot(1, len(detections), i + 1), geometries[i]
         ax.imshow(inputs.generated.images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
         ys, xs = geometry.to_pixels(det["pleura_depth"], np.linspace(0, 1, 50))
         style = "-" if det["pleura_continuous"] else ":"
