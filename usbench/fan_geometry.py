@@ -100,8 +100,8 @@ def estimate_geometry(
 ) -> FanGeometry:
     """Geometry of ``N×H×W`` images in [0,1] (all from one probe).
 
-    ``auto`` chooses convex when the side edges of the content region converge
-    (slopes differ by more than 0.1), linear otherwise.
+    ``auto`` chooses convex when the side edges of the content region widen downwards
+    and meet above its top (the apex), linear otherwise.
     """
     mask = content_mask(images)
     rows, left, right = _side_edges(mask)
@@ -110,8 +110,10 @@ def estimate_geometry(
         a_l = a_r = b_l = b_r = 0.0
     else:
         (a_l, b_l), (a_r, b_r) = _fit_edge(rows, left), _fit_edge(rows, right)
-    if kind == "auto":
-        kind = "convex" if abs(a_r - a_l) > 0.1 else "linear"
+    if kind == "auto":  # a fan widens downwards from an apex above its top
+        widening = a_l < -0.05 and a_r > 0.05
+        apex_above = widening and (b_r - b_l) / (a_l - a_r) < float(np.nonzero(mask)[0].min())
+        kind = "convex" if apex_above else "linear"
     if kind == "linear" or abs(a_r - a_l) < 1e-6:
         ys, xs = np.nonzero(mask)
         top, bottom = float(ys.min()), float(ys.max())

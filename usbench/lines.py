@@ -8,7 +8,8 @@ Method (a Radon projection in the scan-line domain):
    are vertical and the pleura (a bright interface at one depth) is horizontal, whatever
    the probe.
 2. Pleura: the depth whose median brightness across scan lines (the median ignores
-   B-lines) is the largest peak in the upper ``pleura_search`` part of the image.
+   B-lines) forms the strongest thin ridge in the upper ``pleura_search`` part of the
+   image.
    Pleural coverage: the fraction of scan lines on which the pleural band is at least
    ``pleura_contrast`` times brighter than the tissue above it; the line is continuous
    when the longest gap stays below ``max_gap`` of the width.
@@ -91,11 +92,19 @@ def detect_lines(
 
 
 def find_pleura_row(scan: np.ndarray, search: float) -> int:
-    """Row of the brightest horizontal ridge in the top ``search`` fraction of ``scan``."""
-    rows = max(3, int(search * scan.shape[0]))
+    """Row of the strongest horizontal ridge in the top ``search`` fraction of ``scan``.
+
+    Ridge strength is the median brightness across scan lines minus the mean of the
+    rows 4 above and 4 below (a top-hat), so a thin bright interface beats a broad bright
+    near field; the first 5 % of the depth (skin, probe ring-down) is skipped.
+    """
+    rows = max(12, int(search * scan.shape[0]))
     median_row = np.nan_to_num(np.nanmedian(scan[:rows], axis=1), nan=0.0)
     median_row = ndimage.gaussian_filter1d(median_row, 1.0)
-    return int(np.argmax(median_row[1:-1]) + 1)
+    padded = np.pad(median_row, 4, mode="edge")
+    ridge = median_row - 0.5 * (padded[:-8] + padded[8:])
+    start = max(1, int(0.05 * scan.shape[0]))
+    return int(np.argmax(ridge[start:-1]) + start)
 
 
 def pleural_coverage(
