@@ -7,7 +7,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from us_synthetic_lus import HALF_ANGLE, PLEURA, lus_scene
 from usbench.metrics.bline import BLineFidelity, label_fidelity
 
 from usbench.data.imageset import ImageSet
@@ -15,6 +14,7 @@ from usbench.fan_geometry import estimate_geometry
 from usbench.lines import detect_lines
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
+from usbench.synthetic_lus import HALF_ANGLE, PLEURA, lus_scene
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from us_synthetic_lus import APEX, RADII, lus_scene
 from usbench.metrics.bline import BLineFidelity
 from usbench.metrics.depth_profile import DepthProfile
 from usbench.metrics.memorization import Memorization
@@ -19,6 +18,7 @@ from usbench.fan_geometry import estimate_geometry
 from usbench.figures_us import FIGURES, figure
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
+from usbench.synthetic_lus import APEX, RADII, lus_scene
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -1,4 +1,10 @@
-"""A tiny synthetic convex lung ultrasound scene with known pleura and B-lines (tests only)."""
+"""A small synthetic convex lung ultrasound scene with a known pleura and known B-lines.
+
+Independent of the procedural phantom, it validates the line detector of
+:mod:`usbench.lines` and the geometry code on scenes whose truth is exact: tissue above a
+bright pleural arc, dim attenuated lung below, radial B-lines from the pleura down, and
+Rayleigh speckle. Geometry constants are in pixels of a ``SIZE×SIZE`` image.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,50 @@
+"""Speckle statistics on speckle simulated by pymust (convex C5-2v probe, diverging wave).
+
+Each image takes one to two minutes on a shared 2-core CPU, so the test is marked slow
+and the envelopes are cached in pytest's cache folder (``.pytest_cache``) between runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from usbench.metrics.speckle import patch_statistics
+
+from usbench.data.simus_render import SimusConfig, cached_envelope, log_compress
+from usbench.synthetic_speckle import RAYLEIGH_SNR
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+pytest.importorskip("pymust", reason="the simulator is the optional extra usbench[sim]")
+
+SECTOR = dict(grid=(32, 32), depth_m=(0.025, 0.035), half_angle=0.05)
+
+
+def envelope(request, density: float) -> np.ndarray:
+    cache = request.config.cache.mkdir("usbench-simus")
+    config = SimusConfig(scatterer_density=density, **SECTOR)
+    return cached_envelope(np.ones((8, 8)), seed=0, config=config, cache_dir=cache)
+
+
+def stats(env: np.ndarray):
+    grey = log_compress(env, 50.0).astype(np.float64)
+    return patch_statistics(grey[None], env[None], patch=8, min_mean=0.0, max_quadrant_cv=1.0)
+
+
+@pytest.mark.slow
+def test_simulated_speckle_matches_theory(request) -> None:
+    dense = stats(envelope(request, 10.0))
+    assert dense.snr.size == 16
+    # ~10 scatterers per resolution cell: fully developed speckle
+    assert np.median(dense.snr) == pytest.approx(RAYLEIGH_SNR, abs=0.15)
+    assert np.median(dense.nakagami_m) == pytest.approx(1.0, abs=0.15)
+    # ~1 scatterer per cell: pre-Rayleigh, lower SNR and m < 1
+    sparse = stats(envelope(request, 1.0))
+    assert np.median(sparse.snr) < RAYLEIGH_SNR - 0.25
+    assert np.median(sparse.nakagami_m) < 0.8
+
+
+def test_log_compress_range() -> None:
+    env = np.array([[1.0, 0.1, 1e-4]])
+    np.testing.assert_allclose(log_compress(env, 40.0), [[1.0, 0.5, 0.0]], atol=1e-6)
