@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from safetensors.torch import save_file
-from usbench.generators.ddpm import DDPMGenerator
 
+from usbench.generators.ddpm import DDPMGenerator
 from usbench.protocols import FitContext
 from usbench.testing import tiny_dataset
 

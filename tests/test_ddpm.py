@@ -29,8 +29,10 @@ def test_forward_process_is_the_closed_form_marginal():
     alpha_bar = torch.cumprod(1 - betas, 0)
     x0, noise = torch.rand(3, 1, 4, 4) * 2 - 1, torch.randn(3, 1, 4, 4)
     t = torch.tensor([0, 17, 49])
-    expected = (alpha_bar[t].sqrt().view(-1, 1, 1, 1) * x0
-                + (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1) * noise)
+    expected = (
+        alpha_bar[t].sqrt().view(-1, 1, 1, 1) * x0
+        + (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1) * noise
+    )
     assert torch.allclose(scheduler.add_noise(x0, noise, t).double(), expected, atol=1e-6)
 
 
@@ -43,8 +45,10 @@ def test_cosine_schedule_matches_nichol_dhariwal():
 
 
 def test_training_lowers_the_denoising_loss(tmp_path):
-    gen = DDPMGenerator.from_preset("smoke", {"steps": "60", "checkpoint_every": "60",
-                                               "base_channels": "16", "learning_rate": "2e-3"})
+    gen = DDPMGenerator.from_preset(
+        "smoke",
+        {"steps": "60", "checkpoint_every": "60", "base_channels": "16", "learning_rate": "2e-3"},
+    )
     gen.fit(tiny_dataset(image_size=16, n=8), FitContext(tmp_path, seed=0, progress=False))
     from usbench.training import read_loss_log
 

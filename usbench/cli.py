@@ -134,6 +134,8 @@ def run(
         progress=not no_progress,
     )
     result = execute(request, ResultStore(store_dir))
+    if result is None:
+        return
     click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
     for score in result.scores:
         click.echo("  " + _score_line(score))

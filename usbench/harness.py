@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import traceback
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from usbench.data.splits import patient_split
 from usbench.fileio import atomic_write_text
 from usbench.images import save_png_grid, save_pngs
 from usbench.protocols import EvalInputs, FitContext, Generator, MetricUnavailable
-from usbench.registry import registry
+from usbench.registry import PluginLoadError, registry
 from usbench.samples import SampleBatch
 from usbench.store import ResultStore, RunRow, ScoreRow
 
@@ -74,14 +75,26 @@ class RunResult:
     samples: SampleBatch
 
 
-def execute(request: RunRequest, store: ResultStore) -> RunResult:
-    """Run one benchmark job end to end and store it (see the module docstring)."""
+def is_main_process() -> bool:
+    """False in the non-zero ranks of an ``accelerate launch``/``torchrun`` job."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
+    """Run one benchmark job end to end and store it (see the module docstring).
+
+    Returns ``None`` in the worker processes of a multi-process launch.
+    """
     gen_cls = registry("generators").get(request.generator)
+    _check_names("metrics", request.metrics or ())
+    _check_names("tasks", request.tasks)
     config = resolve_config(gen_cls.Config, gen_cls.presets, request.preset, request.overrides)
     data = _open_data(request, config)
     train_set, test_set, split = _split(data, request)
     key = run_key(request, config, data.content_hash(), split)
     generator = _fit_or_load(gen_cls, config, train_set, request, store.work_dir / key)
+    if not is_main_process():
+        return None  # data-parallel workers only train; the main process does the rest
     samples = _sample(generator, request, train_set, test_set)
     metric_scores = score_metrics(request, samples, train_set, test_set)
     task_scores = run_tasks(request, data, gen_cls, config, store.work_dir / key)
@@ -106,6 +119,12 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult:
     run_dir = _write_run_folder(store, row, generator, samples, scores)
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def _check_names(kind: str, names: tuple[str, ...]) -> None:
+    """Fail before training on a misspelt metric or task name (imports nothing)."""
+    for name in names:
+        registry(kind).target(name)  # raises UnknownPluginError with "did you mean"
 
 
 def _open_data(request: RunRequest, config: Any) -> ImageSet:
@@ -178,8 +197,19 @@ def score_metrics(
 
 
 def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
-    metric_cls = registry("metrics").get(name)
-    metric = metric_cls()
+    try:
+        metric_cls = registry("metrics").get(name)
+        metric = metric_cls()
+    except PluginLoadError as err:  # a broken plugin is reported by name, the rest go on
+        return ScoreRow(
+            source="metric",
+            name=name,
+            version="?",
+            variant={},
+            status="failed",
+            higher_is_better=True,
+            message=str(err),
+        )
     base = dict(
         source="metric",
         name=metric_cls.name or name,

@@ -158,19 +158,26 @@ def to_markdown(board: pd.DataFrame, cols: list[Column]) -> str:
     return "\n".join(lines) + f"\n\n{spread_note(board)}; ↑ higher is better, ↓ lower.\n"
 
 
+_TEX_ESCAPES = str.maketrans(
+    {
+        "\\": r"\textbackslash{}",
+        "_": r"\_",
+        "%": r"\%",
+        "&": r"\&",
+        "#": r"\#",
+        "$": r"\$",
+        "{": r"\{",
+        "}": r"\}",
+        "±": r"$\pm$",
+        "↑": r"$\uparrow$",
+        "↓": r"$\downarrow$",
+    }
+)
+
+
 def _tex(text: str) -> str:
-    for raw, escaped in (
-        ("\\", r"\textbackslash{}"),
-        ("_", r"\_"),
-        ("%", r"\%"),
-        ("&", r"\&"),
-        ("#", r"\#"),
-        ("$", r"\$"),
-        ("{", r"\{"),
-        ("}", r"\}"),
-    ):
-        text = text.replace(raw, escaped)
-    return text
+    """Escape plain text for LaTeX (one pass, so escapes are never escaped again)."""
+    return text.translate(_TEX_ESCAPES)
 
 
 def to_latex(board: pd.DataFrame, cols: list[Column], caption: str) -> str:
@@ -234,7 +241,8 @@ def write_report(
     board = leaderboard(frame)
     cols = columns(frame)
     written = []
-    caption = f"usbench leaderboard ({len(frame['run_id'].unique())} runs)"
+    n_runs = frame["run_id"].nunique()
+    caption = f"usbench leaderboard ({n_runs} run{'s' if n_runs != 1 else ''})"
     for fmt in formats:
         text = {
             "latex": lambda: to_latex(board, cols, caption),

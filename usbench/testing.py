@@ -69,17 +69,19 @@ class GeneratorConformance:
             raise TypeError("set generator_name or generator_class on the test class")
         return registry("generators").get(cls.generator_name)
 
-    def make_dataset(self, config: Any) -> ImageSet:
+    @classmethod
+    def make_dataset(cls, config: Any) -> ImageSet:
         """Training data for the suite; override for generators with special needs."""
         size = getattr(config, "image_size", 16)
         return tiny_dataset(image_size=size)
 
     # -- fixtures ---------------------------------------------------------------------
     @pytest.fixture(scope="class")
-    def fitted(self, tmp_path_factory) -> tuple[Generator, ImageSet, Path]:
-        gen_cls = self.resolve_class()
-        generator = gen_cls.from_preset(self.preset, self.overrides)
-        data = self.make_dataset(generator.config)
+    @classmethod
+    def fitted(cls, tmp_path_factory) -> tuple[Generator, ImageSet, Path]:
+        gen_cls = cls.resolve_class()
+        generator = gen_cls.from_preset(cls.preset, cls.overrides)
+        data = cls.make_dataset(generator.config)
         workdir = tmp_path_factory.mktemp(f"fit-{gen_cls.name}")
         generator.fit(data, FitContext(workdir=workdir, seed=0, progress=False))
         return generator, data, workdir

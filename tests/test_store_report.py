@@ -1,0 +1,136 @@
+"""Results store (atomic, provenance, refuses random-weight scores) and leaderboards."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from usbench.report import columns, leaderboard, load_scores, to_latex, to_markdown, write_report
+from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
+
+
+def _run(run_id: str, generator: str, seed: int) -> RunRow:
+    return RunRow(
+        run_id=run_id,
+        created_at=f"2026-01-01T00:00:0{seed}",
+        generator=generator,
+        preset="quick",
+        config={"steps": 1},
+        config_hash="abc",
+        dataset="lus-phantom",
+        data_hash="d" * 64,
+        split={"kind": "patient"},
+        seed=seed,
+        n_samples=4,
+        run_dir=f"/nonexistent/{run_id}",
+        provenance={"usbench_revision": "x"},
+    )
+
+
+def _score(name: str, value: float, spread: float = 0.1, higher: bool = True, **kw) -> ScoreRow:
+    return ScoreRow(
+        source="metric",
+        name=name,
+        version="1",
+        variant={"v": 1},
+        status="ok",
+        higher_is_better=higher,
+        value=value,
+        spread=spread,
+        n=4,
+        per_sample=[value] * 4,
+        **kw,
+    )
+
+
+@pytest.fixture
+def store(tmp_path) -> ResultStore:
+    store = ResultStore(tmp_path)
+    store.add_run(_run("a1", "ddpm", 1), [_score("ssim", 0.5), _score("fid", 30.0, higher=False)])
+    store.add_run(_run("a2", "ddpm", 2), [_score("ssim", 0.7), _score("fid", 50.0, higher=False)])
+    store.add_run(
+        _run("b1", "sinddm", 1),
+        [_score("ssim", 0.4, spread=0.05), _score("fid", 20.0, spread=2.0, higher=False)],
+    )
+    unavailable = ScoreRow(
+        source="metric",
+        name="nima",
+        version="1",
+        variant={},
+        higher_is_better=True,
+        status="unavailable",
+        message="weights missing. Fix: usbench weights fetch nima",
+    )
+    store.add_run(_run("c1", "singan", 1), [_score("ssim", 0.1), unavailable])
+    return store
+
+
+def test_roundtrip_and_wal(store):
+    rows = store.scores()
+    assert len(rows) == 8
+    first = next(r for r in rows if r["run_id"] == "a1" and r["name"] == "ssim")
+    assert first["variant"] == {"v": 1} and first["per_sample"] == [0.5] * 4
+    assert first["generator"] == "ddpm" and first["data_hash"] == "d" * 64
+    with sqlite3.connect(store.path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_failing_insert_leaves_nothing(store):
+    bad = _score("ssim", 1.0)
+    bad.status = "bogus"  # violates the CHECK constraint after the run row went in
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_run(_run("z9", "ddpm", 3), [_score("psnr", 1.0), bad])
+    assert "z9" not in {r["run_id"] for r in store.runs()}
+    assert not [r for r in store.scores() if r["run_id"] == "z9"]
+
+
+def test_random_weight_scores_are_refused(tmp_path):
+    store = ResultStore(tmp_path)
+    fake = _score("fid", 1.0, details={"weights_published": False})
+    with pytest.raises(RandomWeightsRefused, match="never stored"):
+        store.add_run(_run("r1", "ddpm", 1), [fake])
+    assert store.runs() == []
+
+
+def test_leaderboard_numbers(store):
+    frame = load_scores(store)
+    board = leaderboard(frame).set_index(["generator", "column"])
+    ssim = next(c for c in columns(frame) if c.label == "ssim").key
+    ddpm = board.loc[("ddpm", ssim)]
+    assert ddpm["value"] == pytest.approx(0.6) and ddpm["runs"] == 2
+    assert ddpm["spread"] == pytest.approx(0.1414213, rel=1e-5)  # std over the two seeds
+    assert board.loc[("sinddm", ssim)]["spread"] == pytest.approx(0.05)  # one run: its spread
+    nima = next(c for c in columns(frame) if c.label == "nima").key
+    assert board.loc[("singan", nima)]["status"] == "unavailable"
+
+
+def test_markdown_and_latex_mark_the_best(store):
+    frame = load_scores(store)
+    board, cols = leaderboard(frame), columns(frame)
+    md = to_markdown(board, cols)
+    assert "fid ↓" in md and "ssim ↑" in md
+    sinddm = next(line for line in md.splitlines() if "| sinddm |" in line)
+    assert "**20 ± 2**" in sinddm  # lowest FID wins
+    ddpm = next(line for line in md.splitlines() if "| ddpm |" in line)
+    assert "**0.6 ± 0.1414**" in ddpm  # highest SSIM wins
+    assert "n/a" in next(line for line in md.splitlines() if "| singan |" in line)
+    tex = to_latex(board, cols, "caption_with_underscore")
+    assert tex.count(r"\toprule") == 1 and tex.count(r"\bottomrule") == 1
+    assert r"fid $\downarrow$" in tex and r"$\mathbf{20 \pm 2}$" in tex
+    assert r"caption\_with\_underscore" in tex
+    body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0]
+    for line in body.strip().splitlines():  # every row has every column
+        assert line.count("&") == 3 + len(cols) - 1 and line.endswith(r"\\")
+    assert re.search(r"lus-phantom & singan & quick & .*--", tex)
+
+
+def test_write_report_filters_and_errors(store, tmp_path):
+    written = write_report(store, tmp_path / "out", filters={"generator": "ddpm"}, figures=False)
+    assert {p.name for p in written} == {"leaderboard.tex", "leaderboard.md", "leaderboard.csv"}
+    assert "sinddm" not in (tmp_path / "out" / "leaderboard.md").read_text()
+    with pytest.raises(LookupError, match="usbench run"):
+        write_report(store, tmp_path / "none", filters={"generator": "nope"})
+    with pytest.raises(ValueError, match="cannot filter on 'colour'"):
+        write_report(store, tmp_path / "none", filters={"colour": "red"})

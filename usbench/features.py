@@ -1,0 +1,205 @@
+"""Inception features for FID, KID and SIFID, and their on-disk cache.
+
+Preprocessing is a named mode and part of every cache key and metric variant:
+
+* ``"pytorch-fid"`` — grayscale replicated to 3 channels, bilinear resize to 299×299
+  (``F.interpolate``, ``align_corners=False``, as pytorch-fid's InceptionV3 does), then
+  ``2x - 1``. Used by FID/KID.
+* ``"native"`` — replicated to 3 channels and ``2x - 1``, no resize (SinGAN's SIFID
+  script feeds images at their own size). Used by SIFID.
+
+Layers (pytorch-fid's block boundaries): ``pool1`` is the 64-channel output of the first
+max-pool, ``pool2`` the 192-channel output of the second, ``pool3`` the 2048-d global
+average pool. Set-level layers are spatially averaged, as pytorch-fid's ``fid_score``
+does for 64/192 dims.
+
+Reference features are cached in ``$USBENCH_CACHE_DIR/features`` (default
+``~/.cache/usbench/features``), keyed by sha256 of (data hash, extractor, weights
+sha256, preprocessing, layers), written atomically; generated-image features are
+memoised in memory so that FID, KID and both FID layers share one Inception pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from usbench.fileio import atomic_write_bytes, atomic_write_text
+
+ENV_CACHE = "USBENCH_CACHE_DIR"
+PREPROCESSING = {
+    "pytorch-fid": (
+        "gray→RGB by replication; bilinear resize to 299×299 (align_corners=False); 2x-1"
+    ),
+    "native": "gray→RGB by replication; no resize; 2x-1",
+}
+LAYER_CHANNELS = {"pool1": 64, "pool2": 192, "pool3": 2048}
+EXTRACTOR_WEIGHTS = {"fid-inception": "fid-inception", "tv-inception": "inception-v3-imagenet"}
+
+
+class InceptionFeatures(nn.Module):
+    """pytorch-fid's block structure over an Inception-v3 body.
+
+    ``forward(x)`` takes ``N×3×H×W`` already preprocessed and returns a dict with the
+    requested ``layers``: ``pool1`` (``N×64×h×w``), ``pool2`` (``N×192×h'×w'``),
+    ``pool3`` (``N×2048``). It stops after the deepest requested block.
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.block0 = nn.Sequential(
+            body.Conv2d_1a_3x3, body.Conv2d_2a_3x3, body.Conv2d_2b_3x3, nn.MaxPool2d(3, 2)
+        )
+        self.block1 = nn.Sequential(body.Conv2d_3b_1x1, body.Conv2d_4a_3x3, nn.MaxPool2d(3, 2))
+        names = ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c")
+        names += ("Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+        self.block23 = nn.Sequential(*(getattr(body, n) for n in names), nn.AdaptiveAvgPool2d(1))
+        self.eval()
+
+    def forward(self, x: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        x = self.block0(x)
+        if "pool1" in layers:
+            out["pool1"] = x
+        if "pool2" in layers or "pool3" in layers:
+            x = self.block1(x)
+            if "pool2" in layers:
+                out["pool2"] = x
+        if "pool3" in layers:
+            out["pool3"] = self.block23(x).flatten(1)
+        return out
+
+
+def build_extractor(kind: str, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """The Inception body of ``kind`` (``fid-inception`` or ``tv-inception``).
+
+    ``state`` injects weights (tests use seeded random ones); ``None`` loads the real
+    ones from the weights cache (raising ``MetricUnavailable`` with the fix if absent).
+    """
+    from usbench import weights
+
+    if kind == "fid-inception":
+        from usbench.fid_inception import build_fid_inception
+
+        body = build_fid_inception()
+    elif kind == "tv-inception":
+        import torchvision
+
+        body = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    else:
+        raise ValueError(f"unknown extractor {kind!r}; use one of {sorted(EXTRACTOR_WEIGHTS)}")
+    if state is None:
+        state = weights.load_state_dict(EXTRACTOR_WEIGHTS[kind])
+    body.load_state_dict(state, strict=kind == "fid-inception")
+    return body.eval()
+
+
+def preprocess(images: torch.Tensor, mode: str) -> torch.Tensor:
+    """``N×1×H×W`` in [0,1] → ``N×3×H'×W'`` in [-1,1] under the named ``mode``."""
+    if mode not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing {mode!r}; use one of {sorted(PREPROCESSING)}")
+    x = images.expand(-1, 3, -1, -1)
+    if mode == "pytorch-fid":
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+    return 2.0 * x - 1.0
+
+
+@torch.no_grad()
+def extract(
+    net: InceptionFeatures,
+    images: torch.Tensor,
+    *,
+    mode: str,
+    layers: tuple[str, ...],
+    batch_size: int = 16,
+    reduce: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, np.ndarray]:
+    """Run ``net`` over ``images`` in batches; one float64 array per layer.
+
+    ``reduce(layer, batch_output)`` turns each batch output into what is kept; the
+    default averages spatial maps (pytorch-fid's ``adaptive_avg_pool2d``) to ``N×C``.
+    """
+    reduce = reduce or _spatial_mean
+    parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    dtype = next(net.parameters()).dtype
+    for start in range(0, len(images), batch_size):
+        x = preprocess(images[start : start + batch_size].to(dtype), mode)
+        for layer, value in net(x, layers).items():
+            parts[layer].append(reduce(layer, value).double().numpy())
+    return {layer: np.concatenate(chunks) for layer, chunks in parts.items()}
+
+
+def _spatial_mean(layer: str, value: torch.Tensor) -> torch.Tensor:
+    return value.mean(dim=(2, 3)) if value.ndim == 4 else value
+
+
+# -- caching -----------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """``$USBENCH_CACHE_DIR/features`` or ``~/.cache/usbench/features``."""
+    env = os.environ.get(ENV_CACHE)
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "usbench"
+    return base / "features"
+
+
+def tensor_hash(images: torch.Tensor) -> str:
+    """sha256 of a tensor's shape, dtype and exact bytes."""
+    digest = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
+    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(fields: dict) -> str:
+    """Stable sha256 of a JSON-able key."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+_MEMORY: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+_MEMORY_ITEMS = 8
+
+
+def cached_arrays(
+    fields: dict, compute: Callable[[], dict[str, np.ndarray]], *, on_disk: bool
+) -> dict[str, np.ndarray]:
+    """``compute()`` memoised under ``fields`` in memory and, if ``on_disk``, on disk."""
+    key = cache_key(fields)
+    if key in _MEMORY:
+        _MEMORY.move_to_end(key)
+        return _MEMORY[key]
+    path = cache_dir() / f"{key}.npz"
+    arrays = _read_npz(path) if on_disk else None
+    if arrays is None:
+        arrays = compute()
+        if on_disk:
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_text(path.with_suffix(".json"), json.dumps(fields, indent=2))
+    _MEMORY[key] = arrays
+    while len(_MEMORY) > _MEMORY_ITEMS:
+        _MEMORY.popitem(last=False)
+    return arrays
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return None  # a damaged cache entry is recomputed and overwritten
+
+
+def clear_memory() -> None:
+    """Forget in-memory features (tests use it to force recomputation)."""
+    _MEMORY.clear()

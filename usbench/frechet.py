@@ -1,0 +1,106 @@
+"""Fréchet distance between Gaussians fitted to feature sets, and the kernel MMD (KID).
+
+For feature matrices ``X`` (``n₁×d``) and ``Y`` (``n₂×d``) with centred versions ``A``,
+``B`` and unbiased covariances ``Σx = AᵀA/(n₁-1)``, ``Σy = BᵀB/(n₂-1)``::
+
+    FD = |μx - μy|² + tr Σx + tr Σy - 2 tr (Σx Σy)^{1/2}
+
+``tr (Σx Σy)^{1/2}`` is computed exactly without a matrix square root: the non-zero
+eigenvalues of ``Σx Σy`` are the squared singular values of ``A Bᵀ / √((n₁-1)(n₂-1))``
+(an ``n₁×n₂`` matrix, cheap when there are fewer samples than dimensions, as for FID at
+small N), or equivalently of ``Lxᵀ Σy Lx``'s eigenvalues with ``Σx = Lx Lxᵀ`` (a
+``d×d`` route, cheap for SIFID's thousands of 64-d vectors). Both are the formula of
+Heusel et al. (2017) without scipy's ``sqrtm`` round-off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def trace_sqrt_product(a: np.ndarray, b: np.ndarray) -> float:
+    """``tr (Σa Σb)^{1/2}`` for centred ``a`` (``n₁×d``), ``b`` (``n₂×d``), float64."""
+    n1, n2, d = a.shape[0], b.shape[0], a.shape[1]
+    scale = np.sqrt((n1 - 1) * (n2 - 1))
+    if n1 * n2 <= d * d:
+        return float(np.linalg.svd(a @ b.T, compute_uv=False).sum() / scale)
+    cov_a, cov_b = a.T @ a / (n1 - 1), b.T @ b / (n2 - 1)
+    return float(np.sqrt(np.clip(_psd_product_eigenvalues(cov_a, cov_b), 0.0, None)).sum())
+
+
+def _psd_product_eigenvalues(cov_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
+    """Eigenvalues of ``Σa Σb`` through the symmetric ``Σa^{1/2} Σb Σa^{1/2}``."""
+    w, v = np.linalg.eigh(cov_a)
+    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    return np.linalg.eigvalsh(root @ cov_b @ root)
+
+
+def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """FD between Gaussians fitted to feature rows ``x`` (``n₁×d``) and ``y`` (``n₂×d``)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape[0] < 2 or y.shape[0] < 2:
+        raise ValueError("the Fréchet distance needs at least 2 feature vectors per set")
+    mu_x, mu_y = x.mean(0), y.mean(0)
+    a, b = x - mu_x, y - mu_y
+    tr_x = float((a * a).sum() / (x.shape[0] - 1))
+    tr_y = float((b * b).sum() / (y.shape[0] - 1))
+    diff = mu_x - mu_y
+    return float(diff @ diff + tr_x + tr_y - 2.0 * trace_sqrt_product(a, b))
+
+
+def frechet_from_moments(
+    mu_x: torch.Tensor, cov_x: torch.Tensor, mu_y: torch.Tensor, cov_y: torch.Tensor
+) -> torch.Tensor:
+    """Batched FD from moments: ``mu`` ``B×d``, ``cov`` ``B×d×d`` (float64) → ``B``."""
+    w, v = torch.linalg.eigh(cov_x)
+    root = (v * w.clamp_min(0).sqrt().unsqueeze(-2)) @ v.transpose(-1, -2)
+    eig = torch.linalg.eigvalsh(root @ cov_y @ root).clamp_min(0)
+    diff = mu_x - mu_y
+    trace = cov_x.diagonal(dim1=-2, dim2=-1).sum(-1) + cov_y.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (diff * diff).sum(-1) + trace - 2.0 * eig.sqrt().sum(-1)
+
+
+def spatial_moments(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance of each map's spatial vectors.
+
+    ``maps`` ``N×C×h×w`` → ``(mu N×C, cov N×C×C)`` in float64; each image's ``h·w``
+    positions are its samples (SinGAN's SIFID statistics).
+    """
+    x = maps.double().flatten(2).transpose(1, 2)  # N × (h·w) × C
+    if x.shape[1] < 2:
+        raise ValueError("feature maps need at least 2 spatial positions; use larger images")
+    mu = x.mean(1)
+    centred = x - mu.unsqueeze(1)
+    cov = centred.transpose(1, 2) @ centred / (x.shape[1] - 1)
+    return mu, cov
+
+
+def polynomial_mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² with the cubic kernel ``k(a, b) = (a·b/d + 1)³`` (KID, Bińkowski 2018)."""
+    m, n, d = x.shape[0], y.shape[0], x.shape[1]
+    k_xx = (x @ x.T / d + 1.0) ** 3
+    k_yy = (y @ y.T / d + 1.0) ** 3
+    k_xy = (x @ y.T / d + 1.0) ** 3
+    sum_xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
+    sum_yy = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+    return float(sum_xx + sum_yy - 2.0 * k_xy.mean())
+
+
+def kid_subsets(
+    x: np.ndarray, y: np.ndarray, *, n_subsets: int, subset_size: int, seed: int
+) -> np.ndarray:
+    """KID on ``n_subsets`` random subsets (without replacement within a subset).
+
+    ``subset_size`` is capped at the smaller set's size. Returns one MMD² per subset.
+    """
+    size = min(subset_size, x.shape[0], y.shape[0])
+    if size < 2:
+        raise ValueError("KID needs at least 2 images in each set")
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_subsets)
+    for i in range(n_subsets):
+        xs = x[rng.choice(x.shape[0], size, replace=False)]
+        ys = y[rng.choice(y.shape[0], size, replace=False)]
+        values[i] = polynomial_mmd2_unbiased(xs, ys)
+    return values
