@@ -13,13 +13,13 @@ import time
 import numpy as np
 import torch
 from scipy import ndimage
-from usbench.metrics.depth_profile import DepthProfile
-from usbench.metrics.memorization import Memorization
-from usbench.metrics.speckle import SpeckleStatistics
 
 from usbench.data.imageset import ImageSet
 from usbench.fan_geometry import estimate_geometry, synthetic_fan_mask
 from usbench.lines import detect_lines
+from usbench.metrics.depth_profile import DepthProfile
+from usbench.metrics.memorization import Memorization
+from usbench.metrics.speckle import SpeckleStatistics
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 from usbench.synthetic_lus import APEX, HALF_ANGLE, RADII, SIZE, lus_scene

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 import torch
-from usbench.metrics.bline import BLineFidelity, label_fidelity
 
 from usbench.data.imageset import ImageSet
 from usbench.fan_geometry import estimate_geometry
 from usbench.lines import detect_lines
+from usbench.metrics.bline import BLineFidelity, label_fidelity
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 from usbench.synthetic_lus import HALF_ANGLE, PLEURA, lus_scene

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 import torch
-from usbench.metrics.depth_profile import DepthProfile, depth_profiles
 
 from usbench.data.imageset import ImageSet
 from usbench.fan_geometry import estimate_geometry, synthetic_fan_mask
+from usbench.metrics.depth_profile import DepthProfile, depth_profiles
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 from usbench.synthetic_speckle import speckled_image

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from usbench.metrics.bline import BLineFidelity
-from usbench.metrics.depth_profile import DepthProfile
-from usbench.metrics.memorization import Memorization
-from usbench.metrics.speckle import SpeckleStatistics
 
 from usbench.data.imageset import ImageSet
 from usbench.fan_geometry import estimate_geometry
 from usbench.figures_us import FIGURES, figure
+from usbench.metrics.bline import BLineFidelity
+from usbench.metrics.depth_profile import DepthProfile
+from usbench.metrics.memorization import Memorization
+from usbench.metrics.speckle import SpeckleStatistics
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 from usbench.synthetic_lus import APEX, RADII, lus_scene

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from usbench.metrics.memorization import Memorization, shifted_nearest
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics.memorization import Memorization, shifted_nearest
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
 from usbench.synthetic_speckle import speckled_image

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
-from usbench.metrics.speckle import SpeckleStatistics, to_envelope
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics.speckle import SpeckleStatistics, to_envelope
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
 from usbench.synthetic_speckle import RAYLEIGH_SNR, speckled_image
