@@ -3,22 +3,22 @@ held-out images ever are?
 
 For every generated image we find its nearest TRAINING image, in pixel space with a small
 translation tolerance and, when available, in a feature space (the FID Inception
-features). The same nearest-training distance is computed for the held-out real images;
+features, pool3). The same nearest-training distance is computed for the held-out real images;
 they show how close an honest new image of this anatomy gets to the training set. A
 generated image closer than ``threshold`` (by default the smallest held-out distance, i.e.
 closer than any held-out image ever is) is flagged as a near-copy.
 
 Feature spaces are pluggable: any object with ``name``, ``variant()`` and
 ``__call__(images N×1×H×W float32 [0,1]) -> N×D float array`` can be passed as an
-extractor. The Inception space is looked up as ``usbench.metrics.fid.feature_extractor()``
-(a zero-argument factory returning such an object, raising ``MetricUnavailable`` when its
-weights are missing); when that hook does not exist or its weights are missing, only the
-pixel space is used and the ``spaces`` entry of :meth:`Memorization.variant` says so.
+extractor. By default the FID Inception pool3 space (:class:`InceptionPool3`, built on
+:mod:`usbench.features`) is added when the ``fid-inception`` weights are in the weights
+cache (``usbench weights fetch fid-inception``); without them only the pixel space is
+used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
+:meth:`Memorization.variant` records it, so the two kinds of score never mix.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -28,8 +28,6 @@ import torch.nn.functional as F
 
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 from usbench.set_bootstrap import bootstrap_ci
-
-INCEPTION_HOOK = "usbench.metrics.fid:feature_extractor"
 
 
 class FeatureExtractor(Protocol):
@@ -108,17 +106,63 @@ def feature_nearest(queries: np.ndarray, references: np.ndarray) -> NearestNeigh
     return NearestNeighbours(dmin.numpy(), imin.numpy(), np.zeros((len(q), 2), np.int64))
 
 
+class InceptionPool3:
+    """FID Inception pool3 features (2048-d, pytorch-fid preprocessing) as a feature space.
+
+    ``network`` injects an Inception body (tests use seeded random weights); by default
+    the verified ``fid-inception`` weights are loaded from the weights cache on first use.
+    """
+
+    name = "inception-pool3"
+
+    def __init__(self, *, network: torch.nn.Module | None = None, batch_size: int = 16) -> None:
+        self._network = network
+        self._features = None
+        self.batch_size = batch_size
+
+    def variant(self) -> dict[str, Any]:
+        """Extractor, layer, preprocessing and weights identity."""
+        from usbench import features, weights
+
+        sha = "injected" if self._network is not None else weights.verify("fid-inception").sha256
+        return {
+            "extractor": "fid-inception",
+            "layer": "pool3",
+            "preprocessing": features.PREPROCESSING["pytorch-fid"],
+            "weights_sha256": sha,
+        }
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]."""
+        from usbench import features
+
+        if self._features is None:
+            body = self._network or features.build_extractor("fid-inception")
+            self._features = features.InceptionFeatures(body)
+        out = features.extract(
+            self._features,
+            images,
+            mode="pytorch-fid",
+            layers=("pool3",),
+            batch_size=self.batch_size,
+        )
+        return out["pool3"]
+
+
 def load_inception_extractor() -> tuple[FeatureExtractor | None, str]:
-    """The Inception extractor from :data:`INCEPTION_HOOK`, or ``(None, why not)``."""
-    module_name, _, attr = INCEPTION_HOOK.partition(":")
+    """:class:`InceptionPool3` when its weights are in the cache, else ``(None, why not)``.
+
+    Nothing is downloaded here: the pixel space is always available, so missing weights
+    narrow the metric to pixels (its variant says so) instead of failing it.
+    """
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        return None, f"{INCEPTION_HOOK} is not installed"
-    try:
-        return factory(), ""
-    except MetricUnavailable as err:
-        return None, str(err)
+        from usbench import weights
+    except ImportError:
+        return None, "usbench.weights is not installed"
+    status = weights.verify("fid-inception")
+    if not status.state.startswith("ok"):
+        return None, f"fid-inception weights are {status.state}; to add them: {status.fix}"
+    return InceptionPool3(), ""
 
 
 class Memorization(Metric):

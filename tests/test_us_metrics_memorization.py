@@ -10,7 +10,7 @@ import torch
 from scipy import ndimage
 
 from usbench.data.imageset import ImageSet
-from usbench.metrics.memorization import Memorization, shifted_nearest
+from usbench.metrics.memorization import InceptionPool3, Memorization, shifted_nearest
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
 from usbench.synthetic_speckle import speckled_image
@@ -116,3 +116,28 @@ def test_variant_lists_spaces_and_missing_heldout_is_unavailable(data) -> None:
     assert metric.variant()["spaces"] == ["pixel"]
     with pytest.raises(MetricUnavailable, match="test split"):
         metric.compute(EvalInputs(SampleBatch(data["train"].images[:2]), data["train"], None))
+
+
+def test_inception_space_needs_cached_weights() -> None:
+    # the test session's weights cache is empty: pixel space only, and the note says why
+    metric = Memorization()
+    assert metric.variant()["spaces"] == ["pixel"]
+    assert "usbench weights fetch fid-inception" in metric._unavailable
+
+
+@pytest.mark.slow  # Inception at 299×299 on a shared CPU
+def test_inception_pool3_space_with_injected_weights(data) -> None:
+    from usbench.fid_inception import build_fid_inception
+
+    torch.manual_seed(0)
+    extractor = InceptionPool3(network=build_fid_inception().eval())
+    assert extractor.variant()["weights_sha256"] == "injected"
+    train = data["train"].subset(range(3))
+    metric = Memorization(extractors=(extractor,))
+    copies = SampleBatch(train.images[[2, 0]].clone())
+    result = metric.compute(EvalInputs(copies, train, data["heldout"].subset(range(1))))
+    space = result.details["spaces"]["inception-pool3"]
+    # random weights give tiny features; copies still find their exact source
+    assert space["generated_nn"] == pytest.approx([0.0, 0.0], abs=1e-9)
+    assert space["nearest_train"] == ["train/002", "train/000"]
+    assert len(space["heldout_nn"]) == 1
