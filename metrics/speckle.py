@@ -26,6 +26,8 @@ from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, Metr
 from usbench.set_bootstrap import two_sample_bootstrap_ci
 from usbench.synthetic_speckle import RAYLEIGH_SNR
 
+MAX_STORED_PATCHES = 2000  # patch values kept in ``details`` for the histogram figure
+
 
 @dataclass(frozen=True)
 class PatchStatistics:
@@ -121,8 +123,9 @@ class SpeckleStatistics(Metric):
     is the median patch SNR of each generated image that has homogeneous patches (``n``
     counts those images). ``details`` holds medians of SNR and Nakagami ``m`` for both
     sets, the W1 distance between ``m`` distributions, patch counts and the patch values
-    themselves (``real_snr``, ``generated_snr``, ``real_m``, ``generated_m``) for the
-    histogram figure in :mod:`usbench.figures_us`.
+    themselves (``real_snr``, ``generated_snr``, ``real_m``, ``generated_m``; a seeded
+    subsample of at most ``MAX_STORED_PATCHES``) for the histogram figure in
+    :mod:`usbench.figures_us`.
     """
 
     name: ClassVar[str] = "speckle"
@@ -181,8 +184,12 @@ class SpeckleStatistics(Metric):
         if real.snr.size == 0 or gen.snr.size == 0:
             which = "real" if real.snr.size == 0 else "generated"
             raise MetricUnavailable(
-                f"no homogeneous {self.patch}×{self.patch} speckle patches in the {which} images.",
-                "pass a smaller patch size or a looser max_quadrant_cv to SpeckleStatistics.",
+                f"no homogeneous {self.patch}×{self.patch} speckle patch (mean grey level > "
+                f"{self.min_mean}, quadrant means within {self.max_quadrant_cv:.0%}) in the "
+                f"{which} images.",
+                "load the data with a larger --image-size (≥ 64 px), or, for generated images "
+                "of pure noise, train longer (a larger preset); from Python, "
+                "SpeckleStatistics(patch=8) accepts smaller images.",
             )
         gen_groups = gen.per_image(gen.snr, len(inputs.generated))
         real_groups = real.per_image(real.snr, len(inputs.train))
@@ -206,6 +213,12 @@ class SpeckleStatistics(Metric):
 
     @staticmethod
     def _details(real: PatchStatistics, gen: PatchStatistics) -> dict[str, Any]:
+        def sample(values: np.ndarray) -> list[float]:  # keeps stored details small
+            if values.size <= MAX_STORED_PATCHES:
+                return values.tolist()
+            keep = np.random.default_rng(0).choice(values.size, MAX_STORED_PATCHES, replace=False)
+            return values[np.sort(keep)].tolist()
+
         return {
             "rayleigh_snr": RAYLEIGH_SNR,
             "real_median_snr": float(np.median(real.snr)),
@@ -215,8 +228,8 @@ class SpeckleStatistics(Metric):
             "nakagami_m_w1": float(wasserstein_distance(real.nakagami_m, gen.nakagami_m)),
             "real_patches": int(real.snr.size),
             "generated_patches": int(gen.snr.size),
-            "real_snr": real.snr.tolist(),
-            "generated_snr": gen.snr.tolist(),
-            "real_m": real.nakagami_m.tolist(),
-            "generated_m": gen.nakagami_m.tolist(),
+            "real_snr": sample(real.snr),
+            "generated_snr": sample(gen.snr),
+            "real_m": sample(real.nakagami_m),
+            "generated_m": sample(gen.nakagami_m),
         }

@@ -23,6 +23,7 @@ Method (a Radon projection in the scan-line domain):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,12 @@ def detect_lines(
     image: np.ndarray, geometry: FanGeometry, config: LineDetectorConfig = LineDetectorConfig()
 ) -> LineDetection:
     """Detect the pleura and the B-lines in one ``H×W`` float image in [0, 1]."""
+    with warnings.catch_warnings():  # empty (all-NaN) rows of a cropped fan are expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _detect(image, geometry, config)
+
+
+def _detect(image: np.ndarray, geometry: FanGeometry, config: LineDetectorConfig) -> LineDetection:
     scan = _smooth_ignoring_nan(geometry.scanlines(image, config.n_depth, config.n_lines), 1.0)
     pleura_row = find_pleura_row(scan, config.pleura_search)
     coverage, continuous = pleural_coverage(scan, pleura_row, config)
