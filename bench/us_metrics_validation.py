@@ -41,7 +41,7 @@ def as_set(images: torch.Tensor, name: str) -> ImageSet:
 def bline_accuracy(n: int = 200) -> None:
     print("B-line detector on synthetic convex LUS scenes (0-4 B-lines, 64 px):")
     print(" noise  exact  MAE   pleura-continuous")
-    for noise in (0.0, 0.05, 0.1, 0.2, 0.3):
+    for noise in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
         rng = np.random.default_rng(0)
         counts = rng.integers(0, 5, n)
         images = np.stack([lus_scene(rng, int(c), noise=noise)[0] for c in counts])

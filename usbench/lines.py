@@ -16,7 +16,9 @@ Method (a Radon projection in the scan-line domain):
 3. B-lines: below the pleura, every row is divided by its median across scan lines, so
    horizontal structures (A-lines, attenuation) cancel. The vertical Radon projection
    (mean over depth) of that ratio image is a lateral profile in which each B-line is a
-   peak; peaks higher than ``1 + bline_contrast`` whose brightness extends over at least
+   peak; divided by its running median over ``lateral_window`` of the width (so a B-line
+   must be narrow and brighter than its neighbourhood), peaks higher than
+   ``1 + bline_contrast`` whose brightness extends over at least
    ``min_extent`` of the depth below the pleura, separated by ``min_separation`` of the
    width, are counted.
 """
@@ -34,11 +36,14 @@ from usbench.fan_geometry import FanGeometry
 
 @dataclass(frozen=True)
 class LineDetectorConfig:
-    """Thresholds of the detector; defaults tuned on the procedural lung phantom.
+    """Thresholds of the detector; defaults tuned on :mod:`usbench.synthetic_lus` scenes.
 
     n_depth, n_lines: scan-line grid size. pleura_search: fraction of the depth searched
     for the pleura. pleura_contrast, max_gap: pleural coverage and continuity rule.
     bline_contrast, min_extent, min_separation: B-line rule (see module docstring).
+    lateral_window: width (fraction of the scan lines) of the running lateral median a
+        B-line must outshine; 0 compares with the whole row only. Broad bright regions
+        between rib shadows then do not count as B-lines.
     """
 
     n_depth: int = 96
@@ -49,6 +54,7 @@ class LineDetectorConfig:
     bline_contrast: float = 0.4
     min_extent: float = 0.5
     min_separation: float = 0.06
+    lateral_window: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,11 @@ def find_blines(
     ratio = below / np.maximum(np.nanmedian(below, axis=1, keepdims=True), 1e-6)
     profile = np.nan_to_num(np.nanmean(ratio, axis=0), nan=1.0)
     profile = ndimage.gaussian_filter1d(profile, 1.0)
+    if config.lateral_window > 0:  # compare with the lateral neighbourhood, not the row
+        size = max(3, int(config.lateral_window * len(profile)) | 1)
+        baseline = ndimage.median_filter(profile, size=size, mode="nearest")
+        ratio = ratio / baseline[None, :]
+        profile = profile / baseline
     extent = np.nanmean(ratio > 1.0 + config.bline_contrast / 2, axis=0)
     peaks, _ = signal.find_peaks(
         profile,
