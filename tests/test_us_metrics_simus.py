@@ -48,3 +48,20 @@ def test_simulated_speckle_matches_theory(request) -> None:
 def test_log_compress_range() -> None:
     env = np.array([[1.0, 0.1, 1e-4]])
     np.testing.assert_allclose(log_compress(env, 40.0), [[1.0, 0.5, 0.0]], atol=1e-6)
+
+
+def test_scan_conversion_puts_a_depth_row_on_its_arc() -> None:
+    from usbench.data.simus_render import _fan_from_polar
+
+    polar = np.zeros((50, 40))
+    polar[25] = 1.0  # one bright depth, halfway between r0 and r1
+    radii, half = (0.06, 0.10), 0.3
+    image = _fan_from_polar(polar, radii, half, size=64)
+    ys, xs = np.nonzero(image > 0.5)
+    scale = 64 / max(2 * radii[1] * np.sin(half), radii[1] - radii[0] * np.cos(half))
+    top = radii[0] * np.cos(half)
+    radius = np.hypot((xs + 0.5 - 32) / scale, (ys + 0.5) / scale + top)
+    expected = radii[0] + 25 / 49 * (radii[1] - radii[0])
+    assert ys.size > 20
+    np.testing.assert_allclose(radius, expected, atol=1.0 / scale)
+    assert image[0, 0] == 0.0  # outside the sector

@@ -150,3 +150,52 @@ def cached_envelope(
     np.save(tmp, envelope, allow_pickle=False)
     os.replace(tmp, path)
     return envelope
+
+
+def scan_convert(polar: np.ndarray, config: SimusConfig, size: int) -> np.ndarray:
+    """Draw a polar image (``depth × scan line``, as :func:`simulate_envelope` returns it)
+    as the fan it images, on a ``size×size`` float32 image (black outside the sector).
+
+    The probe's curvature centre (the apex) sits above the image on the centre column,
+    scaled so that the sector's bounding box fills the image.
+    """
+    pm = require_pymust()
+    sector = _sector(pm.getparam(config.probe), config)
+    return _fan_from_polar(polar, sector.r, config.half_angle, size)
+
+
+def _fan_from_polar(
+    polar: np.ndarray, radii: tuple[float, float], half_angle: float, size: int
+) -> np.ndarray:
+    r0, r1 = radii
+    top = r0 * np.cos(half_angle)
+    scale = size / max(2 * r1 * np.sin(half_angle), r1 - top)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    y = yy / scale + top  # distance below the apex (m)
+    x = (xx - size / 2) / scale
+    radius, angle = np.hypot(x, y), np.arctan2(x, y)
+    rows = (radius - r0) / (r1 - r0) * (polar.shape[0] - 1)
+    cols = (angle + half_angle) / (2 * half_angle) * (polar.shape[1] - 1)
+    image = ndimage.map_coordinates(polar.astype(np.float64), [rows, cols], order=1, cval=0.0)
+    inside = (radius >= r0) & (radius <= r1) & (np.abs(angle) <= half_angle)
+    return np.where(inside, image, 0.0).astype(np.float32)
+
+
+def render_simus_fan(
+    echogenicity: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    size: int,
+    config: SimusConfig = SimusConfig(),
+    dynamic_range_db: float = 50.0,
+) -> np.ndarray:
+    """B-mode fan image ``size×size`` float32 in [0, 1] of an echogenicity map.
+
+    The entry point for rendering a phantom with ``renderer=simus``: ``echogenicity``
+    (``h×w`` linear mean amplitude, row 0 = shallowest, columns across the sector) is
+    simulated with :func:`simulate_envelope`, log-compressed over ``dynamic_range_db`` and
+    scan-converted. A wide sector (e.g. ``half_angle=0.5``, ``depth_m=(0.01, 0.08)``)
+    needs tens of thousands of scatterers: minutes per image on a CPU.
+    """
+    envelope = simulate_envelope(echogenicity, rng, config)
+    return scan_convert(log_compress(envelope, dynamic_range_db), config, size)
