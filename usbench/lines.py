@@ -8,13 +8,15 @@ Method (a Radon projection in the scan-line domain):
    are vertical and the pleura (a bright interface at one depth) is horizontal, whatever
    the probe.
 2. Pleura: the depth whose median brightness across scan lines (the median ignores
-   B-lines) forms the strongest thin ridge in the upper ``pleura_search`` part of the
-   image.
-   Pleural coverage: the fraction of scan lines on which the pleural band is at least
-   ``pleura_contrast`` times brighter than the tissue above it; the line is continuous
-   when the longest gap stays below ``max_gap`` of the width.
-3. B-lines: below the pleura, every row is divided by its median across scan lines, so
-   horizontal structures (A-lines, attenuation) cancel. The vertical Radon projection
+   B-lines) forms the shallowest strong thin ridge in the upper ``pleura_search`` part
+   of the image (A-lines, its reverberations, lie deeper).
+   Pleural coverage: the fraction of scan lines outside rib shadows on which the pleural
+   band is at least ``pleura_contrast`` times the median of the line; the pleura is
+   continuous when the longest gap stays below ``max_gap`` of those lines.
+3. B-lines: below the pleura, every row is divided by its ``baseline_quantile`` across
+   the scan lines outside rib shadows (a quantile below the median stays on the lung
+   background when B-lines fill most lines), so horizontal structures (A-lines,
+   attenuation) cancel. The vertical Radon projection
    (mean over depth) of that ratio image is a lateral profile in which each B-line is a
    peak; divided by its running median over ``lateral_window`` of the width (so a B-line
    must be narrow and brighter than its neighbourhood), peaks higher than
@@ -36,11 +38,12 @@ from usbench.fan_geometry import FanGeometry
 
 @dataclass(frozen=True)
 class LineDetectorConfig:
-    """Thresholds of the detector; defaults tuned on :mod:`usbench.synthetic_lus` scenes.
+    """Thresholds of the detector; defaults tuned on the procedural lung phantom.
 
     n_depth, n_lines: scan-line grid size. pleura_search: fraction of the depth searched
     for the pleura. pleura_contrast, max_gap: pleural coverage and continuity rule.
     bline_contrast, min_extent, min_separation: B-line rule (see module docstring).
+    baseline_quantile: quantile across lit scan lines taken as each row's background.
     lateral_window: width (fraction of the scan lines) of the running lateral median a
         B-line must outshine; 0 compares with the whole row only. Broad bright regions
         between rib shadows then do not count as B-lines.
@@ -49,12 +52,13 @@ class LineDetectorConfig:
     n_depth: int = 96
     n_lines: int = 96
     pleura_search: float = 0.6
-    pleura_contrast: float = 1.5
+    pleura_contrast: float = 1.2
     max_gap: float = 0.1
-    bline_contrast: float = 0.4
+    bline_contrast: float = 0.6
     min_extent: float = 0.5
     min_separation: float = 0.06
-    lateral_window: float = 0.2
+    lateral_window: float = 0.0
+    baseline_quantile: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,14 @@ def _detect(image: np.ndarray, geometry: FanGeometry, config: LineDetectorConfig
 
 
 def find_pleura_row(scan: np.ndarray, search: float) -> int:
-    """Row of the strongest horizontal ridge in the top ``search`` fraction of ``scan``.
+    """Row of the pleura: the shallowest strong horizontal ridge in the top ``search``
+    fraction of ``scan``.
 
     Ridge strength is the median brightness across scan lines minus the mean of the
     rows 4 above and 4 below (a top-hat), so a thin bright interface beats a broad bright
-    near field; the first 5 % of the depth (skin, probe ring-down) is skipped.
+    near field; the first 5 % of the depth (skin, probe ring-down) is skipped. A-lines
+    (reverberations of the pleura at multiples of its depth) can form stronger ridges than
+    the pleura itself, so the shallowest local maximum reaching half the strongest wins.
     """
     rows = max(12, int(search * scan.shape[0]))
     median_row = np.nan_to_num(np.nanmedian(scan[:rows], axis=1), nan=0.0)
@@ -117,22 +124,41 @@ def find_pleura_row(scan: np.ndarray, search: float) -> int:
     padded = np.pad(median_row, 4, mode="edge")
     ridge = median_row - 0.5 * (padded[:-8] + padded[8:])
     start = max(1, int(0.05 * scan.shape[0]))
-    return int(np.argmax(ridge[start:-1]) + start)
+    ridge[:start] = -np.inf
+    ridge[-1] = -np.inf
+    peaks, _ = signal.find_peaks(ridge)
+    strong = [p for p in peaks if ridge[p] >= 0.5 * ridge.max()]
+    return int(strong[0]) if strong else int(np.argmax(ridge))
 
 
 def pleural_coverage(
     scan: np.ndarray, pleura_row: int, config: LineDetectorConfig
 ) -> tuple[float, bool]:
-    """Fraction of scan lines where the pleural band outshines the tissue above it, and
-    whether the longest run of lines without it is shorter than ``max_gap``."""
+    """Fraction of unshadowed scan lines whose pleural band is bright, and whether the
+    longest run of unshadowed lines without it is shorter than ``max_gap`` of them.
+
+    A line shows the pleura when its band (±2 rows) reaches ``pleura_contrast`` times the
+    median of that line. Rib shadows (lines whose mean below the pleura is under a third
+    of the median line's) hide the pleura and are left out, as a reader does.
+    """
     band = np.nanmax(scan[max(pleura_row - 2, 0) : pleura_row + 3], axis=0)
-    above = scan[: max(pleura_row - 4, 1)]
-    reference = np.nanmedian(above, axis=0) if np.isfinite(above).any() else band * 0
-    reference = np.maximum(np.nan_to_num(reference), 0.2 * float(np.nanmedian(band)) + 1e-6)
-    valid = np.isfinite(band)
-    present = band[valid] > config.pleura_contrast * reference[valid]
+    line_median = np.nanmedian(scan, axis=0)
+    unshadowed = ~shadowed_lines(scan, pleura_row) & np.isfinite(band) & np.isfinite(line_median)
+    if not unshadowed.any():
+        return 0.0, False
+    present = band[unshadowed] > config.pleura_contrast * line_median[unshadowed]
     longest_gap = _longest_run(~present)
     return float(present.mean()), longest_gap < config.max_gap * len(present)
+
+
+def shadowed_lines(scan: np.ndarray, pleura_row: int) -> np.ndarray:
+    """Bool per scan line: a rib shadow (or no data), i.e. the mean below the pleura is
+    under a third of the median line's."""
+    below = np.nanmean(scan[pleura_row + 3 :], axis=0)
+    valid = np.isfinite(below)
+    if not valid.any():
+        return np.ones(scan.shape[1], dtype=bool)
+    return ~valid | (below < np.nanmedian(below[valid]) / 3.0)
 
 
 def find_blines(
@@ -141,7 +167,9 @@ def find_blines(
     """Lateral positions (fractions of the width) of B-lines below ``pleura_row``."""
     below = scan[min(pleura_row + 4, scan.shape[0] - 2) :]
     below = below[np.isfinite(below).mean(axis=1) >= 0.8]  # rows the fan spans fully
-    ratio = below / np.maximum(np.nanmedian(below, axis=1, keepdims=True), 1e-6)
+    lit = below[:, ~shadowed_lines(scan, pleura_row)]  # rib shadows would lower the median
+    baseline = np.nanquantile(lit if lit.size else below, config.baseline_quantile, axis=1)
+    ratio = below / np.maximum(baseline[:, None], 1e-6)
     profile = np.nan_to_num(np.nanmean(ratio, axis=0), nan=1.0)
     profile = ndimage.gaussian_filter1d(profile, 1.0)
     if config.lateral_window > 0:  # compare with the lateral neighbourhood, not the row
