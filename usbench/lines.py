@@ -11,8 +11,8 @@ Method (a Radon projection in the scan-line domain):
    B-lines) forms the shallowest strong thin ridge in the upper ``pleura_search`` part
    of the image (A-lines, its reverberations, lie deeper).
    Pleural coverage: the fraction of scan lines outside rib shadows on which the pleural
-   band is at least ``pleura_contrast`` times the median of the line; the pleura is
-   continuous when the longest gap stays below ``max_gap`` of those lines.
+   ridge is at least ``pleura_contrast`` times the rows a few pixels above and below it;
+   the pleura is continuous when the longest gap stays below ``max_gap`` of those lines.
 3. B-lines: below the pleura, every row is divided by its ``baseline_quantile`` across
    the scan lines outside rib shadows (a quantile below the median stays on the lung
    background when B-lines fill most lines), so horizontal structures (A-lines,
@@ -52,7 +52,7 @@ class LineDetectorConfig:
     n_depth: int = 96
     n_lines: int = 96
     pleura_search: float = 0.6
-    pleura_contrast: float = 1.2
+    pleura_contrast: float = 1.1
     max_gap: float = 0.1
     bline_contrast: float = 0.6
     min_extent: float = 0.5
@@ -134,19 +134,32 @@ def find_pleura_row(scan: np.ndarray, search: float) -> int:
 def pleural_coverage(
     scan: np.ndarray, pleura_row: int, config: LineDetectorConfig
 ) -> tuple[float, bool]:
-    """Fraction of unshadowed scan lines whose pleural band is bright, and whether the
+    """Fraction of unshadowed scan lines showing a bright pleural ridge, and whether the
     longest run of unshadowed lines without it is shorter than ``max_gap`` of them.
 
-    A line shows the pleura when its band (±2 rows) reaches ``pleura_contrast`` times the
-    median of that line. Rib shadows (lines whose mean below the pleura is under a third
-    of the median line's) hide the pleura and are left out, as a reader does.
+    Per line (smoothed across lines so speckle does not decide), the ridge is the
+    brightest row within ±2 rows of ``pleura_row``; the line shows the pleura when it
+    reaches ``pleura_contrast`` times the mean of the rows 4–6 above and 4–6 below it
+    (a top-hat: on log-compressed images the chest wall is nearly as bright as the pleura,
+    so the lung below must be part of the reference).
+    Rib shadows (lines whose mean below the pleura is under a third of the median
+    line's) hide the pleura and are left out, as a reader does.
     """
-    band = np.nanmax(scan[max(pleura_row - 2, 0) : pleura_row + 3], axis=0)
-    line_median = np.nanmedian(scan, axis=0)
-    unshadowed = ~shadowed_lines(scan, pleura_row) & np.isfinite(band) & np.isfinite(line_median)
+    smooth = _smooth_ignoring_nan(scan, (1.0, 3.0))
+    n = scan.shape[0]
+    rows = np.arange(max(pleura_row - 2, 6), min(pleura_row + 3, n - 6))
+    if rows.size == 0:
+        return 0.0, False
+    ridge = np.nanmax(smooth[rows], axis=0)
+    peak = rows[np.nanargmax(np.nan_to_num(smooth[rows], nan=-np.inf), axis=0)]
+    cols = np.arange(scan.shape[1])
+    flanks = [smooth[peak + k, cols] for k in (-6, -5, -4, 4, 5, 6)]
+    reference = np.nanmean(np.stack(flanks), axis=0)
+    valid = np.isfinite(ridge) & np.isfinite(reference)
+    unshadowed = ~shadowed_lines(scan, pleura_row) & valid
     if not unshadowed.any():
         return 0.0, False
-    present = band[unshadowed] > config.pleura_contrast * line_median[unshadowed]
+    present = ridge[unshadowed] > config.pleura_contrast * reference[unshadowed]
     longest_gap = _longest_run(~present)
     return float(present.mean()), longest_gap < config.max_gap * len(present)
 
@@ -188,7 +201,7 @@ def find_blines(
     return tuple(float(p) / width for p in peaks), profile
 
 
-def _smooth_ignoring_nan(values: np.ndarray, sigma: float) -> np.ndarray:
+def _smooth_ignoring_nan(values: np.ndarray, sigma: float | tuple[float, float]) -> np.ndarray:
     """Gaussian smoothing of a 2-D array with NaN holes (normalised convolution)."""
     valid = np.isfinite(values)
     smooth = ndimage.gaussian_filter(np.where(valid, values, 0.0), sigma)

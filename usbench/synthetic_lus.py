@@ -27,15 +27,18 @@ def lus_scene(
 
     Tissue above the pleura, a bright pleural arc at depth ``PLEURA``, dim attenuated lung
     below, ``n_blines`` radial bright bands from the pleura down, Rayleigh speckle and
-    optional additive Gaussian ``noise``. ``gap`` removes the pleura on the left third.
+    optional additive Gaussian ``noise``. ``gap`` consolidates the left third: no pleural
+    line there and tissue-like echoes below it.
     """
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     theta = np.arctan2(xx - APEX[1], yy - APEX[0])
     depth = (np.hypot(yy - APEX[0], xx - APEX[1]) - RADII[0]) / (RADII[1] - RADII[0])
     echo = np.where(depth < PLEURA, 1.0, 0.5 * np.exp(-1.5 * (depth - PLEURA)))
     pleura = 4.0 * np.exp(-0.5 * ((depth - PLEURA) / 0.012) ** 2)
-    if gap:
-        pleura = pleura * (theta > -HALF_ANGLE / 3)
+    if gap:  # consolidated left third: no pleural line, tissue-like lung below
+        lost = theta <= -HALF_ANGLE / 3
+        pleura = np.where(lost, 0.0, pleura)
+        echo = np.where(lost, 1.0, echo)
     echo = echo + pleura
     angles: list[float] = []
     while len(angles) < n_blines:
