@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from usbench import provenance
-from usbench.config import config_hash, config_to_dict, resolve_config
+from usbench.config import ConfigError, config_hash, config_to_dict, resolve_config
 from usbench.data import open_dataset
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
@@ -44,6 +44,8 @@ class RunRequest:
     n_samples: images to generate (default: as many as the real test split, at least 16).
     metrics: metric names (default: every registered metric).
     tasks: task names to run after the metrics.
+    task_preset: preset of every task's config (``paper``, ``quick``, ``smoke``).
+    task_overrides: ``--task-set`` values (strings) on top of the task preset.
     test_fraction: share of patients held out as real test data.
     load: a saved generator folder to sample from instead of training.
     """
@@ -59,6 +61,8 @@ class RunRequest:
     n_samples: int | None = None
     metrics: tuple[str, ...] | None = None
     tasks: tuple[str, ...] = ()
+    task_preset: str = "quick"
+    task_overrides: Mapping[str, str] = field(default_factory=dict)
     test_fraction: float = 0.2
     resume: bool = False
     load: Path | None = None
@@ -89,6 +93,8 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     _check_names("metrics", request.metrics or ())
     _check_names("tasks", request.tasks)
     config = resolve_config(gen_cls.Config, gen_cls.presets, request.preset, request.overrides)
+    for name in request.tasks:  # reject bad task settings before any training
+        build_task(registry("tasks").get(name), request.task_preset, request.task_overrides)
     data = _open_data(request, config)
     train_set, test_set, split = _split(data, request)
     key = run_key(request, config, data.content_hash(), split)
@@ -237,11 +243,29 @@ def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
     )
 
 
+def build_task(task_cls: type, preset: str, overrides: Mapping[str, str]) -> Any:
+    """Instantiate a task from its ``presets``/``Config`` (as generators are), or with no
+    arguments if it declares no config, in which case ``overrides`` must be empty."""
+    if hasattr(task_cls, "Config") and hasattr(task_cls, "presets"):
+        return task_cls(resolve_config(task_cls.Config, task_cls.presets, preset, overrides))
+    if overrides:
+        raise ConfigError(
+            f"task {task_cls.name!r} has no settings; drop --task-set {', '.join(overrides)}"
+        )
+    return task_cls()
+
+
 def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list[ScoreRow]:
-    """Every requested downstream task, fed a factory that trains this run's generator."""
+    """Every requested downstream task, fed a factory that trains this run's generator.
+
+    The factory carries the generator's ``capabilities`` as an attribute, so a task can
+    choose how to train it (once per class, once per image...) before the first fit. A
+    task that raises :class:`MetricUnavailable` (e.g. missing ImageNet weights) becomes
+    one ``unavailable`` row with the fix.
+    """
     rows: list[ScoreRow] = []
     for name in request.tasks:
-        task = registry("tasks").get(name)()
+        task = build_task(registry("tasks").get(name), request.task_preset, request.task_overrides)
 
         def train_generator(train: ImageSet, tag: str, _task=name) -> Generator:
             generator = gen_cls(config)
@@ -254,13 +278,22 @@ def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list
             generator.fit(train, ctx)
             return generator
 
-        for score in task.run(data, train_generator, seed=request.seed):
+        train_generator.capabilities = gen_cls.capabilities
+        base = dict(source="task", version=task.version, variant=task.variant())
+        try:
+            scores = task.run(data, train_generator, seed=request.seed)
+        except MetricUnavailable as err:
             rows.append(
                 ScoreRow(
-                    source="task",
+                    **base, name=name, status="unavailable", higher_is_better=True, message=str(err)
+                )  # fmt: skip
+            )
+            continue
+        for score in scores:
+            rows.append(
+                ScoreRow(
+                    **base,
                     name=f"{name}/{score.metric}",
-                    version=task.version,
-                    variant=task.variant(),
                     status="ok",
                     higher_is_better=score.higher_is_better,
                     value=score.value,
