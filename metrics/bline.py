@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -101,6 +102,12 @@ class BLineFidelity(Metric):
     def variant(self) -> dict[str, Any]:
         """Detector thresholds and the distance used."""
         return {"detector": asdict(self.detector), "distance": "wasserstein1(count)"}
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
+        """See :func:`usbench.figures_us.figure`."""
+        from usbench.figures_us import figure
+
+        return figure("bline", result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Detect lines in ``inputs.train`` and the samples and compare."""

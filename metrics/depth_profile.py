@@ -12,6 +12,7 @@ the mean grey level of the imaged pixels in each of ``n_bins`` equal depth bins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -77,6 +78,12 @@ class DepthProfile(Metric):
     def variant(self) -> dict[str, Any]:
         """Bins, geometry rule and distance."""
         return {"n_bins": self.n_bins, "geometry": self.geometry, "distance": "mean_abs"}
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
+        """See :func:`usbench.figures_us.figure`."""
+        from usbench.figures_us import figure
+
+        return figure("depth_profile", result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Profiles of ``inputs.train`` and the samples on the real images' geometry.

@@ -20,6 +20,7 @@ used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -220,6 +221,12 @@ class Memorization(Metric):
             "spaces": ["pixel"] + [e.name for e in self.feature_extractors()],
             "extractors": {e.name: e.variant() for e in self.feature_extractors()},
         }
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
+        """See :func:`usbench.figures_us.figure`."""
+        from usbench.figures_us import figure
+
+        return figure("memorization", result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Flag near-copies in every space; a sample flagged in any space counts."""

@@ -16,6 +16,7 @@ echogenicity is roughly constant. Grey levels are taken as the envelope (``envel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -176,6 +177,12 @@ class SpeckleStatistics(Metric):
             min_mean=self.min_mean,
             max_quadrant_cv=self.max_quadrant_cv,
         )
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
+        """See :func:`usbench.figures_us.figure`."""
+        from usbench.figures_us import figure
+
+        return figure("speckle", result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Compare the patch SNR distributions of ``inputs.train`` and the samples."""

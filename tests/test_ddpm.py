@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-from usbench.generators.ddpm import DDPMGenerator, build_scheduler
 
+from usbench.generators.ddpm import DDPMGenerator, build_scheduler
 from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance, tiny_dataset
 

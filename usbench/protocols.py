@@ -253,6 +253,13 @@ class Metric(ABC):
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Score ``inputs``; raise :class:`MetricUnavailable` when it cannot be done here."""
 
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path | None:
+        """Draw this metric's figure of ``result`` to ``path`` (PNG); ``None`` if it has none.
+
+        The harness calls it after :meth:`compute` and keeps the file in the run folder.
+        """
+        return None
+
 
 # --------------------------------------------------------------------------------------
 # Datasets
