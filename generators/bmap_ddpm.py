@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+
 from usbench.generators.bmaps import BMapDiffusion, BMapTables, b_maps, b_schedule, probe_depth
 from usbench.generators.ddpm import (
     DDPMConfig,

@@ -10,10 +10,9 @@ import torch
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from usbench.data.imageset import ImageSet  # noqa: E402
 from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
 from usbench.generators.clip_encoder import WeightsUnavailable, load_clip  # noqa: E402
-
-from usbench.data.imageset import ImageSet  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
 
 EMBED = 16

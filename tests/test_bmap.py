@@ -7,6 +7,7 @@ import os
 
 import torch
 from diffusers import DDPMScheduler
+
 from usbench.generators.bmaps import (
     FAN_HALF_ANGLE_DEG,
     BMapDiffusion,
@@ -137,10 +138,9 @@ def test_posterior_is_consistent_with_marginals():
 
 
 # -- the generator ----------------------------------------------------------------------
+from usbench.data.imageset import ImageSet  # noqa: E402
 from usbench.generators.bmap_ddpm import BMapDDPMGenerator  # noqa: E402
 from usbench.generators.ddpm import DDPMGenerator  # noqa: E402
-
-from usbench.data.imageset import ImageSet  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
 
 

@@ -79,6 +79,19 @@ def main() -> None:
 )
 @click.option("--metrics", help="Comma-separated metric names (default: all registered).")
 @click.option("--tasks", default="", help="Comma-separated downstream tasks to run.")
+@click.option(
+    "--task-preset",
+    default="quick",
+    show_default=True,
+    help="Preset of the tasks' config: paper, quick or smoke (see the task's docs).",
+)
+@click.option(
+    "--task-set",
+    "task_overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one task setting; repeatable (e.g. --task-set pretrained=false).",
+)
 @click.option("--resume", is_flag=True, help="Continue a killed run from its newest checkpoint.")
 @click.option(
     "--load",
@@ -100,6 +113,8 @@ def run(
     n_samples,
     metrics,
     tasks,
+    task_preset,
+    task_overrides,
     resume,
     load_dir,
     no_progress,
@@ -113,6 +128,8 @@ def run(
       usbench run -g ddpm -d lus-phantom --preset smoke --set steps=20
       usbench run -g awdiff -d lus --data-root ~/data/pocus-lus
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
+      usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \
+          --task-set minority_class=pneumonia
     """
     from usbench.harness import RunRequest, execute
     from usbench.store import ResultStore
@@ -129,6 +146,8 @@ def run(
         n_samples=n_samples,
         metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None,
         tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        task_preset=task_preset,
+        task_overrides=parse_assignments(task_overrides),
         resume=resume,
         load=load_dir,
         progress=not no_progress,
@@ -172,22 +191,41 @@ def _score_line(score) -> str:
     metavar="KEY=VALUE",
     help="Keep runs with dataset=, generator= or preset=; repeatable.",
 )
-@click.option("--no-figures", is_flag=True, help="Skip the sample-grid figures.")
+@click.option("--no-figures", is_flag=True, help="Skip the figures.")
+@click.option(
+    "--layout",
+    type=click.Choice(["generic", "seed000", "seed002", "seed003", "seed004"]),
+    default="generic",
+    show_default=True,
+    help="Also write tables in a seed paper's layout (tables_<layout>.tex/.md).",
+)
+@click.option(
+    "--with-published",
+    is_flag=True,
+    help="Add the papers' published numbers (leaderboards/published.csv) below ours.",
+)
 @_store_option
-def report(formats, out, filters, no_figures, store_dir) -> None:
+def report(formats, out, filters, no_figures, layout, with_published, store_dir) -> None:
     """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
 
     \b
     Examples:
       usbench report --format latex --out leaderboards/
       usbench report --filter dataset=lus-phantom --format markdown
+      usbench report --layout seed003 --with-published --format latex
     """
     from usbench.report import FORMATS, write_report
     from usbench.store import ResultStore
 
     chosen = FORMATS if "all" in formats else tuple(formats)
     paths = write_report(
-        ResultStore(store_dir), out, chosen, parse_assignments(filters), figures=not no_figures
+        ResultStore(store_dir),
+        out,
+        chosen,
+        parse_assignments(filters),
+        figures=not no_figures,
+        layout=layout,
+        with_published=with_published,
     )
     for path in paths:
         click.echo(str(path))

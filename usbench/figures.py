@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,5 +37,97 @@ def sample_grid_figures(store: ResultStore, out: Path, run_ids: set[str]) -> lis
             path = out / f"{run['run_id']}_samples.{suffix}"
             fig.savefig(path, dpi=150)
             written.append(path)
+        plt.close(fig)
+    return written
+
+
+def run_metric_figures(store: ResultStore, out: Path, run_ids: set[str]) -> list[Path]:
+    """Copy each run's per-metric figures (drawn by the metrics at run time, e.g. speckle
+    histograms or detected B-lines) to ``out/<run id>_<metric>.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run in store.runs():
+        folder = Path(run["run_dir"]) / "figures"
+        if run["run_id"] not in run_ids or not folder.is_dir():
+            continue
+        for figure in sorted(folder.glob("*.png")):
+            target = out / f"{run['run_id']}_{figure.name}"
+            shutil.copyfile(figure, target)
+            written.append(target)
+    return written
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix in ("png", "pdf"):
+        path = out / f"{stem}.{suffix}"
+        fig.savefig(path, dpi=150)
+        paths.append(path)
+    return paths
+
+
+def metric_distribution_figures(frame, out: Path) -> list[Path]:
+    """Per metric with per-sample values, a box plot per (dataset, generator) of them
+    (seed 000 Figs. 3–4). ``frame`` is :func:`usbench.paper_tables.long_scores`."""
+    plt = _pyplot()
+    written: list[Path] = []
+    if frame.empty:
+        return written
+    metrics = frame[(frame["source"] == "metric") & frame["per_sample"].notna()]
+    for metric, group in metrics.groupby("metric", sort=True):
+        labels = [f"{g}\n{d}" for d, g in zip(group["dataset"], group["generator"], strict=True)]
+        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(group), 3.2))
+        ax.boxplot(list(group["per_sample"]), showmeans=True)
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
+        arrow = "↑" if group["hib"].iloc[0] else "↓"
+        ax.set_ylabel(f"{metric} {arrow}")
+        ax.set_title(f"{metric} per generated image (n = {int(group['n'].min())}+ per box)",
+                     fontsize=9)  # fmt: skip
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        written += _save(fig, out, f"distribution_{metric}")
+        plt.close(fig)
+    return written
+
+
+def minority_curve_figures(frame, out: Path, metric: str = "balanced_accuracy") -> list[Path]:
+    """``metric`` of ``classifier_gain`` (mean ± std over folds) against the share of
+    the minority's real training images, one line per arm and generator (seed 003 Fig. 3)."""
+    plt = _pyplot()
+    written: list[Path] = []
+    if frame.empty:
+        return written
+    tasks = frame[(frame["task"] == "classifier_gain") & (frame["metric"] == metric)]
+    for dataset, group in tasks.groupby("dataset", sort=True):
+        group = group.assign(
+            arm=group["setting"].str.split("/").str[0],
+            share=group["setting"].str.extract(r"minority=(\d+)%")[0].astype(int),
+        )
+        fig, ax = plt.subplots(figsize=(5.2, 3.4))
+        first = sorted(set(group["generator"]))[0]
+        for (gen, arm), line in group.groupby(["generator", "arm"], sort=True):
+            if "synthetic" not in arm and gen != first:
+                continue  # real-only arms do not depend on the generator
+            line = line.sort_values("share")
+            label = arm if "synthetic" not in arm else f"{arm} ({gen})"
+            ax.errorbar(line["share"], line["value"], yerr=line["spread"], marker="o",
+                        capsize=3, label=label)  # fmt: skip
+        ax.set_xlabel("minority real training images kept (%)")
+        ax.set_ylabel(metric.replace("_", " ") + " ↑")
+        ax.set_title(f"classifier gain on {dataset} (mean ± std over folds)", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        written += _save(fig, out, f"minority_{metric}_{dataset}")
         plt.close(fig)
     return written

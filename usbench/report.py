@@ -229,8 +229,18 @@ def write_report(
     formats: tuple[str, ...] = FORMATS,
     filters: Mapping[str, str] | None = None,
     figures: bool = True,
+    layout: str = "generic",
+    with_published: bool = False,
 ) -> list[Path]:
-    """Write the leaderboard in ``formats`` (and sample-grid figures) into ``out``."""
+    """Write the leaderboard in ``formats`` (and figures) into ``out``.
+
+    ``layout``: ``generic`` (one leaderboard of every metric) or a seed paper's layout
+    (:data:`usbench.paper_tables.LAYOUTS`), written as ``tables_<layout>.tex`` (table
+    environments to ``\\input``), ``tables_<layout>_document.tex`` (compilable) and
+    ``tables_<layout>.md``. ``with_published`` adds the papers' reference rows to the
+    layout tables (never ranked). Figures: sample grids, metric distributions and, when
+    ``classifier_gain`` ran, balanced accuracy against the minority share.
+    """
     frame = load_scores(store, filters)
     if frame.empty:
         raise LookupError(
@@ -251,8 +261,46 @@ def write_report(
         }[fmt]()
         suffix = {"latex": "tex", "markdown": "md", "csv": "csv"}[fmt]
         written.append(atomic_write_text(out / f"leaderboard.{suffix}", text))
+    if layout != "generic":
+        written += write_paper_tables(store, out, layout, formats, filters, with_published)
+    elif with_published:
+        raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
     if figures:
-        from usbench.figures import sample_grid_figures
+        from usbench.figures import (
+            metric_distribution_figures,
+            minority_curve_figures,
+            run_metric_figures,
+            sample_grid_figures,
+        )
+        from usbench.paper_tables import long_scores
 
+        long = long_scores(store, filters)
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+        written += metric_distribution_figures(long, out / "figures")
+        written += minority_curve_figures(long, out / "figures")
+        written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+    return written
+
+
+def write_paper_tables(
+    store: ResultStore,
+    out: Path,
+    layout: str,
+    formats: tuple[str, ...],
+    filters: Mapping[str, str] | None,
+    with_published: bool,
+) -> list[Path]:
+    """The tables of one seed-paper layout in LaTeX and/or Markdown (see write_report)."""
+    from usbench import paper_tables as pt
+
+    tables = pt.build_tables(layout, pt.long_scores(store, filters), with_published)
+    written = []
+    if "latex" in formats:
+        body = "\n".join(pt.table_to_latex(t) for t in tables)
+        written.append(atomic_write_text(out / f"tables_{layout}.tex", body))
+        doc = pt.latex_document(tables)
+        written.append(atomic_write_text(out / f"tables_{layout}_document.tex", doc))
+    if "markdown" in formats:
+        text = "\n".join(pt.table_to_markdown(t) for t in tables)
+        written.append(atomic_write_text(out / f"tables_{layout}.md", text))
     return written

@@ -1,0 +1,340 @@
+"""``classifier_gain``: do a generator's synthetic images help a classifier on real images?
+
+Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
+
+1. k folds split by patient (:func:`usbench.data.splits.patient_kfold`); each fold's test
+   images are real and no test patient has an image in training.
+2. For each share ``p`` of ``minority_fractions``: keep ``p`` of the minority class's real
+   training images, whole patients first (patients in a seeded order, then images).
+3. A generator (this run's config) is trained on that fold's kept real training images
+   only — never on test patients: a class-conditional generator once on all of them, a
+   single-image generator once per minority image, any other generator once per class it
+   must synthesise. Synthetic images: ``synthetic_mode="minority"`` adds
+   ``synthetic_per_image`` per kept minority image (seed 003: 32 per single-image model);
+   ``"balance"`` pads every class to the largest one (seed 004).
+4. Arms, each a fresh classifier: ``real``, ``real+aug`` (rotation ≤10°, translation
+   ≤10 %, flips), ``real+synthetic``, ``real+synthetic+aug``. Test images are never
+   synthetic and never augmented.
+5. Scores per arm and share: accuracy, balanced accuracy, macro F1, PPV, AUC-ROC and
+   per-class precision / recall / F1 as mean ± std over folds, plus the fold-wise paired
+   difference to the ``real`` arm (bootstrap interval and Wilcoxon p in ``details``).
+
+ImageNet weights for ``pocovid`` (VGG16) and ``resnet18`` come from the weights cache;
+without them the task raises :class:`usbench.protocols.MetricUnavailable` with the fix,
+unless ``pretrained=false`` (recorded in :meth:`ClassifierGain.variant`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from usbench.augment import RegularAugment
+from usbench.classification_scores import (
+    OVERALL,
+    PER_CLASS,
+    fold_scores,
+    mean_std,
+    paired_difference,
+)
+from usbench.classifiers import (
+    WEIGHTS_OF,
+    TrainRecipe,
+    build_classifier,
+    predict_logits,
+    train_classifier,
+)
+from usbench.config import config_to_dict, resolve_config
+from usbench.data.imageset import ImageSet
+from usbench.data.splits import patient_kfold, patient_split
+from usbench.protocols import Capabilities, Task, TaskScore
+
+ARMS = ("real", "real+aug", "real+synthetic", "real+synthetic+aug")
+
+
+@dataclass(frozen=True)
+class ClassifierGainConfig:
+    """Every setting of the protocol (defaults: seed 003 with POCOVID-Net).
+
+    folds: k of the patient-level k-fold cross-validation.
+    minority_class: class whose real training images are reduced and synthesised;
+        empty → the class with the fewest images.
+    minority_fractions: shares of the minority's real training images kept (0 < p ≤ 1).
+    synthetic_mode: ``minority`` (add ``synthetic_per_image`` per kept minority image)
+        or ``balance`` (pad every class to the largest class).
+    arms: which of ``real``, ``real+aug``, ``real+synthetic``, ``real+synthetic+aug``.
+    classifier: ``pocovid`` (VGG16 + head), ``resnet18`` or ``small-cnn``.
+    pretrained: ImageNet weights for the backbone (from the weights cache).
+    image_size: side the classifier sees (images and samples are resized to it).
+    epochs, batch_size, learning_rate: Adam training of the classifier.
+    patience: early stopping on a patient-level validation split of the real training
+        images (``val_fraction`` of the patients); 0 disables it.
+    """
+
+    folds: int = 5
+    minority_class: str = ""
+    minority_fractions: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    synthetic_mode: Literal["minority", "balance"] = "minority"
+    synthetic_per_image: int = 32
+    arms: tuple[str, ...] = ARMS
+    classifier: Literal["pocovid", "resnet18", "small-cnn"] = "pocovid"
+    pretrained: bool = True
+    image_size: int = 224
+    epochs: int = 40
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    patience: int = 5
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        bad_arms = sorted(set(self.arms) - set(ARMS))
+        if bad_arms or "real" not in self.arms:
+            raise ValueError(f"arms must include 'real' and come from {', '.join(ARMS)}")
+        if not self.minority_fractions or not all(0 < p <= 1 for p in self.minority_fractions):
+            raise ValueError("minority_fractions must be shares in (0, 1], e.g. 0.25,1.0")
+        if self.folds < 2 or self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("folds >= 2, epochs >= 1 and batch_size >= 2 are needed")
+        if self.image_size < 8 or (self.classifier == "pocovid" and self.image_size < 32):
+            raise ValueError("image_size must be >= 8 (>= 32 for pocovid)")
+
+
+class ClassifierGain(Task):
+    """The classifier-gain experiment (see the module docstring)."""
+
+    name: ClassVar[str] = "classifier_gain"
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type] = ClassifierGainConfig
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # seed 003: POCOVID-Net, Adam, 40 epochs, batch 8, early stopping, 5 folds.
+        "paper": {},
+        # seed 004: ResNet-18, Adam 1e-4, batch 16, 30 epochs, classes padded to balance.
+        "paper-resnet18": {
+            "classifier": "resnet18",
+            "batch_size": 16,
+            "epochs": 30,
+            "patience": 0,
+            "synthetic_mode": "balance",
+            "minority_fractions": (1.0,),
+        },
+        "quick": {
+            "folds": 3,
+            "minority_fractions": (0.25, 1.0),
+            "synthetic_per_image": 4,
+            "classifier": "small-cnn",
+            "image_size": 64,
+            "epochs": 8,
+            "batch_size": 16,
+            "learning_rate": 1e-3,
+            "patience": 0,
+        },
+        "smoke": {
+            "folds": 2,
+            "minority_fractions": (0.5, 1.0),
+            "synthetic_per_image": 2,
+            "classifier": "small-cnn",
+            "image_size": 32,
+            "epochs": 2,
+            "batch_size": 16,
+            "learning_rate": 1e-3,
+            "patience": 0,
+        },
+    }
+
+    def __init__(self, config: ClassifierGainConfig | None = None) -> None:
+        self.config = config or ClassifierGainConfig()
+
+    @classmethod
+    def from_preset(
+        cls, preset: str = "quick", overrides: Mapping[str, str] | None = None
+    ) -> ClassifierGain:
+        """Build with ``preset`` plus ``--task-set``-style string ``overrides``."""
+        return cls(resolve_config(ClassifierGainConfig, cls.presets, preset, overrides or {}))
+
+    def variant(self) -> dict[str, Any]:
+        """The full protocol, including whether the backbone was ImageNet-pretrained."""
+        variant = config_to_dict(self.config)
+        variant["pretrained"] = self.config.pretrained and self.config.classifier in WEIGHTS_OF
+        return variant
+
+    def run(self, data: ImageSet, train_generator: Any, *, seed: int) -> list[TaskScore]:
+        """Run every fold, share and arm; return mean ± std rows (see module docstring)."""
+        cfg = self.config
+        # Fail before any training when ImageNet weights are missing.
+        build_classifier(cfg.classifier, 2, pretrained=cfg.pretrained, seed=seed)
+        minority = _minority_label(data, cfg.minority_class)
+        caps = getattr(train_generator, "capabilities", Capabilities())
+        per_fold: dict[tuple[str, float], list[dict]] = {}
+        counts: dict[float, list[tuple[int, int]]] = {}
+        folds = patient_kfold(data, k=cfg.folds, seed=seed)
+        for i, (train_idx, test_idx) in enumerate(folds):
+            train, test = data.subset(train_idx), data.subset(test_idx)
+            for share in cfg.minority_fractions:
+                kept = _reduce_minority(train, minority, share, seed=seed + i)
+                context = _FoldContext(f"fold{i}-min{round(share * 100)}", seed * 1000 + i)
+                synthetic = self._synthesise(kept, minority, caps, train_generator, context)
+                counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
+                for arm in cfg.arms:
+                    scores = self._score_arm(arm, kept, synthetic, test, context.seed)
+                    per_fold.setdefault((arm, share), []).append(scores)
+        return _aggregate(per_fold, counts, data.class_names, seed=seed)
+
+    # -- synthetic images --------------------------------------------------------------
+    def _synthesise(self, kept, minority, caps, train_generator, context) -> _Labelled:
+        """Synthetic images (classifier size) and labels from generators fit on ``kept``."""
+        if not any(a.startswith("real+synthetic") for a in self.config.arms):
+            return _empty(self.config.image_size)
+        wanted = _synthetic_counts(kept, minority, self.config)
+        parts = []
+        if caps.class_conditional:
+            generator = train_generator(kept, context.tag)
+            for label, n in wanted.items():
+                parts.append(_draw(generator, n, label, context.seed + label))
+        else:
+            for label, n in wanted.items():
+                parts += _unconditional(kept, label, n, caps, train_generator, context)
+        images = torch.cat([p[0] for p in parts]) if parts else _empty(1)[0]
+        labels = torch.cat([p[1] for p in parts]) if parts else _empty(1)[1]
+        return _resize(images, self.config.image_size), labels
+
+    # -- one arm ---------------------------------------------------------------------
+    def _score_arm(self, arm, kept: ImageSet, synthetic, test: ImageSet, seed: int) -> dict:
+        cfg = self.config
+        real_train, val = self._validation_split(kept, seed)
+        images = _resize(real_train.images, cfg.image_size)
+        labels = real_train.labels
+        if "synthetic" in arm:
+            images, labels = torch.cat([images, synthetic[0]]), torch.cat([labels, synthetic[1]])
+        n_classes = len(kept.class_names)
+        model = build_classifier(cfg.classifier, n_classes, pretrained=cfg.pretrained, seed=seed)
+        recipe = TrainRecipe(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.patience)
+        augment = RegularAugment() if arm.endswith("+aug") else None
+        val_pair = None if val is None else (_resize(val.images, cfg.image_size), val.labels)
+        train_classifier(
+            model, images, labels, recipe=recipe, seed=seed, augment=augment, val=val_pair
+        )
+        logits = predict_logits(model, _resize(test.images, cfg.image_size))
+        probs = torch.softmax(logits, dim=1).numpy()
+        return fold_scores(test.labels.numpy(), probs)
+
+    def _validation_split(self, kept: ImageSet, seed: int) -> tuple[ImageSet, ImageSet | None]:
+        """Real training images → (train, early-stopping validation) by patient."""
+        cfg = self.config
+        if cfg.patience <= 0 or cfg.val_fraction <= 0 or len(set(kept.patient_ids)) < 3:
+            return kept, None
+        train_idx, val_idx = patient_split(kept, test_fraction=cfg.val_fraction, seed=seed)
+        return kept.subset(train_idx), kept.subset(val_idx)
+
+
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _FoldContext:
+    tag: str  # names the generator checkpoints of this fold and share
+    seed: int
+
+
+_Labelled = tuple[torch.Tensor, torch.Tensor]
+
+
+def _empty(size: int) -> _Labelled:
+    return torch.zeros(0, 1, size, size), torch.zeros(0, dtype=torch.int64)
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """``N×1×h×w`` → ``N×1×size×size`` (bilinear, antialiased), clamped to [0, 1]."""
+    if images.shape[-2:] == (size, size) or len(images) == 0:
+        return images if len(images) else torch.zeros(0, 1, size, size)
+    out = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
+    return out.clamp(0.0, 1.0)
+
+
+def _minority_label(data: ImageSet, name: str) -> int:
+    if not name:
+        return int(np.bincount(data.labels.numpy(), minlength=len(data.class_names)).argmin())
+    if name not in data.class_names:
+        raise ValueError(
+            f"minority_class={name!r} is not a class of {data.name}; "
+            f"use --task-set minority_class=<one of {', '.join(data.class_names)}>"
+        )
+    return data.class_names.index(name)
+
+
+def _reduce_minority(train: ImageSet, minority: int, share: float, *, seed: int) -> ImageSet:
+    """Keep ``ceil(share × n)`` (at least 1) minority images, whole patients first."""
+    idx = np.flatnonzero(train.labels.numpy() == minority)
+    if share >= 1.0 or idx.size == 0:
+        return train
+    rng = np.random.default_rng(seed)
+    patients = sorted({train.patient_ids[i] for i in idx})
+    rank = {p: r for r, p in enumerate(rng.permutation(patients))}
+    jitter = rng.random(idx.size)
+    order = sorted(range(idx.size), key=lambda j: (rank[train.patient_ids[idx[j]]], jitter[j]))
+    n_keep = max(1, math.ceil(share * idx.size))
+    dropped = set(idx[order[n_keep:]].tolist())
+    return train.subset([i for i in range(len(train)) if i not in dropped])
+
+
+def _synthetic_counts(kept: ImageSet, minority: int, cfg: ClassifierGainConfig) -> dict[int, int]:
+    counts = np.bincount(kept.labels.numpy(), minlength=len(kept.class_names))
+    if cfg.synthetic_mode == "minority":
+        return {minority: int(counts[minority]) * cfg.synthetic_per_image}
+    return {c: int(counts.max() - n) for c, n in enumerate(counts) if counts.max() > n > 0}
+
+
+def _draw(generator, n: int, label: int, seed: int) -> _Labelled:
+    if n <= 0:
+        return _empty(1)
+    batch = generator.sample(n, seed=seed, labels=torch.full((n,), label, dtype=torch.int64))
+    return batch.images, torch.full((n,), label, dtype=torch.int64)
+
+
+def _unconditional(kept, label, n, caps, train_generator: Callable, context) -> list[_Labelled]:
+    """Unconditional generators: one per class, or one per image if single-image."""
+    members = np.flatnonzero(kept.labels.numpy() == label)
+    if not caps.single_image:
+        generator = train_generator(kept.subset(members), f"{context.tag}-class{label}")
+        return [_draw(generator, n, label, context.seed + label)]
+    parts = []
+    shares = np.array_split(np.arange(n), len(members))
+    for member, share in zip(members, shares, strict=True):
+        digest = hashlib.sha256(kept.names[member].encode()).hexdigest()[:10]
+        generator = train_generator(kept.subset([member]), f"{context.tag}-img{digest}")
+        parts.append(_draw(generator, len(share), label, context.seed + int(member)))
+    return parts
+
+
+def _aggregate(per_fold, counts, class_names, *, seed: int) -> list[TaskScore]:
+    """Mean ± std over folds per (arm, share, metric[, class]) and paired differences."""
+    rows = []
+    for (arm, share), folds in per_fold.items():
+        group = f"{arm}/minority={round(share * 100)}%"
+        reference = per_fold[("real", share)]
+        info = {"arm": arm, "minority_pct": round(share * 100), "folds": len(folds),
+                "real_synthetic_per_fold": counts[share]}  # fmt: skip
+        for metric in OVERALL:
+            values = [f[metric] for f in folds]
+            ref = [f[metric] for f in reference]
+            rows.append(_row(metric, group, values, ref, info, seed))
+        for metric in PER_CLASS:
+            for c, cls in enumerate(class_names):
+                values = [f[metric][c] for f in folds]
+                ref = [f[metric][c] for f in reference]
+                details = {**info, "class": cls}
+                rows.append(_row(metric, f"{group}/class={cls}", values, ref, details, seed))
+    return [row for row in rows if row is not None]
+
+
+def _row(metric, group, values, reference, info, seed) -> TaskScore | None:
+    mean, std, n = mean_std(values)
+    if n == 0:
+        return None  # e.g. a class that no test fold contains
+    details = {**info, "per_fold": [float(v) for v in values]}
+    if info["arm"] != "real":
+        details["diff_vs_real"] = paired_difference(values, reference, seed=seed)
+    return TaskScore(metric=metric, group=group, value=mean, spread=std, n=n, details=details)

@@ -1,0 +1,59 @@
+"""The seed papers' published numbers, as labelled reference rows.
+
+They live in ``leaderboards/published.csv`` (one number per line, with the paper's
+citation, table, dataset, method, setting and a note), are shown beside ours only when a
+report asks for them (``usbench report --with-published``) and never take part in
+rankings or "best" marks: their data sets, splits and weights differ from ours.
+
+Columns: ``seed, table, dataset, method, setting, class, metric, stat, value, spread,
+higher_is_better, note, citation``. ``metric`` uses our metric names (``sifid``,
+``fid-pool1``, ``balanced_accuracy``...); ``setting`` is training steps (seed 000) or a
+task group such as ``real+synthetic/minority=25%`` (seeds 003/004); ``stat`` is ``mean``
+(± ``spread``), ``value`` (one number), or ``std``/``range`` (seed 002 Table 2).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+ENV_PATH = "USBENCH_PUBLISHED_CSV"
+COLUMNS = (
+    "seed", "table", "dataset", "method", "setting", "class", "metric", "stat", "value",
+    "spread", "higher_is_better", "note", "citation",
+)  # fmt: skip
+
+
+def published_csv() -> Path:
+    """Where the reference rows are: ``$USBENCH_PUBLISHED_CSV`` or the repository's
+    ``leaderboards/published.csv``."""
+    if os.environ.get(ENV_PATH):
+        return Path(os.environ[ENV_PATH])
+    return Path(__file__).resolve().parents[1] / "leaderboards" / "published.csv"
+
+
+def load_published(path: Path | None = None) -> pd.DataFrame:
+    """All reference rows as a DataFrame with :data:`COLUMNS` (strings kept as strings,
+    ``value``/``spread`` as floats, NaN where the paper gives no spread)."""
+    path = path or published_csv()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Published reference rows not found at {path}; set ${ENV_PATH} to a copy of "
+            "leaderboards/published.csv from the usbench repository, or drop --with-published."
+        )
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = sorted(set(COLUMNS) - set(frame.columns))
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+    frame["value"] = pd.to_numeric(frame["value"])
+    frame["spread"] = pd.to_numeric(frame["spread"], errors="coerce")  # "" → NaN
+    frame["higher_is_better"] = frame["higher_is_better"].astype(int).astype(bool)
+    return frame
+
+
+def published_rows(seed: str, table: str, path: Path | None = None) -> pd.DataFrame:
+    """The reference rows of one seed paper's table (``seed="003", table="3"``)."""
+    frame = load_published(path)
+    return frame[(frame["seed"] == seed) & (frame["table"] == table)].reset_index(drop=True)
