@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import torch
-from usbench.generators.sd15.tiny import build_tiny_pipeline
-from usbench.generators.sd15_hybrid import SD15Hybrid
 
 from usbench.data.imageset import ImageSet
+from usbench.generators.sd15.tiny import build_tiny_pipeline
+from usbench.generators.sd15_hybrid import SD15Hybrid
 from usbench.protocols import FitContext
 
 

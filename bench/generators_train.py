@@ -3,7 +3,7 @@
     python bench/generators_train.py --preset quick --steps 20
 
 Every generator is timed on the same random images at its preset's resolution and batch,
-plus ``awdiff`` at the ``ddpm`` preset's resolution and batch for a like-for-like ratio.
+plus ``awdiff`` at the ``ddpm`` preset's resolution and batch when its own preset differs.
 AWDiff uses the label-embedding fallback here (BiomedCLIP weights are not assumed), so its
 numbers exclude the CLIP alignment loss. Prints a table with seconds and ratios to ddpm.
 """
@@ -49,12 +49,10 @@ def main() -> None:
     fallback = {"text_encoder": "label-embedding"}
     base = registry("generators").get("ddpm").presets[args.preset]
     same = {"image_size": str(base["image_size"]), "batch_size": str(base["batch_size"])}
-    runs = [
-        ("ddpm", {}),
-        ("bmap_ddpm", {}),
-        ("awdiff", fallback),
-        ("awdiff", {**fallback, **same}),
-    ]
+    runs = [("ddpm", {}), ("bmap_ddpm", {}), ("awdiff", fallback)]
+    own = registry("generators").get("awdiff").presets[args.preset]
+    if (own["image_size"], own["batch_size"]) != (base["image_size"], base["batch_size"]):
+        runs.append(("awdiff", {**fallback, **same}))  # like-for-like with ddpm
     rows = [(n, o, *time_fit(n, args.preset, args.steps, o)) for n, o in runs]
     ref = rows[0][2]
     print(f"preset={args.preset} steps={args.steps} threads={args.threads}")

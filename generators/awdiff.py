@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
-from usbench.generators.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
 
 from usbench.data.imageset import ImageSet
+from usbench.generators.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import RandomBatches, TrainSettings, step_seed, train

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
 from usbench.generators.bmaps import BMapDiffusion
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+
+from usbench.data.imageset import ImageSet
 from usbench.generators.sd15.adapters import LORA_TARGETS
 from usbench.generators.sd15.base_model import DEFAULT_BASE_MODEL
 from usbench.generators.sd15.prompts import (
@@ -27,8 +29,6 @@ from usbench.generators.sd15.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
     parse_class_prompts,
 )
-
-from usbench.data.imageset import ImageSet
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 
@@ -161,6 +161,12 @@ class SD15Hybrid(Generator):
         self.losses: dict[str, list[tuple[int, float]]] = {}
 
     # -- training --------------------------------------------------------------------
+    def published_weights(self) -> bool:
+        """False on a stand-in pipeline labelled as test weights (never stored as scores)."""
+        from usbench.generators.sd15.base_model import is_test_pipeline
+
+        return not is_test_pipeline(self.config.base_model)
+
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
         """Learn the token (if on) then the LoRA on ``train``; resumable via ``ctx``."""
         from usbench.generators.sd15 import fitting
@@ -255,6 +261,7 @@ class SD15Hybrid(Generator):
     # -- helpers ---------------------------------------------------------------------
     def _install(self, pipe, token_id: int | None, class_names, output_size: int) -> None:
         from diffusers import StableDiffusionImg2ImgPipeline
+
         from usbench.generators.sd15 import fitting
         from usbench.generators.sd15.base_model import base_fingerprint
 

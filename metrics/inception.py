@@ -22,7 +22,7 @@ from torch import nn
 from usbench import features as feat
 from usbench.frechet import frechet_distance, frechet_from_moments, kid_subsets, spatial_moments
 from usbench.pairing import pair_with_real
-from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
+from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 from usbench.stats import bootstrap_ci
 
 _SET_LAYERS = ("pool1", "pool2", "pool3")
@@ -271,11 +271,21 @@ class SIFID(_InceptionMetric):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         real, pairing = pair_with_real(inputs)
-        gen = self.moments(inputs.generated.images, on_disk=False)
+        self.network()  # missing weights raise MetricUnavailable with their own fix
+        try:
+            gen = self.moments(inputs.generated.images, on_disk=False)
+        except (RuntimeError, ValueError) as err:
+            height, width = inputs.generated.images.shape[-2:]
+            raise MetricUnavailable(
+                f"SIFID works at native size and {height}×{width} images are too small for "
+                f"Inception's {self.layer} ({type(err).__name__}: {err}).",
+                "sample and load at --image-size 64 or larger (both SIFID layers come "
+                "from one pass that needs at least 35×35 px)",
+            ) from err
         ref = self.moments(real, on_disk=True)
         values = frechet_from_moments(
-            *(torch.from_numpy(d[f"{self.layer}/{k}"]) for d in (gen, ref) for k in ("mu", "cov"))
-        ).numpy()
+            *(d[f"{self.layer}/{k}"] for d in (gen, ref) for k in ("mu", "cov"))
+        )
         lo, hi = bootstrap_ci(values, seed=inputs.seed)
         details = {"pairing": pairing}
         return MetricResult(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from usbench.generators.sd15_hybrid import SD15Hybrid
 
+from usbench.generators.sd15_hybrid import SD15Hybrid
 from usbench.protocols import FitContext
 from usbench.testing import tiny_dataset
 

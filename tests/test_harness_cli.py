@@ -184,3 +184,76 @@ def test_scores_json_matches_store(tiny_folder, tmp_path):
     result = harness.execute(request, ResultStore(tmp_path))
     stored = json.loads((result.run_dir / "scores.json").read_text())
     assert stored[0]["value"] == pytest.approx(result.scores[0].value)
+
+
+def test_generators_on_stand_in_weights_are_never_stored(tiny_folder, tmp_path):
+    from usbench.generators.ddpm import DDPMGenerator
+    from usbench.registry import registry
+    from usbench.store import RandomWeightsRefused
+
+    class StandIn(DDPMGenerator):
+        name = "stand-in"
+
+        def published_weights(self) -> bool:
+            return False
+
+    registry("generators").register("stand-in", StandIn)
+    try:
+        request = harness.RunRequest(
+            generator="stand-in",
+            dataset=f"folder:{tiny_folder}",
+            preset="smoke",
+            image_size=16,
+            n_samples=2,
+            metrics=("psnr",),
+            progress=False,
+        )
+        store = ResultStore(tmp_path)
+        with pytest.raises(RandomWeightsRefused, match="stand-in .*nothing is stored"):
+            harness.execute(request, store)
+        assert store.runs() == [] and store.scores() == []
+    finally:
+        registry("generators").unregister("stand-in")
+
+
+def test_phantom_run_draws_metric_figures_into_the_report(tmp_path):
+    runner = CliRunner()
+    args = [
+        "run",
+        "-g",
+        "ddpm",
+        "-d",
+        "lus-phantom",
+        "--preset",
+        "smoke",
+        "--set",
+        "image_size=64",
+        "--data-option",
+        "n_per_class=4",
+        "--n-samples",
+        "6",
+        "--metrics",
+        "speckle,depth_profile,psnr",
+        "--no-progress",
+        "--store",
+        str(tmp_path / "store"),
+    ]
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (run,) = ResultStore(tmp_path / "store").runs()
+    assert run["dataset"] == "lus-phantom" and run["split"]["test"] > 0
+    drawn = {p.name for p in (Path(run["run_dir"]) / "figures").iterdir()}
+    status = {s["name"]: s["status"] for s in ResultStore(tmp_path / "store").scores()}
+    # smoke samples are near-noise: no homogeneous speckle patch, said so with the fix
+    assert status == {"speckle": "unavailable", "depth_profile": "ok", "psnr": "ok"}
+    assert drawn == {"depth_profile.png"}  # every scored metric that has a figure drew it
+    out = tmp_path / "report"
+    assert (
+        runner.invoke(
+            main, ["report", "--store", str(tmp_path / "store"), "--out", str(out)]
+        ).exit_code
+        == 0
+    )
+    assert (out / "figures" / f"{run['run_id']}_depth_profile.png").stat().st_size > 5000
+    board = (out / "leaderboard.md").read_text()
+    assert "speckle" in board and "depth_profile" in board and "psnr" in board

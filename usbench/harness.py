@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import traceback
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,17 @@ from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
 from usbench.fileio import atomic_write_text
 from usbench.images import save_png_grid, save_pngs
-from usbench.protocols import EvalInputs, FitContext, Generator, MetricUnavailable
+from usbench.protocols import (
+    EvalInputs,
+    FitContext,
+    Generator,
+    Metric,
+    MetricResult,
+    MetricUnavailable,
+)
 from usbench.registry import PluginLoadError, registry
 from usbench.samples import SampleBatch
-from usbench.store import ResultStore, RunRow, ScoreRow
+from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,12 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     train_set, test_set, split = _split(data, request)
     key = run_key(request, config, data.content_hash(), split)
     generator = _fit_or_load(gen_cls, config, train_set, request, store.work_dir / key)
+    _refuse_stand_in_weights(generator)
     if not is_main_process():
         return None  # data-parallel workers only train; the main process does the rest
     samples = _sample(generator, request, train_set, test_set)
-    metric_scores = score_metrics(request, samples, train_set, test_set)
+    inputs, outcomes = score_metrics(request, samples, train_set, test_set)
+    metric_scores = [outcome.row for outcome in outcomes]
     task_scores = run_tasks(request, data, gen_cls, config, store.work_dir / key)
     scores = metric_scores + task_scores
 
@@ -122,9 +132,18 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         run_dir=str(store.runs_dir / run_id),
         provenance=provenance.collect(),
     )
-    run_dir = _write_run_folder(store, row, generator, samples, scores)
+    run_dir = _write_run_folder(store, row, generator, samples, scores, (inputs, outcomes))
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def _refuse_stand_in_weights(generator: Generator) -> None:
+    if generator.published_weights() is False:
+        raise RandomWeightsRefused(
+            f"{generator.name} was built on stand-in (test) weights, not the published "
+            "pretrained ones, so its samples are not benchmark results and nothing is stored. "
+            "Point it at the real weights (see `usbench run --help` and the generator's docs)."
+        )
 
 
 def _check_names(kind: str, names: tuple[str, ...]) -> None:
@@ -193,21 +212,30 @@ def _sample(generator: Generator, request: RunRequest, train_set, test_set) -> S
     return generator.sample(n, seed=request.seed, labels=labels)
 
 
+@dataclass
+class MetricOutcome:
+    """A metric's stored row plus, when it succeeded, the metric and its full result."""
+
+    row: ScoreRow
+    metric: Metric | None = None
+    result: MetricResult | None = None
+
+
 def score_metrics(
     request: RunRequest, samples: SampleBatch, train_set: ImageSet, test_set: ImageSet | None
-) -> list[ScoreRow]:
+) -> tuple[EvalInputs, list[MetricOutcome]]:
     """Every requested metric; unavailable and failing metrics become rows that say so."""
     names = request.metrics if request.metrics is not None else tuple(registry("metrics").names())
     inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=request.seed)
-    return [_score_one(name, inputs) for name in names]
+    return inputs, [_score_one(name, inputs) for name in names]
 
 
-def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
+def _score_one(name: str, inputs: EvalInputs) -> MetricOutcome:
     try:
         metric_cls = registry("metrics").get(name)
         metric = metric_cls()
     except PluginLoadError as err:  # a broken plugin is reported by name, the rest go on
-        return ScoreRow(
+        row = ScoreRow(
             source="metric",
             name=name,
             version="?",
@@ -216,6 +244,7 @@ def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
             higher_is_better=True,
             message=str(err),
         )
+        return MetricOutcome(row)
     base = dict(
         source="metric",
         name=metric_cls.name or name,
@@ -226,11 +255,11 @@ def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
     try:
         result = metric.compute(inputs)
     except MetricUnavailable as err:
-        return ScoreRow(**base, status="unavailable", message=str(err))
+        return MetricOutcome(ScoreRow(**base, status="unavailable", message=str(err)))
     except Exception as err:  # recorded, never silently dropped
         message = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
-        return ScoreRow(**base, status="failed", message=message)
-    return ScoreRow(
+        return MetricOutcome(ScoreRow(**base, status="failed", message=message))
+    row = ScoreRow(
         **base,
         status="ok",
         value=result.value,
@@ -241,6 +270,18 @@ def _score_one(name: str, inputs: EvalInputs) -> ScoreRow:
         details=result.details,
         per_sample=None if result.per_sample is None else list(result.per_sample),
     )
+    return MetricOutcome(row, metric, result)
+
+
+def draw_metric_figures(inputs: EvalInputs, outcomes: list[MetricOutcome], folder: Path) -> None:
+    """Each successful metric's own figure (if it has one) as ``folder/<metric>.png``."""
+    for outcome in outcomes:
+        if outcome.metric is None:
+            continue
+        try:
+            outcome.metric.figure(outcome.result, inputs, folder / f"{outcome.row.name}.png")
+        except Exception as err:  # a figure must not cost the run its numbers
+            warnings.warn(f"figure of {outcome.row.name} failed: {err}", stacklevel=2)
 
 
 def build_task(task_cls: type, preset: str, overrides: Mapping[str, str]) -> Any:
@@ -306,7 +347,9 @@ def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list
     return rows
 
 
-def _write_run_folder(store: ResultStore, row: RunRow, generator, samples, scores) -> Path:
+def _write_run_folder(
+    store: ResultStore, row: RunRow, generator, samples, scores, metric_outcomes
+) -> Path:
     """Assemble the run folder under a temporary name, then rename it into place."""
     final = Path(row.run_dir)
     tmp = final.with_name(f".partial-{final.name}")
@@ -316,6 +359,7 @@ def _write_run_folder(store: ResultStore, row: RunRow, generator, samples, score
         generator.save(tmp / "generator")
         save_pngs(samples.images, tmp / "samples")
         save_png_grid(samples.images, tmp / "samples_grid.png")
+        draw_metric_figures(*metric_outcomes, tmp / "figures")
         meta = {
             "labels": None if samples.labels is None else samples.labels.tolist(),
             "sources": None if samples.sources is None else list(samples.sources),

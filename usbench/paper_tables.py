@@ -154,9 +154,7 @@ def _caption(title: str, frame: pd.DataFrame, note: str = "") -> str:
     runs = int(frame["runs"].max()) if not frame.empty else 0
     presets = ", ".join(sorted(set(frame["preset"]))) if not frame.empty else "-"
     spread = "std over seeds" if runs > 1 else "std over samples or folds of one run"
-    text = (
-        f"{title} (ours: preset {presets}; N ≥ {n}; up to {runs} run(s); ± is the {spread})"
-    )
+    text = f"{title} (ours: preset {presets}; N ≥ {n}; up to {runs} run(s); ± is the {spread})"
     return text + (f". {note}" if note else "")
 
 

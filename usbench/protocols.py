@@ -116,6 +116,15 @@ class Generator(ABC):
         """JSON-able facts learned in ``fit`` that :meth:`restore` needs (sizes, names)."""
         return {}
 
+    def published_weights(self) -> bool | None:
+        """Whether the pretrained networks this generator builds on are the published ones.
+
+        ``None``: it uses no pretrained network (trained from scratch). ``True``: it loaded
+        published weights (e.g. SD1.5). ``False``: it runs on stand-in weights of the right
+        shape (tests); the harness then refuses to store its samples' scores.
+        """
+        return None
+
     @abstractmethod
     def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of :meth:`state_meta` + :meth:`state_tensors`."""
@@ -243,6 +252,13 @@ class Metric(ABC):
     @abstractmethod
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Score ``inputs``; raise :class:`MetricUnavailable` when it cannot be done here."""
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path | None:
+        """Draw this metric's figure of ``result`` to ``path`` (PNG); ``None`` if it has none.
+
+        The harness calls it after :meth:`compute` and keeps the file in the run folder.
+        """
+        return None
 
 
 # --------------------------------------------------------------------------------------

@@ -269,6 +269,7 @@ def write_report(
         from usbench.figures import (
             metric_distribution_figures,
             minority_curve_figures,
+            run_metric_figures,
             sample_grid_figures,
         )
         from usbench.paper_tables import long_scores
@@ -277,6 +278,7 @@ def write_report(
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
         written += metric_distribution_figures(long, out / "figures")
         written += minority_curve_figures(long, out / "figures")
+        written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
     return written
 
 

@@ -166,17 +166,16 @@ class _Loop:
             disable=not show,
             dynamic_ncols=True,
         )
-        running = 0.0
+        running, count = 0.0, 0  # loss summed over the steps since the last log entry
         for step in self._steps(state.step):
-            loss = self._one_step(step)
-            running += loss
+            running += self._one_step(step)
+            count += 1
             state.step = step + 1
             bar.update(1)
             if state.step % settings.log_every == 0 or state.step == settings.steps:
-                count = (state.step - 1) % settings.log_every + 1
                 state.losses.append((state.step, running / count))
                 bar.set_postfix(loss=f"{running / count:.4f}")
-                running = 0.0
+                running, count = 0.0, 0
             if state.step % settings.checkpoint_every == 0 or state.step == settings.steps:
                 self._checkpoint(state)
         bar.close()

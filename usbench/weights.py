@@ -91,6 +91,14 @@ _HF_BIOMEDCLIP = (
 )
 _IQA = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/"
 
+#: sha256 of cache files produced by a derived conversion here (deterministic: tensors are
+#: copied, not computed), so that such a file can be imported on another machine.
+KNOWN_CONVERTED: dict[str, frozenset[str]] = {
+    "fid-inception": frozenset(
+        {"1046bb2a72d04be3883a3be81b94f9bc5e26eabbcf6db87c41096abf013c4a5c"}
+    ),
+}
+
 WEIGHTS: dict[str, WeightSpec] = {
     spec.name: spec
     for spec in (
@@ -422,6 +430,14 @@ def import_file(file: str | Path, *, name: str | None = None) -> Path:
         finally:
             tmp.unlink(missing_ok=True)
         return _install(name, out, f"{source}; {note}")
+    if s.derived and file.suffix == ".safetensors":
+        if sha256_file(tmp) not in KNOWN_CONVERTED.get(name, frozenset()):
+            tmp.unlink(missing_ok=True)
+            raise WeightsError(
+                f"{file} is not a known conversion of {name}; import the original file or "
+                f"run `usbench weights fetch {name}`"
+            )
+        return _install(name, tmp, f"{source} (a known usbench conversion)")
     if s.derived:
         return _install_converted(name, tmp, source)
     return _install(name, tmp, source)

@@ -124,3 +124,18 @@ def base_fingerprint(pipe) -> str:
     for tensor in tensors:
         h.update(tensor.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+TEST_WEIGHTS_MARKER = "usbench_test_weights.json"
+
+
+def mark_test_weights(directory: Path) -> None:
+    """Label a locally built stand-in pipeline so no score computed on it is ever stored."""
+    (Path(directory) / TEST_WEIGHTS_MARKER).write_text(
+        '{"published": false, "why": "random weights built for tests"}\n'
+    )
+
+
+def is_test_pipeline(base_model: str) -> bool:
+    """True when ``base_model`` is a local folder labelled by :func:`mark_test_weights`."""
+    return (Path(base_model).expanduser() / TEST_WEIGHTS_MARKER).is_file()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
 from usbench.generators.sd15.generation import noise_prediction_loss
 
 TextStates = Callable[[torch.Tensor], torch.Tensor]

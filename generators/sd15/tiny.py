@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from usbench.generators.sd15.base_model import mark_test_weights
+
 TINY_TEXT_WIDTH = 16
 TINY_MAX_TOKENS = 77
 
@@ -108,4 +110,5 @@ def build_tiny_pipeline(directory: Path, *, seed: int = 0):
         requires_safety_checker=False,
     )
     pipe.save_pretrained(str(directory))
+    mark_test_weights(directory)
     return directory

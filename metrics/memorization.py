@@ -1,0 +1,309 @@
+"""Memorisation check: is each generated image closer to a training image than real
+held-out images ever are?
+
+For every generated image we find its nearest TRAINING image, in pixel space with a small
+translation tolerance and, when available, in a feature space (the FID Inception
+features, pool3). The same nearest-training distance is computed for the held-out real images;
+they show how close an honest new image of this anatomy gets to the training set. A
+generated image closer than ``threshold`` (by default the smallest held-out distance, i.e.
+closer than any held-out image ever is) is flagged as a near-copy.
+
+Feature spaces are pluggable: any object with ``name``, ``variant()`` and
+``__call__(images N×1×H×W float32 [0,1]) -> N×D float array`` can be passed as an
+extractor. By default the FID Inception pool3 space (:class:`InceptionPool3`, built on
+:mod:`usbench.features`) is added when the ``fid-inception`` weights are in the weights
+cache (``usbench weights fetch fid-inception``); without them only the pixel space is
+used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
+:meth:`Memorization.variant` records it, so the two kinds of score never mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
+from usbench.set_bootstrap import bootstrap_ci
+
+
+class FeatureExtractor(Protocol):
+    """Maps images ``N×1×H×W`` float32 in [0,1] to features ``N×D`` (float, numpy)."""
+
+    name: str
+
+    def variant(self) -> dict[str, Any]:
+        """JSON-able identity of the extractor (network, layer, resize, weights hash)."""
+        ...
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """Features of ``images``."""
+        ...
+
+
+@dataclass(frozen=True)
+class NearestNeighbours:
+    """Nearest training image of every query image in one space.
+
+    distance: ``N`` float64, the distance to the nearest training image.
+    index: ``N`` int64, row of that training image.
+    shift: ``N×2`` int64 ``(dy, dx)`` of the best alignment (zeros in feature spaces).
+    """
+
+    distance: np.ndarray
+    index: np.ndarray
+    shift: np.ndarray
+
+
+def pixel_grid(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Area-downsample ``N×1×H×W`` images to ``N×size×size`` float32 (no upsampling)."""
+    height, width = images.shape[-2:]
+    target = (min(size, height), min(size, width))
+    return F.adaptive_avg_pool2d(images.float(), target)[:, 0]
+
+
+def shifted_nearest(
+    queries: torch.Tensor, references: torch.Tensor, max_shift: int
+) -> NearestNeighbours:
+    """Nearest reference of each query by RMSE, minimised over integer translations.
+
+    ``queries`` ``N×h×w`` and ``references`` ``M×h×w`` (same ``h, w``). The query's centre
+    crop (``max_shift`` pixels trimmed on every side) is compared with every reference
+    crop displaced by ``(dy, dx)`` in ``[-max_shift, max_shift]²``; the smallest RMSE wins.
+    """
+    n, h, w = queries.shape
+    s = max_shift
+    if h <= 2 * s or w <= 2 * s:
+        raise ValueError(f"max_shift={s} is too large for {h}×{w} images; use a smaller one")
+    q = queries[:, s : h - s, s : w - s].reshape(n, -1).double()
+    q_sq = (q * q).sum(1, keepdim=True)
+    best = torch.full((n,), float("inf"), dtype=torch.float64)
+    best_idx = torch.zeros(n, dtype=torch.int64)
+    best_shift = torch.zeros(n, 2, dtype=torch.int64)
+    for dy in range(-s, s + 1):
+        for dx in range(-s, s + 1):
+            r = references[:, s + dy : h - s + dy, s + dx : w - s + dx]
+            r = r.reshape(r.shape[0], -1).double()
+            d2 = (q_sq + (r * r).sum(1)[None, :] - 2.0 * q @ r.T).clamp_min(0.0)
+            dmin, imin = d2.min(dim=1)
+            better = dmin < best
+            best = torch.where(better, dmin, best)
+            best_idx = torch.where(better, imin, best_idx)
+            best_shift[better] = torch.tensor([dy, dx])
+    rmse = torch.sqrt(best / q.shape[1])
+    return NearestNeighbours(rmse.numpy(), best_idx.numpy(), best_shift.numpy())
+
+
+def feature_nearest(queries: np.ndarray, references: np.ndarray) -> NearestNeighbours:
+    """Nearest reference of each query by Euclidean distance between feature rows."""
+    q = torch.as_tensor(np.asarray(queries, dtype=np.float64))
+    r = torch.as_tensor(np.asarray(references, dtype=np.float64))
+    dist = torch.cdist(q, r)
+    dmin, imin = dist.min(dim=1)
+    return NearestNeighbours(dmin.numpy(), imin.numpy(), np.zeros((len(q), 2), np.int64))
+
+
+class InceptionPool3:
+    """FID Inception pool3 features (2048-d, pytorch-fid preprocessing) as a feature space.
+
+    ``network`` injects an Inception body (tests use seeded random weights); by default
+    the verified ``fid-inception`` weights are loaded from the weights cache on first use.
+    """
+
+    name = "inception-pool3"
+
+    def __init__(self, *, network: torch.nn.Module | None = None, batch_size: int = 16) -> None:
+        self._network = network
+        self._features = None
+        self.batch_size = batch_size
+
+    def variant(self) -> dict[str, Any]:
+        """Extractor, layer, preprocessing and weights identity."""
+        from usbench import features, weights
+
+        sha = "injected" if self._network is not None else weights.verify("fid-inception").sha256
+        return {
+            "extractor": "fid-inception",
+            "layer": "pool3",
+            "preprocessing": features.PREPROCESSING["pytorch-fid"],
+            "weights_sha256": sha,
+        }
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]."""
+        from usbench import features
+
+        if self._features is None:
+            body = self._network or features.build_extractor("fid-inception")
+            self._features = features.InceptionFeatures(body)
+        out = features.extract(
+            self._features,
+            images,
+            mode="pytorch-fid",
+            layers=("pool3",),
+            batch_size=self.batch_size,
+        )
+        return out["pool3"]
+
+
+def load_inception_extractor() -> tuple[FeatureExtractor | None, str]:
+    """:class:`InceptionPool3` when its weights are in the cache, else ``(None, why not)``.
+
+    Nothing is downloaded here: the pixel space is always available, so missing weights
+    narrow the metric to pixels (its variant says so) instead of failing it.
+    """
+    try:
+        from usbench import weights
+    except ImportError:
+        return None, "usbench.weights is not installed"
+    status = weights.verify("fid-inception")
+    if not status.state.startswith("ok"):
+        return None, f"fid-inception weights are {status.state}; to add them: {status.fix}"
+    return InceptionPool3(), ""
+
+
+class Memorization(Metric):
+    """Fraction of generated images nearer to a training image than held-out images get.
+
+    Value in [0, 1], lower is better; an independent generator scores about
+    ``1/(n_heldout+1)`` with the default minimum threshold. ``per_sample`` holds 1.0 for a
+    flagged near-copy and 0.0 otherwise. ``details`` holds, per space, the threshold, the
+    generated and held-out nearest distances and the nearest training names, plus the
+    ``worst_pairs`` (closest generated/training pairs) that :mod:`usbench.figures_us` draws.
+
+    Keyword arguments: ``pixel_size`` (images are area-downsampled to at most this square
+    size), ``max_shift`` (translation tolerance in those pixels), ``threshold_quantile``
+    (quantile of the held-out distances used as threshold; 0 = the minimum),
+    ``extractors`` (feature spaces; ``None`` = the Inception hook when available),
+    ``n_worst`` (pairs kept for the figure).
+    """
+
+    name: ClassVar[str] = "memorization"
+    version: ClassVar[str] = "1"
+    kind: ClassVar[MetricKind] = MetricKind.SET_VS_SET
+    higher_is_better: ClassVar[bool] = False
+    value_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
+
+    def __init__(
+        self,
+        *,
+        pixel_size: int = 64,
+        max_shift: int = 4,
+        threshold_quantile: float = 0.0,
+        extractors: tuple[FeatureExtractor, ...] | None = None,
+        n_worst: int = 8,
+    ) -> None:
+        if not 0.0 <= threshold_quantile < 1.0:
+            raise ValueError(f"threshold_quantile must lie in [0, 1), got {threshold_quantile}")
+        self.pixel_size = pixel_size
+        self.max_shift = max_shift
+        self.threshold_quantile = threshold_quantile
+        self.n_worst = n_worst
+        self._extractors = extractors
+        self._unavailable = ""
+
+    def feature_extractors(self) -> tuple[FeatureExtractor, ...]:
+        """The feature spaces used besides pixels (resolved once)."""
+        if self._extractors is None:
+            extractor, self._unavailable = load_inception_extractor()
+            self._extractors = (extractor,) if extractor is not None else ()
+        return self._extractors
+
+    def variant(self) -> dict[str, Any]:
+        """Pixel recipe, threshold rule and each feature extractor's identity."""
+        return {
+            "pixel": {"size": self.pixel_size, "max_shift": self.max_shift, "distance": "rmse"},
+            "threshold_quantile": self.threshold_quantile,
+            "spaces": ["pixel"] + [e.name for e in self.feature_extractors()],
+            "extractors": {e.name: e.variant() for e in self.feature_extractors()},
+        }
+
+    def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
+        """See :func:`usbench.figures_us.figure`."""
+        from usbench.figures_us import figure
+
+        return figure("memorization", result, inputs, path)
+
+    def compute(self, inputs: EvalInputs) -> MetricResult:
+        """Flag near-copies in every space; a sample flagged in any space counts."""
+        if inputs.heldout is None or len(inputs.heldout) == 0:
+            raise MetricUnavailable(
+                "memorization compares with held-out real images, but none were given.",
+                "run on a dataset with a test split (the harness passes it as heldout).",
+            )
+        spaces = {"pixel": self._pixel_space(inputs)}
+        for extractor in self.feature_extractors():
+            spaces[extractor.name] = self._feature_space(extractor, inputs)
+        flags = np.zeros(len(inputs.generated), dtype=bool)
+        details: dict[str, Any] = {"spaces": {}, "feature_space_note": self._unavailable}
+        for space, (gen, held) in spaces.items():
+            summary, flagged = self._summarise(gen, held, inputs)
+            flags |= flagged
+            details["spaces"][space] = summary
+        details["worst_pairs"] = self._worst_pairs(spaces["pixel"][0], inputs)
+        per_sample = flags.astype(np.float64)
+        low, high = bootstrap_ci(per_sample, seed=inputs.seed)
+        return MetricResult(
+            value=float(per_sample.mean()),
+            spread=float(per_sample.std()),
+            n=len(per_sample),
+            per_sample=per_sample,
+            ci_low=low,
+            ci_high=high,
+            details=details,
+        )
+
+    def _pixel_space(self, inputs: EvalInputs) -> tuple[NearestNeighbours, NearestNeighbours]:
+        train = pixel_grid(inputs.train.images, self.pixel_size)
+        gen = pixel_grid(inputs.generated.images, self.pixel_size)
+        held = pixel_grid(inputs.heldout.images, self.pixel_size)
+        if gen.shape[1:] != train.shape[1:] or held.shape[1:] != train.shape[1:]:
+            raise ValueError(
+                f"generated {tuple(gen.shape[1:])}, train {tuple(train.shape[1:])} and "
+                f"held-out {tuple(held.shape[1:])} images differ in size after resizing; "
+                "sample at the training image size"
+            )
+        return (
+            shifted_nearest(gen, train, self.max_shift),
+            shifted_nearest(held, train, self.max_shift),
+        )
+
+    def _feature_space(
+        self, extractor: FeatureExtractor, inputs: EvalInputs
+    ) -> tuple[NearestNeighbours, NearestNeighbours]:
+        train = extractor(inputs.train.images)
+        return (
+            feature_nearest(extractor(inputs.generated.images), train),
+            feature_nearest(extractor(inputs.heldout.images), train),
+        )
+
+    def _summarise(
+        self, gen: NearestNeighbours, held: NearestNeighbours, inputs: EvalInputs
+    ) -> tuple[dict[str, Any], np.ndarray]:
+        threshold = float(np.quantile(held.distance, self.threshold_quantile))
+        flagged = gen.distance < threshold
+        summary = {
+            "threshold": threshold,
+            "fraction_flagged": float(flagged.mean()),
+            "median_ratio": float(np.median(gen.distance) / max(np.median(held.distance), 1e-12)),
+            "generated_nn": gen.distance.tolist(),
+            "heldout_nn": held.distance.tolist(),
+            "nearest_train": [inputs.train.names[i] for i in gen.index],
+        }
+        return summary, flagged
+
+    def _worst_pairs(self, gen: NearestNeighbours, inputs: EvalInputs) -> list[dict[str, Any]]:
+        order = np.argsort(gen.distance, kind="stable")[: self.n_worst]
+        return [
+            {
+                "generated": int(i),
+                "train": inputs.train.names[int(gen.index[i])],
+                "distance": float(gen.distance[i]),
+                "shift": [int(v) for v in gen.shift[i]],
+            }
+            for i in order
+        ]
