@@ -297,9 +297,10 @@ class AWDiffGenerator(Generator):
             "steps": 120_000,
             "batch_size": 128,
         },
+        # same resolution, widths, batch and steps as the ddpm/bmap_ddpm quick presets
         "quick": {
             "image_size": 64,
-            "base_channels": 32,
+            "base_channels": 16,
             "channel_mults": (1, 2, 2),
             "layers_per_block": 1,
             "attention_levels": (1, 2),
@@ -307,8 +308,8 @@ class AWDiffGenerator(Generator):
             "cond_dim": 64,
             "feature_channels": 16,
             "token_grid": 4,
-            "steps": 1500,
-            "batch_size": 16,
+            "steps": 1000,
+            "batch_size": 8,
             "learning_rate": 2e-4,
             "ema_decay": 0.995,
             "checkpoint_every": 250,
