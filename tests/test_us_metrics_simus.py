@@ -7,6 +7,7 @@ and the envelopes are cached in pytest's cache folder (``.pytest_cache``) betwee
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +22,7 @@ pytest.importorskip("pymust", reason="the simulator is the optional extra usbenc
 SECTOR = dict(grid=(32, 32), depth_m=(0.025, 0.035), half_angle=0.05)
 
 
-def envelope(request, density: float) -> np.ndarray:
-    cache = request.config.cache.mkdir("usbench-simus")
+def envelope(cache: Path, density: float) -> np.ndarray:
     config = SimusConfig(scatterer_density=density, **SECTOR)
     return cached_envelope(np.ones((8, 8)), seed=0, config=config, cache_dir=cache)
 
@@ -33,14 +33,14 @@ def stats(env: np.ndarray):
 
 
 @pytest.mark.slow
-def test_simulated_speckle_matches_theory(request) -> None:
-    dense = stats(envelope(request, 10.0))
+def test_simulated_speckle_matches_theory(tmp_path) -> None:
+    dense = stats(envelope(tmp_path, 10.0))
     assert dense.snr.size >= 15  # a patch holding the brightest pixel may count as saturated
     # ~10 scatterers per resolution cell: fully developed speckle
     assert np.median(dense.snr) == pytest.approx(RAYLEIGH_SNR, abs=0.15)
     assert np.median(dense.nakagami_m) == pytest.approx(1.0, abs=0.15)
     # ~1 scatterer per cell: pre-Rayleigh, lower SNR and m < 1
-    sparse = stats(envelope(request, 1.0))
+    sparse = stats(envelope(tmp_path, 1.0))
     assert np.median(sparse.snr) < RAYLEIGH_SNR - 0.25
     assert np.median(sparse.nakagami_m) < 0.8
 
