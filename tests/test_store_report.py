@@ -134,3 +134,17 @@ def test_write_report_filters_and_errors(store, tmp_path):
         write_report(store, tmp_path / "none", filters={"generator": "nope"})
     with pytest.raises(ValueError, match="cannot filter on 'colour'"):
         write_report(store, tmp_path / "none", filters={"colour": "red"})
+
+
+def test_runs_of_different_configs_never_share_a_row(store):
+    other = _run("a3", "ddpm", 3)
+    other.config_hash = "fff999"  # e.g. a --set override or a documented fallback
+    store.add_run(other, [_score("ssim", 0.9)])
+    frame = load_scores(store)
+    presets = sorted(set(frame[frame["generator"] == "ddpm"]["preset"]))
+    assert presets == ["quick (abc)", "quick (fff999)"]
+    board = leaderboard(frame).set_index(["generator", "preset", "column"])
+    ssim = next(c for c in columns(frame) if c.label == "ssim").key
+    assert board.loc[("ddpm", "quick (abc)", ssim)]["value"] == pytest.approx(0.6)
+    assert board.loc[("ddpm", "quick (fff999)", ssim)]["value"] == pytest.approx(0.9)
+    assert set(frame[frame["generator"] == "sinddm"]["preset"]) == {"quick"}

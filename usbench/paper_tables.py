@@ -90,7 +90,8 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
         if s["source"] == "task":
             metric = metric.split("/", 1)[1]
         steps = runs[s["run_id"]]["config"].get("steps", "")
-        records.append({**{k: s[k] for k in ("dataset", "generator", "preset", "run_id")},
+        records.append({**{k: s[k] for k in ("dataset", "generator", "preset", "run_id",
+                                             "config_hash")},
                         "source": s["source"], "task": s["name"].split("/")[0],
                         "setting": setting, "class": cls, "metric": metric, "steps": steps,
                         "value": s["value"], "spread": s["spread"], "n": s["n"],
@@ -99,6 +100,9 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return frame
+    from usbench.report import config_labels
+
+    frame["preset"] = config_labels(frame)
     return _over_runs(frame)
 
 

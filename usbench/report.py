@@ -46,7 +46,17 @@ def load_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
             raise ValueError(f"cannot filter on {key!r}; use dataset, generator or preset")
         frame = frame[frame[key] == value]
     frame["column"] = [_column_key(r) for r in frame.itertuples()]
+    frame["preset"] = config_labels(frame)
     return frame
+
+
+def config_labels(frame: pd.DataFrame) -> pd.Series:
+    """The preset name, suffixed with the config hash where one (dataset, generator, preset)
+    holds runs of different configs (``--set`` overrides, fallbacks): those never share a row.
+    """
+    distinct = frame.groupby(["dataset", "generator", "preset"])["config_hash"].transform("nunique")
+    suffix = " (" + frame["config_hash"].str[:6] + ")"
+    return frame["preset"].where(distinct == 1, frame["preset"] + suffix)
 
 
 def _column_key(row) -> str:
