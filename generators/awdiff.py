@@ -105,15 +105,7 @@ class AWDiffConfig:
 
     def train_settings(self) -> TrainSettings:
         """The shared loop's settings (Adam β = (0.9, 0.999) is the loop's default)."""
-        return TrainSettings(
-            steps=self.steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            ema_decay=self.ema_decay,
-            grad_clip=self.grad_clip,
-            checkpoint_every=self.checkpoint_every,
-            log_every=max(1, min(50, self.steps // 10)),
-        )
+        return TrainSettings.from_config(self)
 
     def class_prompts(self, class_names: tuple[str, ...]) -> list[str]:
         """One text prompt per class."""

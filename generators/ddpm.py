@@ -77,15 +77,7 @@ class DDPMConfig:
 
     def train_settings(self) -> TrainSettings:
         """The shared loop's settings for this config."""
-        return TrainSettings(
-            steps=self.steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            ema_decay=self.ema_decay,
-            grad_clip=self.grad_clip,
-            checkpoint_every=self.checkpoint_every,
-            log_every=max(1, min(50, self.steps // 10)),
-        )
+        return TrainSettings.from_config(self)
 
 
 def build_unet(config: DDPMConfig, num_classes: int | None) -> nn.Module:

@@ -46,6 +46,21 @@ class TrainSettings:
     checkpoint_every: int = 1000
     log_every: int = 50
 
+    @classmethod
+    def from_config(cls, config) -> TrainSettings:
+        """Settings from a generator Config that has the fields ``steps``, ``batch_size``,
+        ``learning_rate``, ``ema_decay``, ``grad_clip`` and ``checkpoint_every``; the loss is
+        logged ten times per run (at most every 50 steps)."""
+        return cls(
+            steps=config.steps,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            ema_decay=config.ema_decay,
+            grad_clip=config.grad_clip,
+            checkpoint_every=config.checkpoint_every,
+            log_every=max(1, min(50, config.steps // 10)),
+        )
+
     def learning_rate_at(self, step: int) -> float:
         """Learning rate used for optimizer step ``step`` (0-based)."""
         decays = sum(1 for m in self.lr_milestones if step >= m)
