@@ -114,7 +114,7 @@ def test_markdown_and_latex_mark_the_best(store):
     sinddm = next(line for line in md.splitlines() if "| sinddm |" in line)
     assert "**20 ± 2**" in sinddm  # lowest FID wins
     ddpm = next(line for line in md.splitlines() if "| ddpm |" in line)
-    assert "**0.6 ± 0.1414**" in ddpm  # highest SSIM wins
+    assert "**0.6 ± 0.14**" in ddpm  # highest SSIM wins
     assert "n/a" in next(line for line in md.splitlines() if "| singan |" in line)
     tex = to_latex(board, cols, "caption_with_underscore")
     assert tex.count(r"\toprule") == 1 and tex.count(r"\bottomrule") == 1
@@ -148,3 +148,17 @@ def test_runs_of_different_configs_never_share_a_row(store):
     assert board.loc[("ddpm", "quick (abc)", ssim)]["value"] == pytest.approx(0.6)
     assert board.loc[("ddpm", "quick (fff999)", ssim)]["value"] == pytest.approx(0.9)
     assert set(frame[frame["generator"] == "sinddm"]["preset"]) == {"quick"}
+
+
+def test_lone_rows_are_not_bold_and_wide_boards_are_split(tmp_path):
+    store = ResultStore(tmp_path)
+    names = [f"m{i}" for i in range(8)]
+    store.add_run(_run("x1", "ddpm", 1), [_score(n, 0.5) for n in names])
+    frame = load_scores(store)
+    board, cols = leaderboard(frame), columns(frame)
+    tex = to_latex(board, cols, "one run")
+    assert r"\mathbf" not in tex and "**" not in to_markdown(board, cols)
+    assert tex.count(r"\begin{tabular}") == 2 and "(part 2 of 2)" in tex
+    assert tex.count(r"\toprule") == 2 and tex.count("{") == tex.count("}")
+    first, second = tex.split(r"\end{table}")[:2]
+    assert "m3" in first and "m4" not in first and "m4" in second and "m7" in second

@@ -106,10 +106,13 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, str, str]]:
-    """(dataset, generator, preset, column) of the best cell per dataset and column."""
+    """(dataset, generator, preset, column) of the best cell per dataset and column, where
+    at least two rows compete (a lone row is not "best" of anything)."""
     best = set()
     direction = {c.key: c.higher_is_better for c in cols}
     for (_dataset, column), group in board[board["status"] == "ok"].groupby(["dataset", "column"]):
+        if len(group) < 2:
+            continue
         values = group["value"]
         target = values.max() if direction[column] else values.min()
         for row in group[values == target].itertuples():
@@ -117,20 +120,10 @@ def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, st
     return best
 
 
-def _wide(board: pd.DataFrame) -> pd.DataFrame:
-    return board.pivot_table(
-        index=_ROW_KEYS,
-        columns="column",
-        aggfunc="first",
-        values=["value", "spread", "status", "runs"],
-        dropna=False,
-    )
-
-
 def _cell(board_row: pd.Series, fmt: str) -> tuple[str, bool]:
     if board_row is None or board_row["status"] != "ok":
         return ("n/a", False)
-    return (f"{board_row['value']:{fmt}} ± {board_row['spread']:{fmt}}", True)
+    return (f"{board_row['value']:{fmt}} ± {board_row['spread']:.2g}", True)
 
 
 def _rows(board: pd.DataFrame, cols: list[Column]):
@@ -190,24 +183,41 @@ def _tex(text: str) -> str:
     return text.translate(_TEX_ESCAPES)
 
 
+LATEX_COLUMNS_PER_TABLE = 4
+
+
 def to_latex(board: pd.DataFrame, cols: list[Column], caption: str) -> str:
-    """A booktabs table: mean ± std, best in bold, arrows in the header."""
-    spec = "lll" + "c" * len(cols)
+    """Booktabs tables: mean ± std, best in bold, arrows in the header. A board with more
+    than :data:`LATEX_COLUMNS_PER_TABLE` metric columns is split into several tables with
+    the same rows, so every table stays readable at text width."""
+    per = LATEX_COLUMNS_PER_TABLE
+    chunks = [cols[k : k + per] for k in range(0, len(cols), per)] or [[]]
+    tables = []
+    for number, chunk in enumerate(chunks, start=1):
+        part = f" (part {number} of {len(chunks)})" if len(chunks) > 1 else ""
+        tables.append(_latex_table(board, chunk, cols, caption + part))
+    return "% needs \\usepackage{booktabs}\n" + "\n".join(tables)
+
+
+def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], caption: str) -> str:
     arrows = [
-        rf"{_tex(c.label)} $\{'uparrow' if c.higher_is_better else 'downarrow'}$" for c in cols
+        rf"{_tex(c.label)} $\{'uparrow' if c.higher_is_better else 'downarrow'}$" for c in chunk
     ]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{_tex(caption)}; {_tex(spread_note(board))}.}}",
-        rf"\begin{{tabular}}{{{spec}}}",
+        rf"\begin{{tabular}}{{lll{'c' * len(chunk)}}}",
         r"\toprule",
         " & ".join(["Dataset", "Generator", "Preset", *arrows]) + r" \\",
         r"\midrule",
     ]
+    keep = {c.key for c in chunk}
     for keys, cells in _rows(board, cols):
         texts = []
-        for text, best, is_number in cells:
+        for col, (text, best, is_number) in zip(cols, cells, strict=True):
+            if col.key not in keep:
+                continue
             if not is_number:
                 texts.append("--")
                 continue
