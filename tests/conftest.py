@@ -34,7 +34,9 @@ def pocus_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Keep caches and stores of every test out of the user's home."""
-    cache = tmp_path_factory.getbasetemp() / "usbench-cache"
-    monkeypatch.setenv("USBENCH_CACHE", str(cache))
+    """Keep caches, weights and stores of every test out of the user's home."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("USBENCH_CACHE", str(base / "usbench-cache"))
+    monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(base / "usbench-weights"))
+    monkeypatch.setenv("USBENCH_CACHE_DIR", str(base / "usbench-features"))
     monkeypatch.setenv("USBENCH_STORE", str(tmp_path_factory.getbasetemp() / "store"))

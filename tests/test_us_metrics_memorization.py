@@ -118,8 +118,9 @@ def test_variant_lists_spaces_and_missing_heldout_is_unavailable(data) -> None:
         metric.compute(EvalInputs(SampleBatch(data["train"].images[:2]), data["train"], None))
 
 
-def test_inception_space_needs_cached_weights() -> None:
-    # the test session's weights cache is empty: pixel space only, and the note says why
+def test_inception_space_needs_cached_weights(tmp_path, monkeypatch) -> None:
+    # an empty weights cache: pixel space only, and the note says why
+    monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(tmp_path / "empty"))
     metric = Memorization()
     assert metric.variant()["spaces"] == ["pixel"]
     assert "usbench weights fetch fid-inception" in metric._unavailable
