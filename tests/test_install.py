@@ -19,17 +19,14 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
 
 def _copy_repo(dest: Path) -> Path:
-    ignore = shutil.ignore_patterns(
-        ".git",
-        "__pycache__",
-        "*.egg-info",
-        "build",
-        "usbench-results",
-        ".pytest_cache",
-        ".ruff_cache",
-        "tests",
-    )
-    shutil.copytree(REPO, dest, ignore=ignore)
+    """Copy what a source install needs: the package folders and build files only (never a
+    virtual environment or results that happen to sit in the checkout)."""
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for folder in ("usbench", "generators", "metrics", "tasks"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=skip)
     return dest
 
 
