@@ -7,9 +7,10 @@ Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
 2. For each share ``p`` of ``minority_fractions``: keep ``p`` of the minority class's real
    training images, whole patients first (patients in a seeded order, then images).
 3. A generator (this run's config) is trained on that fold's kept real training images
-   only — never on test patients: a class-conditional generator once on all of them, a
-   single-image generator once per minority image, any other generator once per class it
-   must synthesise. Synthetic images: ``synthetic_mode="minority"`` adds
+   only — never on test patients: a single-image generator once per image of the class
+   it must synthesise (even when it is also class-conditional, as SinDDM is: one model per
+   image is what it trains anyway), any other class-conditional generator once on all of
+   them, any other generator once per class it must synthesise. Synthetic images: ``synthetic_mode="minority"`` adds
    ``synthetic_per_image`` per kept minority image (seed 003: 32 per single-image model);
    ``"balance"`` pads every class to the largest one (seed 004).
 4. Arms, each a fresh classifier: ``real``, ``real+aug`` (rotation ≤10°, translation
@@ -192,7 +193,7 @@ class ClassifierGain(Task):
             return _empty(self.config.image_size)
         wanted = _synthetic_counts(kept, minority, self.config)
         parts = []
-        if caps.class_conditional:
+        if caps.class_conditional and not caps.single_image:
             generator = train_generator(kept, context.tag)
             for label, n in wanted.items():
                 parts.append(_draw(generator, n, label, context.seed + label))

@@ -205,13 +205,15 @@ def test_generators_never_see_test_patients_and_counts_follow_the_protocol():
     assert "diff_vs_real" not in bal["real/minority=100%"].details
 
 
-def test_single_image_generators_are_fit_per_minority_image():
+@pytest.mark.parametrize("conditional", [False, True], ids=["unconditional", "sinddm-like"])
+def test_single_image_generators_are_fit_per_minority_image(conditional):
     data = toy_data()
     task = ClassifierGain.from_preset(
         "smoke", {"pretrained": "false", "folds": "3", "minority_fractions": "0.5",
                   "arms": "real,real+synthetic", "epochs": "1", "minority_class": "pneumonia"}
     )  # fmt: skip
-    gen, fits = factory(Capabilities(single_image=True))
+    # SinDDM/SinGAN are single-image AND class-conditional: still one model per minority image
+    gen, fits = factory(Capabilities(single_image=True, class_conditional=conditional))
     task.run(data, gen, seed=0)
     assert fits and all(len(f.train) == 1 and int(f.train.labels[0]) == 1 for f in fits)
     assert len(fits) == 3 * 4  # 3 folds × ceil(0.5 × 8 training pneumonia images)
