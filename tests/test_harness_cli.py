@@ -171,6 +171,8 @@ def test_list_and_help():
     assert "lus-phantom" in datasets and "folder" in datasets
     helptext = runner.invoke(main, ["run", "--help"]).output
     assert "Examples:" in helptext and "usbench run --generator ddpm" in helptext
+    # a continued example stays two lines, as a shell would take it
+    assert "--task-preset quick \\\n        --task-set" in helptext
 
 
 def test_generators_on_stand_in_weights_are_never_stored(tiny_folder, tmp_path):

@@ -129,7 +129,7 @@ def run(
       usbench run -g ddpm -d lus-phantom --preset smoke --set steps=20
       usbench run -g awdiff -d lus --data-root ~/data/pocus-lus
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
-      usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \
+      usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \\
           --task-set minority_class=pneumonia
     """
     from usbench.harness import RunRequest, execute
