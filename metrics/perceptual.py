@@ -18,6 +18,7 @@ weights cache (``usbench weights fetch alexnet-imagenet``).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,7 +43,9 @@ def build_lpips(net: str, backbone: dict[str, torch.Tensor] | None = None) -> nn
 
     from usbench import weights
 
-    model = lpips.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # lpips still calls torchvision's old `pretrained=` API
+        warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
+        model = lpips.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False)
     lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
     model.load_state_dict(torch.load(lin_path, map_location="cpu", weights_only=True), strict=False)
     if backbone is None:
