@@ -9,6 +9,9 @@ simulator can replace the last two:
    acoustic shadows. No speckle, no attenuation.
 2. :func:`speckle_envelope` — Rayleigh speckle: complex Gaussian scatterers weighted by the
    map, convolved with an anisotropic Gaussian PSF (lateral wider than axial), envelope.
+   Or, with ``speckle="simus"`` (dataset option ``renderer=simus``), :func:`simus_envelope`:
+   the map is scanned by the pymust ultrasound simulator (point scatterers, a convex C5-2v
+   probe, delay-and-sum beamforming), so speckle and point-spread are physical.
 3. :func:`depth_gain_db` + :func:`log_compress` — round-trip exponential attenuation,
    time-gain compensation, log compression to ``[0, 1]``.
 
@@ -55,7 +58,11 @@ class PhantomParams:
     pleura_depth: depth of the pleural line as a fraction of the imaging depth (0–1).
     n_a_lines: maximum number of A-lines (only those above the bottom are drawn).
     rib_shadows: 0, 1 or 2 ribs (with acoustic shadow) at the lateral sides.
-    speckle: ``"rayleigh"`` (complex Gaussian scatterers) or ``"none"`` (mean envelope).
+    speckle: ``"rayleigh"`` (complex Gaussian scatterers), ``"none"`` (mean envelope) or
+        ``"simus"`` (pymust simulation, convex geometry only; see :func:`simus_envelope`).
+    simus_density: scatterers per square wavelength for ``speckle="simus"``; 10 gives fully
+        developed speckle (SNR ≈ 1.91), 1 pre-Rayleigh speckle. The simulation time is
+        proportional to it: a 12 cm convex fan at 10 takes hours on a CPU.
     gain_db: overall display gain in dB.
     dynamic_range_db: log-compression dynamic range in dB.
     half_angle_deg: half opening angle of the convex fan in degrees.
@@ -73,7 +80,8 @@ class PhantomParams:
     pleura_depth: float = 0.3
     n_a_lines: int = 3
     rib_shadows: int = 2
-    speckle: Literal["rayleigh", "none"] = "rayleigh"
+    speckle: Literal["rayleigh", "none", "simus"] = "rayleigh"
+    simus_density: float = 10.0
     gain_db: float = 0.0
     dynamic_range_db: float = 60.0
     half_angle_deg: float = 32.0
@@ -83,8 +91,12 @@ class PhantomParams:
     def __post_init__(self) -> None:
         if self.geometry not in ("convex", "linear"):
             raise ValueError(f"geometry must be 'convex' or 'linear', got {self.geometry!r}")
-        if self.speckle not in ("rayleigh", "none"):
-            raise ValueError(f"speckle must be 'rayleigh' or 'none', got {self.speckle!r}")
+        if self.speckle not in ("rayleigh", "none", "simus"):
+            raise ValueError(f"speckle must be 'rayleigh', 'none' or 'simus', got {self.speckle!r}")
+        if self.speckle == "simus" and self.geometry != "convex":
+            raise ValueError("speckle='simus' simulates a convex probe; use geometry='convex'")
+        if self.simus_density <= 0:
+            raise ValueError(f"simus_density must be positive, got {self.simus_density}")
         if self.size < 16:
             raise ValueError(f"size must be at least 16 px, got {self.size}")
         if not 0.05 <= self.pleura_depth <= 0.8:
@@ -340,6 +352,47 @@ def speckle_envelope(
     return np.hypot(re, im) / np.sqrt(energy)
 
 
+_SIMUS_SKIN_M = 1e-3  # the simulated sector starts 1 mm below the probe surface
+
+
+def simus_envelope(
+    echo_scan: np.ndarray, params: PhantomParams, rng: np.random.Generator
+) -> np.ndarray:
+    """Envelope of a scan-grid echogenicity map simulated with pymust (same shape, float64).
+
+    The map's rows span 1 mm to ``depth_cm`` below a C5-2v convex probe (3.6 MHz, its own
+    centre frequency replaces ``frequency_mhz``), its columns the sector
+    ``±half_angle_deg``. Scatterers get Rayleigh amplitudes of mean ``sqrt(echo)`` at
+    ``simus_density`` per square wavelength (:func:`usbench.data.simus_render.simulate_envelope`).
+    The simulator's own depth loss (spreading of one diverging wave) is removed by a smooth
+    per-depth gain that restores ``E[envelope²] = echo`` on average over each depth, as
+    :func:`speckle_envelope` has it, so attenuation and TGC stay those of ``params``.
+    Envelopes are cached (``$USBENCH_CACHE/simus``) by map, seed and geometry; the seed
+    is drawn from ``rng``.
+    """
+    from usbench.data.simus_render import SimusConfig, cached_envelope
+
+    config = SimusConfig(
+        grid=(int(echo_scan.shape[0]), int(echo_scan.shape[1])),
+        depth_m=(_SIMUS_SKIN_M, params.depth_cm / 100.0),
+        half_angle=float(np.deg2rad(params.half_angle_deg)),
+        scatterer_density=params.simus_density,
+    )
+    amplitude = np.sqrt(np.clip(echo_scan, 0.0, None))
+    seed = int(rng.integers(2**63 - 1))
+    envelope = cached_envelope(amplitude, seed=seed, config=config)
+    return _equalise_depth_energy(envelope, echo_scan)
+
+
+def _equalise_depth_energy(envelope: np.ndarray, echo_scan: np.ndarray) -> np.ndarray:
+    """Scale each depth row so its mean ``envelope²`` follows the map's mean (smoothly)."""
+    sigma = max(echo_scan.shape[0] / 20.0, 1.0)
+    target = ndimage.gaussian_filter1d(echo_scan.mean(axis=1), sigma, mode="nearest")
+    power = ndimage.gaussian_filter1d((envelope**2).mean(axis=1), sigma, mode="nearest")
+    gain = np.sqrt(target / np.maximum(power, 1e-30 * max(power.max(), 1e-300)))
+    return envelope * gain[:, None]
+
+
 def depth_gain_db(params: PhantomParams, z_frac: np.ndarray) -> np.ndarray:
     """Round-trip attenuation plus TGC (dB, ≤ 0 when TGC < attenuation) at depth fractions."""
     depth_cm = z_frac * params.depth_cm
@@ -374,6 +427,8 @@ def render_phantom(
     echo, b_pos, b_width, a_depths, ribs = _anatomy(params, rng)
     if params.speckle == "rayleigh":
         env = speckle_envelope(echo, _psf_px(params), rng)
+    elif params.speckle == "simus":
+        env = simus_envelope(echo, params, rng)
     else:
         env = np.sqrt(np.pi) / 2.0 * np.sqrt(echo)
     z_frac = (np.arange(echo.shape[0]) + 0.5) / echo.shape[0]
@@ -417,11 +472,14 @@ def sample_params(
     geometry: Geometry,
     classes: Sequence[Sequence[int]] = DEFAULT_CLASSES,
     attenuation: float | None = None,
+    speckle: Literal["rayleigh", "none", "simus"] = "rayleigh",
+    simus_density: float = 10.0,
 ) -> PhantomParams:
     """Random but plausible parameters for class ``label`` (B-line count from ``classes``).
 
     Convex: 3.5 MHz, 10–14 cm; linear: 7.5 MHz, 4–6 cm. TGC makes up 75 % of a nominal
     0.5 dB/cm/MHz tissue loss, so a larger ``attenuation`` darkens depth visibly.
+    ``speckle`` and ``simus_density`` are passed through (they draw nothing from ``rng``).
     """
     if not 0 <= label < len(classes):
         raise ValueError(f"label must be in 0..{len(classes) - 1}, got {label}")
@@ -441,10 +499,20 @@ def sample_params(
         rib_shadows=int(rng.choice([0, 1, 2], p=[0.2, 0.3, 0.5])),
         gain_db=float(rng.uniform(-3, 3)),
         half_angle_deg=float(rng.uniform(29, 35)),
+        speckle=speckle,
+        simus_density=simus_density,
     )
 
 
-_OPTION_KEYS = ("n_per_class", "seed", "geometry", "attenuation", "classes")
+_OPTION_KEYS = (
+    "n_per_class",
+    "seed",
+    "geometry",
+    "attenuation",
+    "classes",
+    "renderer",
+    "simus_density",
+)
 
 
 @dataclass(frozen=True)
@@ -456,6 +524,8 @@ class PhantomOptions:
     geometry: Literal["convex", "linear", "mixed"] = "mixed"
     attenuation: float | None = None
     classes: tuple[tuple[int, ...], ...] = DEFAULT_CLASSES
+    renderer: Literal["procedural", "simus"] = "procedural"
+    simus_density: float = 10.0
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> PhantomOptions:
@@ -467,12 +537,22 @@ class PhantomOptions:
         if unknown:
             raise ValueError(
                 f"Unknown lus-phantom option(s) {', '.join(unknown)}; valid keys: "
-                f"{', '.join(_OPTION_KEYS)} (e.g. --dataset-option n_per_class=16)."
+                f"{', '.join(_OPTION_KEYS)} (e.g. --data-option n_per_class=16)."
             )
         out = cls()
         for key, raw in options.items():
             out = replace(out, **{key: _parse_option(key, str(raw))})
+        if out.renderer == "simus" and out.geometry != "convex":
+            raise ValueError(
+                "lus-phantom renderer=simus simulates a convex probe only; "
+                "add --data-option geometry=convex."
+            )
         return out
+
+    @property
+    def speckle(self) -> Literal["rayleigh", "simus"]:
+        """The :class:`PhantomParams` speckle model that ``renderer`` selects."""
+        return "simus" if self.renderer == "simus" else "rayleigh"
 
 
 def _parse_option(key: str, raw: str):
@@ -488,6 +568,15 @@ def _parse_option(key: str, raw: str):
             if not 0.0 <= value <= 5.0:
                 raise ValueError
             return value
+        if key == "simus_density":
+            value = float(raw)
+            if not 0.0 < value <= 100.0:
+                raise ValueError
+            return value
+        if key == "renderer":
+            if raw not in ("procedural", "simus"):
+                raise ValueError
+            return raw
         if key == "geometry":
             if raw not in ("convex", "linear", "mixed"):
                 raise ValueError
@@ -499,6 +588,8 @@ def _parse_option(key: str, raw: str):
             "seed": "a non-negative integer, e.g. 0",
             "attenuation": "dB/cm/MHz between 0 and 5, e.g. 0.5",
             "geometry": "convex, linear or mixed",
+            "renderer": "procedural (default) or simus (pymust; needs usbench[sim])",
+            "simus_density": "scatterers per square wavelength in (0, 100], e.g. 10",
             "classes": "B-line count ranges separated by ';', e.g. 0;1-2;3-5",
         }
         raise ValueError(f"Bad lus-phantom option {key}={raw!r}; use {hints[key]}.") from None
@@ -548,6 +639,8 @@ def render_dataset_image(
         geometry=image_geometry(opts, index),
         classes=opts.classes,
         attenuation=opts.attenuation,
+        speckle=opts.speckle,
+        simus_density=opts.simus_density,
     )
     image, truth = render_phantom(params, rng)
     return image, truth, label
@@ -558,8 +651,11 @@ class LUSPhantom(DatasetSource):
 
     Options (strings): ``n_per_class`` (32), ``seed`` (0), ``geometry``
     (``convex``/``linear``/``mixed``, default ``mixed``), ``attenuation`` (dB/cm/MHz; default
-    varies 0.4–0.6 per image), ``classes`` (``"0;1-2;3-5"``). Image ``i`` has label
-    ``i % n_classes``, patient id ``phantom-<seed>-<i>`` and name ``phantom/<i:05d>``.
+    varies 0.4–0.6 per image), ``classes`` (``"0;1-2;3-5"``), ``renderer`` (``procedural``,
+    or ``simus`` for speckle simulated by pymust — convex geometry only, cached, minutes to
+    hours per image, see :func:`simus_envelope`) and ``simus_density`` (10 scatterers per
+    square wavelength). The anatomy and the truth do not depend on the renderer. Image ``i``
+    has label ``i % n_classes``, patient id ``phantom-<seed>-<i>`` and name ``phantom/<i:05d>``.
     """
 
     name = "lus-phantom"
@@ -577,7 +673,12 @@ class LUSPhantom(DatasetSource):
 
         opts = PhantomOptions.parse(options)
         count = opts.n_per_class * len(opts.classes)
-        rendered = [render_dataset_image(opts, i, image_size) for i in range(count)]
+        indices = range(count)
+        if opts.renderer == "simus":
+            from tqdm.auto import tqdm
+
+            indices = tqdm(indices, desc="lus-phantom: simulating with pymust", unit="image")
+        rendered = [render_dataset_image(opts, i, image_size) for i in indices]
         images = torch.from_numpy(np.stack([r[0] for r in rendered])[:, None])
         data = ImageSet(
             images=images.contiguous(),
