@@ -124,13 +124,15 @@ class ClassifierGain(Task):
             "synthetic_mode": "balance",
             "minority_fractions": (1.0,),
         },
+        # CPU minutes. 30 epochs: on lus at 64 px the small CNN's real-only balanced
+        # accuracy is 0.39 after 8 epochs (one class predicted) and 0.78 after 30 or 60.
         "quick": {
             "folds": 3,
             "minority_fractions": (0.25, 1.0),
             "synthetic_per_image": 4,
             "classifier": "small-cnn",
             "image_size": 64,
-            "epochs": 8,
+            "epochs": 30,
             "batch_size": 16,
             "learning_rate": 1e-3,
             "patience": 0,
