@@ -162,3 +162,35 @@ def test_lone_rows_are_not_bold_and_wide_boards_are_split(tmp_path):
     assert tex.count(r"\toprule") == 2 and tex.count("{") == tex.count("}")
     first, second = tex.split(r"\end{table}")[:2]
     assert "m3" in first and "m4" not in first and "m4" in second and "m7" in second
+
+
+def test_comparison_grid_has_one_figure_per_dataset_and_a_row_per_run(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from usbench.figures import comparison_grid_figures
+
+    store = ResultStore(tmp_path / "store")
+    for run_id, generator, dataset, n_files in [
+        ("r1", "ddpm", "lus", 3),
+        ("r2", "bmap_ddpm", "lus", 9),
+        ("r3", "ddpm", "folder:/x y", 2),
+        ("r4", "ddpm", "lus", 0),  # no samples folder: no row
+    ]:
+        run = _run(run_id, generator, 1)
+        run_dir = tmp_path / run_id
+        (run_dir / "samples").mkdir(parents=True) if n_files else run_dir.mkdir()
+        for i in range(n_files):
+            grey = np.full((16, 16), 25 * i, dtype=np.uint8)
+            Image.fromarray(grey).save(run_dir / "samples" / f"sample_{i:04d}.png")
+        store.add_run(RunRow(**{**run.__dict__, "run_dir": str(run_dir), "dataset": dataset}), [])
+    out = tmp_path / "figures"
+    written = comparison_grid_figures(store, out, {"r1", "r2", "r3", "r4"})
+    assert sorted(p.name for p in written) == sorted(
+        ["comparison_lus.png", "comparison_lus.pdf",
+         "comparison_folder--x-y.png", "comparison_folder--x-y.pdf"]
+    )  # fmt: skip
+    lus = np.asarray(Image.open(out / "comparison_lus.png"))
+    # two rows (r1, r2; r4 has no samples) → taller than the one-row folder figure
+    assert lus.shape[0] > np.asarray(Image.open(out / "comparison_folder--x-y.png")).shape[0]
+    assert comparison_grid_figures(store, tmp_path / "none", {"r4"}) == []

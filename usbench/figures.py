@@ -41,6 +41,49 @@ def sample_grid_figures(store: ResultStore, out: Path, run_ids: set[str]) -> lis
     return written
 
 
+def comparison_grid_figures(
+    store: ResultStore, out: Path, run_ids: set[str], *, per_row: int = 8
+) -> list[Path]:
+    """Per dataset, one figure with a row of ``per_row`` samples for each run (seed 000
+    Fig. 2 style, generators side by side): ``comparison_<dataset>.png/.pdf``.
+
+    Samples are the first ``per_row`` files of each run's ``samples/`` folder; a run with
+    fewer shows blanks. Rows are labelled ``generator (preset), seed``.
+    """
+    plt = _pyplot()
+    by_dataset: dict[str, list[tuple[str, list[Path]]]] = {}
+    for run in sorted(store.runs(), key=lambda r: (r["dataset"], r["generator"], r["seed"])):
+        files = sorted((Path(run["run_dir"]) / "samples").glob("*.png"))[:per_row]
+        if run["run_id"] in run_ids and files:
+            label = f"{run['generator']} ({run['preset']}), seed {run['seed']}"
+            by_dataset.setdefault(run["dataset"], []).append((label, files))
+    written = []
+    for dataset, rows in by_dataset.items():
+        fig, axes = plt.subplots(
+            len(rows), per_row, figsize=(1.3 * per_row + 1.6, 1.35 * len(rows) + 0.5),
+            squeeze=False,
+        )  # fmt: skip
+        for axis_row, (label, files) in zip(axes, rows, strict=True):
+            for column, ax in enumerate(axis_row):
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if column < len(files):
+                    ax.imshow(np.asarray(Image.open(files[column]).convert("L")), cmap="gray",
+                              vmin=0, vmax=255)  # fmt: skip
+            axis_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        fig.suptitle(f"samples on {dataset}: one row per run", fontsize=10)
+        fig.tight_layout()
+        written += _save(fig, out, f"comparison_{_slug(dataset)}")
+        plt.close(fig)
+    return written
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
 def run_metric_figures(store: ResultStore, out: Path, run_ids: set[str]) -> list[Path]:
     """Copy each run's per-metric figures (drawn by the metrics at run time, e.g. speckle
     histograms or detected B-lines) to ``out/<run id>_<metric>.png``."""

@@ -287,6 +287,7 @@ def write_report(
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
     if figures:
         from usbench.figures import (
+            comparison_grid_figures,
             metric_distribution_figures,
             minority_curve_figures,
             run_metric_figures,
@@ -296,6 +297,7 @@ def write_report(
 
         long = long_scores(store, filters)
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+        written += comparison_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
         written += metric_distribution_figures(long, out / "figures")
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
