@@ -15,7 +15,7 @@ real images). Scores:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,6 +77,20 @@ def label_fidelity(
     return (float(np.mean(hits)) if hits else float("nan")), ranges
 
 
+@dataclass(frozen=True)
+class BLineConfig:
+    """Settings of ``bline``.
+
+    detector: the line detector's thresholds (``detector.bline_contrast=0.5``, ...; see
+        :class:`usbench.lines.LineDetectorConfig`).
+    n_figure: detections kept for the figure (does not change the value).
+    """
+
+    detector: LineDetectorConfig = LineDetectorConfig()
+    n_figure: int = 8
+    not_identity: ClassVar[tuple[str, ...]] = ("n_figure",)
+
+
 class BLineFidelity(Metric):
     """B-line count distribution distance plus label fidelity and pleural continuity.
 
@@ -93,11 +107,11 @@ class BLineFidelity(Metric):
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
 
-    def __init__(
-        self, *, detector: LineDetectorConfig = LineDetectorConfig(), n_figure: int = 8
-    ) -> None:
-        self.detector = detector
-        self.n_figure = n_figure
+    Config: ClassVar[type] = BLineConfig
+
+    def __init__(self, config: BLineConfig | None = None) -> None:
+        super().__init__(config)
+        self.detector, self.n_figure = self.config.detector, self.config.n_figure
 
     def variant(self) -> dict[str, Any]:
         """Detector thresholds and the distance used."""

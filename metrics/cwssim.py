@@ -15,6 +15,7 @@ pyramid (8 orientations, one scale) instead, so its numbers differ (see the READ
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +25,6 @@ import torch.nn.functional as F
 from usbench.dtcwt_compat import load_dtcwt
 from usbench.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.stats import bootstrap_ci
 
 
 def dtcwt_highpasses(images: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -70,6 +70,20 @@ def cw_ssim(
     return np.mean(per_level, axis=0)
 
 
+@dataclass(frozen=True)
+class CWSSIMConfig:
+    """Settings of ``cw-ssim``.
+
+    levels: DTCWT levels (capped so the coarsest subband keeps at least 4 px).
+    window: side of the square window the local CW-SSIM is averaged over.
+    k: the small positive constant K of Wang & Simoncelli (2005).
+    """
+
+    levels: int = 4
+    window: int = 7
+    k: float = 1e-6
+
+
 class CWSSIM(Metric):
     """Complex-wavelet SSIM between each sample and its real counterpart (higher = closer)."""
 
@@ -77,31 +91,21 @@ class CWSSIM(Metric):
     kind: ClassVar[MetricKind] = MetricKind.PAIRED
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
-
-    def __init__(self, *, levels: int = 4, window: int = 7, k: float = 1e-6) -> None:
-        self.levels, self.window, self.k = levels, window, k
+    Config: ClassVar[type] = CWSSIMConfig
 
     def variant(self) -> dict[str, Any]:
         return {
             "transform": "dtcwt near_sym_a/qshift_a, 6 orientations",
-            "levels": self.levels,
-            "window": self.window,
-            "K": self.k,
+            "levels": self.config.levels,
+            "window": self.config.window,
+            "K": self.config.k,
             "pairing": "source, else nearest-train (pixel L2)",
         }
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         real, pairing = pair_with_real(inputs)
+        cfg = self.config
         values = cw_ssim(
-            inputs.generated.images, real, levels=self.levels, window=self.window, k=self.k
+            inputs.generated.images, real, levels=cfg.levels, window=cfg.window, k=cfg.k
         )
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
-        return MetricResult(
-            float(values.mean()),
-            float(values.std()),
-            len(values),
-            values,
-            lo,
-            hi,
-            {"pairing": pairing},
-        )
+        return MetricResult.of_samples(values, seed=inputs.seed, details={"pairing": pairing})

@@ -12,6 +12,7 @@ the mean grey level of the imaged pixels in each of ``n_bins`` equal depth bins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -49,6 +50,19 @@ def profile_distance(real: np.ndarray, generated: np.ndarray) -> float:
     return float(np.nanmean(np.abs(np.nanmean(real, 0) - np.nanmean(generated, 0))))
 
 
+@dataclass(frozen=True)
+class DepthProfileConfig:
+    """Settings of ``depth_profile``.
+
+    n_bins: depth bins of the profile.
+    geometry: auto (decided from the edge slopes of the content region, see
+        :func:`usbench.fan_geometry.estimate_geometry`), linear or convex.
+    """
+
+    n_bins: int = 32
+    geometry: Literal["auto", "linear", "convex"] = "auto"
+
+
 class DepthProfile(Metric):
     """Mean absolute gap between real and generated mean depth profiles.
 
@@ -57,8 +71,7 @@ class DepthProfile(Metric):
     (kind, apex, radii), both mean profiles and their per-bin standard deviations, for
     the overlay figure in :mod:`usbench.figures_us`.
 
-    Keyword arguments: ``n_bins`` (depth bins), ``geometry`` (``auto`` decides from the
-    edge slopes of the content region, see :func:`usbench.fan_geometry.estimate_geometry`).
+    Settings: :class:`DepthProfileConfig`.
     """
 
     name: ClassVar[str] = "depth_profile"
@@ -67,13 +80,11 @@ class DepthProfile(Metric):
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
 
-    def __init__(
-        self, *, n_bins: int = 32, geometry: Literal["auto", "linear", "convex"] = "auto"
-    ) -> None:
-        if geometry not in ("auto", "linear", "convex"):
-            raise ValueError(f"geometry must be auto, linear or convex, got {geometry!r}")
-        self.n_bins = n_bins
-        self.geometry = geometry
+    Config: ClassVar[type] = DepthProfileConfig
+
+    def __init__(self, config: DepthProfileConfig | None = None) -> None:
+        super().__init__(config)
+        self.n_bins, self.geometry = self.config.n_bins, self.config.geometry
 
     def variant(self) -> dict[str, Any]:
         """Bins, geometry rule and distance."""

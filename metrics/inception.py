@@ -13,7 +13,8 @@ results say ``"weights": "injected"`` in their variant and are for tests only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -30,17 +31,76 @@ _SIFID_LAYERS = ("pool1", "pool2")
 _NETWORKS: dict[tuple[str, str], feat.InceptionFeatures] = {}
 
 
-class _InceptionMetric(Metric):
-    """Shared plumbing: the extractor, its weights identity and cached features."""
+def _not_identity() -> tuple[str, ...]:
+    return ("batch_size",)
 
-    extractor: ClassVar[str] = "fid-inception"
+
+@dataclass(frozen=True)
+class FIDConfig:
+    """Settings of ``fid``.
+
+    layer: Inception features: pool3 (2048-d, the standard FID), pool1 (64-d) or
+        pool2 (192-d), spatially averaged (seed 002).
+    n_boot: bootstrap resamples of the generated set for the 95 % interval.
+    batch_size: images per network pass (does not change the value).
+    """
+
+    layer: Literal["pool3", "pool1", "pool2"] = "pool3"
+    n_boot: int = 200
+    batch_size: int = 16
+    not_identity: ClassVar[tuple[str, ...]] = _not_identity()
+
+
+@dataclass(frozen=True)
+class KIDConfig:
+    """Settings of ``kid``.
+
+    n_subsets: random subsets the MMD² is averaged over.
+    subset_size: images per subset (capped by both set sizes).
+    batch_size: images per network pass (does not change the value).
+    """
+
+    n_subsets: int = 100
+    subset_size: int = 1000
+    batch_size: int = 16
+    not_identity: ClassVar[tuple[str, ...]] = _not_identity()
+
+
+@dataclass(frozen=True)
+class SIFIDConfig:
+    """Settings of ``sifid``.
+
+    layer: pool1 (64-d, SinGAN's released script) or pool2 (192-d, the layer its paper
+        names).
+    network: fid-inception (the TF FID weights) or tv-inception (torchvision's ImageNet
+        Inception-v3, as SinGAN's script).
+    batch_size: images per network pass (does not change the value).
+    """
+
+    layer: Literal["pool1", "pool2"] = "pool1"
+    network: Literal["fid-inception", "tv-inception"] = "fid-inception"
+    batch_size: int = 16
+    not_identity: ClassVar[tuple[str, ...]] = _not_identity()
+
+
+_NETWORK_WEIGHTS = {"fid-inception": "fid-inception", "tv-inception": "inception-v3-imagenet"}
+
+
+class _InceptionMetric(Metric):
+    """Shared plumbing: the extractor, its weights identity and cached features.
+
+    ``network``: an Inception body to use instead of the cached real weights (tests).
+    """
+
     weights: ClassVar[tuple[str, ...]] = ("fid-inception",)
 
-    def __init__(self, *, network: nn.Module | None = None, batch_size: int = 16) -> None:
-        """``network``: an Inception body to use instead of the cached real weights."""
+    def __init__(self, config: Any = None, *, network: nn.Module | None = None) -> None:
+        super().__init__(config)
+        self.extractor = getattr(self.config, "network", "fid-inception")
+        self.weights = (_NETWORK_WEIGHTS[self.extractor],)
+        self.batch_size = self.config.batch_size
         self._injected = None if network is None else feat.InceptionFeatures(network)
         self._injected_id: str | None = None
-        self.batch_size = batch_size
 
     def weights_id(self) -> str:
         """sha256 of the weight file, or a hash of the injected tensors."""
@@ -121,49 +181,30 @@ class FID(_SetFeatures):
     """
 
     name: ClassVar[str] = "fid"
-    layer: ClassVar[str] = "pool3"
-
-    def __init__(
-        self, *, network: nn.Module | None = None, batch_size: int = 16, n_boot: int = 200
-    ) -> None:
-        super().__init__(network=network, batch_size=batch_size)
-        self.n_boot = n_boot
+    Config: ClassVar[type] = FIDConfig
 
     def variant(self) -> dict[str, Any]:
         return {
             **self._base_variant(self.mode),
-            "layer": self.layer,
-            "dims": feat.LAYER_CHANNELS[self.layer],
+            "layer": self.config.layer,
+            "dims": feat.LAYER_CHANNELS[self.config.layer],
             "reference": "train",
             "covariance": "unbiased (n-1)",
         }
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        x, y = gen[self.layer], real[self.layer]
+        x, y = gen[self.config.layer], real[self.config.layer]
         value = frechet_distance(x, y)
+        n_boot = self.config.n_boot
         lo, hi = bootstrap_ci(
             np.arange(len(x)),
             seed=inputs.seed,
-            n_boot=self.n_boot,
+            n_boot=n_boot,
             statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
         )
-        details = {"n_real": int(len(y)), "ci": f"bootstrap over generated, n_boot={self.n_boot}"}
+        details = {"n_real": int(len(y)), "ci": f"bootstrap over generated, n_boot={n_boot}"}
         return MetricResult(value, 0.0, len(x), None, lo, hi, details)
-
-
-class FIDPool1(FID):
-    """FID on the 64-d first max-pool features (seed 002)."""
-
-    name: ClassVar[str] = "fid-pool1"
-    layer: ClassVar[str] = "pool1"
-
-
-class FIDPool2(FID):
-    """FID on the 192-d second max-pool features (seed 002)."""
-
-    name: ClassVar[str] = "fid-pool2"
-    layer: ClassVar[str] = "pool2"
 
 
 class KID(_SetFeatures):
@@ -176,17 +217,7 @@ class KID(_SetFeatures):
 
     name: ClassVar[str] = "kid"
     value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
-
-    def __init__(
-        self,
-        *,
-        network: nn.Module | None = None,
-        batch_size: int = 16,
-        n_subsets: int = 100,
-        subset_size: int = 1000,
-    ) -> None:
-        super().__init__(network=network, batch_size=batch_size)
-        self.n_subsets, self.subset_size = n_subsets, subset_size
+    Config: ClassVar[type] = KIDConfig
 
     def variant(self) -> dict[str, Any]:
         return {
@@ -194,8 +225,8 @@ class KID(_SetFeatures):
             "layer": "pool3",
             "kernel": "(x·y/d + 1)^3",
             "estimator": "unbiased MMD²",
-            "n_subsets": self.n_subsets,
-            "subset_size": self.subset_size,
+            "n_subsets": self.config.n_subsets,
+            "subset_size": self.config.subset_size,
             "reference": "train",
         }
 
@@ -204,14 +235,13 @@ class KID(_SetFeatures):
         values = kid_subsets(
             gen["pool3"],
             real["pool3"],
-            n_subsets=self.n_subsets,
-            subset_size=self.subset_size,
+            n_subsets=self.config.n_subsets,
+            subset_size=self.config.subset_size,
             seed=inputs.seed,
         )
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
         details = {"n_real": int(len(real["pool3"])), "per_sample": "KID of each subset"}
-        return MetricResult(
-            float(values.mean()), float(values.std()), len(gen["pool3"]), values, lo, hi, details
+        return MetricResult.of_samples(
+            values, seed=inputs.seed, details=details, n=len(gen["pool3"])
         )
 
 
@@ -225,23 +255,23 @@ class SIFID(_InceptionMetric):
     script), grayscale replicated to RGB. Value = mean over pairs, spread = std,
     ``per_sample`` = each pair's SIFID.
 
-    Default (``sifid``): the FID Inception weights, 64-channel output of the first
-    max-pool, the layer SinGAN's released script uses; ``sifid-pool2`` is the 192-d layer
-    its paper names. ``sifid-tv*`` use torchvision's ImageNet Inception as that script did.
+    Default: the FID Inception weights, 64-channel output of the first max-pool, the layer
+    SinGAN's released script uses; ``layer=pool2`` is the 192-d layer its paper names.
+    ``network=tv-inception`` uses torchvision's ImageNet Inception as that script did.
     """
 
     name: ClassVar[str] = "sifid"
     kind: ClassVar[MetricKind] = MetricKind.PAIRED
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
-    layer: ClassVar[str] = "pool1"
     mode: ClassVar[str] = "native"
+    Config: ClassVar[type] = SIFIDConfig
 
     def variant(self) -> dict[str, Any]:
         return {
             **self._base_variant(self.mode),
-            "layer": self.layer,
-            "dims": feat.LAYER_CHANNELS[self.layer],
+            "layer": self.config.layer,
+            "dims": feat.LAYER_CHANNELS[self.config.layer],
             "statistics": "per-image mean and unbiased covariance over spatial positions",
             "pairing": "source, else nearest-train (pixel L2)",
         }
@@ -272,44 +302,19 @@ class SIFID(_InceptionMetric):
     def compute(self, inputs: EvalInputs) -> MetricResult:
         real, pairing = pair_with_real(inputs)
         self.network()  # missing weights raise MetricUnavailable with their own fix
+        layer = self.config.layer
         try:
             gen = self.moments(inputs.generated.images, on_disk=False)
         except (RuntimeError, ValueError) as err:
             height, width = inputs.generated.images.shape[-2:]
             raise MetricUnavailable(
                 f"SIFID works at native size and {height}×{width} images are too small for "
-                f"Inception's {self.layer} ({type(err).__name__}: {err}).",
+                f"Inception's {layer} ({type(err).__name__}: {err}).",
                 "sample and load at --image-size 64 or larger (both SIFID layers come "
                 "from one pass that needs at least 35×35 px)",
             ) from err
         ref = self.moments(real, on_disk=True)
         values = frechet_from_moments(
-            *(d[f"{self.layer}/{k}"] for d in (gen, ref) for k in ("mu", "cov"))
+            *(d[f"{layer}/{k}"] for d in (gen, ref) for k in ("mu", "cov"))
         )
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
-        details = {"pairing": pairing}
-        return MetricResult(
-            float(values.mean()), float(values.std()), len(values), values, lo, hi, details
-        )
-
-
-class SIFIDPool2(SIFID):
-    """SIFID on the 192-d second max-pool features (the layer SinGAN's paper names)."""
-
-    name: ClassVar[str] = "sifid-pool2"
-    layer: ClassVar[str] = "pool2"
-
-
-class SIFIDTV(SIFID):
-    """SIFID with torchvision's ImageNet Inception-v3, first max-pool (SinGAN's script)."""
-
-    name: ClassVar[str] = "sifid-tv"
-    extractor: ClassVar[str] = "tv-inception"
-    weights: ClassVar[tuple[str, ...]] = ("inception-v3-imagenet",)
-
-
-class SIFIDTVPool2(SIFIDTV):
-    """SIFID with torchvision's ImageNet Inception-v3, second max-pool (192-d)."""
-
-    name: ClassVar[str] = "sifid-tv-pool2"
-    layer: ClassVar[str] = "pool2"
+        return MetricResult.of_samples(values, seed=inputs.seed, details={"pairing": pairing})

@@ -166,6 +166,30 @@ def load_inception_extractor() -> tuple[FeatureExtractor | None, str]:
     return InceptionPool3(), ""
 
 
+@dataclass(frozen=True)
+class MemorizationConfig:
+    """Settings of ``memorization``.
+
+    pixel_size: images are area-downsampled to at most this square size.
+    max_shift: translation tolerance, in those pixels.
+    threshold_quantile: quantile of the held-out nearest distances used as the threshold
+        (0 = their minimum); in [0, 1).
+    n_worst: closest generated/training pairs kept for the figure.
+    """
+
+    pixel_size: int = 64
+    max_shift: int = 4
+    threshold_quantile: float = 0.0
+    n_worst: int = 8
+    not_identity: ClassVar[tuple[str, ...]] = ("n_worst",)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold_quantile < 1.0:
+            raise ValueError(
+                f"threshold_quantile must lie in [0, 1), got {self.threshold_quantile}"
+            )
+
+
 class Memorization(Metric):
     """Fraction of generated images nearer to a training image than held-out images get.
 
@@ -175,11 +199,8 @@ class Memorization(Metric):
     generated and held-out nearest distances and the nearest training names, plus the
     ``worst_pairs`` (closest generated/training pairs) that :mod:`usbench.figures_us` draws.
 
-    Keyword arguments: ``pixel_size`` (images are area-downsampled to at most this square
-    size), ``max_shift`` (translation tolerance in those pixels), ``threshold_quantile``
-    (quantile of the held-out distances used as threshold; 0 = the minimum),
-    ``extractors`` (feature spaces; ``None`` = the Inception hook when available),
-    ``n_worst`` (pairs kept for the figure).
+    Settings: :class:`MemorizationConfig`. ``extractors`` (feature spaces besides pixels;
+    ``None`` = the Inception hook when available) is injected by tests.
     """
 
     name: ClassVar[str] = "memorization"
@@ -188,21 +209,18 @@ class Memorization(Metric):
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, 1.0)
 
+    Config: ClassVar[type] = MemorizationConfig
+
     def __init__(
         self,
+        config: MemorizationConfig | None = None,
         *,
-        pixel_size: int = 64,
-        max_shift: int = 4,
-        threshold_quantile: float = 0.0,
         extractors: tuple[FeatureExtractor, ...] | None = None,
-        n_worst: int = 8,
     ) -> None:
-        if not 0.0 <= threshold_quantile < 1.0:
-            raise ValueError(f"threshold_quantile must lie in [0, 1), got {threshold_quantile}")
-        self.pixel_size = pixel_size
-        self.max_shift = max_shift
-        self.threshold_quantile = threshold_quantile
-        self.n_worst = n_worst
+        super().__init__(config)
+        cfg = self.config
+        self.pixel_size, self.max_shift, self.n_worst = cfg.pixel_size, cfg.max_shift, cfg.n_worst
+        self.threshold_quantile = cfg.threshold_quantile
         self._extractors = extractors
         self._unavailable = ""
 

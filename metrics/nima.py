@@ -9,13 +9,13 @@ own resizing/normalisation. The weights file comes from the usbench weights cach
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
-from usbench.stats import bootstrap_ci
 
 WEIGHTS_NAME = "nima-inception-resnet-v2-ava"
 
@@ -32,6 +32,17 @@ def _pyiqa():
     return pyiqa
 
 
+@dataclass(frozen=True)
+class NIMAConfig:
+    """Settings of ``nima``.
+
+    batch_size: images per network pass (does not change the value).
+    """
+
+    batch_size: int = 8
+    not_identity: ClassVar[tuple[str, ...]] = ("batch_size",)
+
+
 class NIMA(Metric):
     """No-reference aesthetic quality of each generated image (higher is better, 1–10)."""
 
@@ -40,9 +51,10 @@ class NIMA(Metric):
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = (WEIGHTS_NAME,)
     value_range: ClassVar[tuple[float | None, float | None]] = (1.0, 10.0)
+    Config: ClassVar[type] = NIMAConfig
 
-    def __init__(self, *, batch_size: int = 8) -> None:
-        self.batch_size = batch_size
+    def __init__(self, config: NIMAConfig | None = None) -> None:
+        super().__init__(config)
         self._model = None
 
     def variant(self) -> dict[str, Any]:
@@ -72,9 +84,8 @@ class NIMA(Metric):
         images = inputs.generated.images
         scores = []
         with torch.no_grad():
-            for start in range(0, len(images), self.batch_size):
-                batch = images[start : start + self.batch_size].expand(-1, 3, -1, -1)
+            size = self.config.batch_size
+            for start in range(0, len(images), size):
+                batch = images[start : start + size].expand(-1, 3, -1, -1)
                 scores.append(model(batch).flatten().double().numpy())
-        values = np.concatenate(scores)
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
-        return MetricResult(float(values.mean()), float(values.std()), len(values), values, lo, hi)
+        return MetricResult.of_samples(np.concatenate(scores), seed=inputs.seed)

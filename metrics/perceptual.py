@@ -1,8 +1,9 @@
-"""LPIPS (Zhang et al. 2018, ``lpips`` package, v0.1 linear layers) in two named modes.
+"""LPIPS (Zhang et al. 2018, ``lpips`` package, v0.1 linear layers) in two modes.
 
-* ``lpips-diversity`` (seed 000's "LPIPS ↑"): mean pairwise LPIPS among samples that
-  share a source image (or, without sources, a label; else all samples form one group).
-* ``lpips-paired`` (seed 002's "LPIPS ↓"): each sample against its real counterpart
+* ``lpips`` (``mode=diversity``, seed 000's "LPIPS ↑"): mean pairwise LPIPS among samples
+  that share a source image (or, without sources, a label; else all samples form one
+  group).
+* ``lpips:mode=paired`` (seed 002's "LPIPS ↓"): each sample against its real counterpart
   (:func:`usbench.pairing.pair_with_real`).
 
 Grayscale is replicated to 3 channels, ``[0,1]`` mapped to ``[-1,1]`` and then lpips'
@@ -19,8 +20,9 @@ weights cache (``usbench weights fetch alexnet-imagenet``).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -28,7 +30,6 @@ from torch import nn
 
 from usbench.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.stats import bootstrap_ci
 
 BACKBONE_WEIGHTS = {"alex": "alexnet-imagenet", "vgg": "vgg16-imagenet"}
 
@@ -111,53 +112,77 @@ def _lin_conv(lin: nn.Module) -> nn.Conv2d:
     return next(m for m in lin.modules() if isinstance(m, nn.Conv2d))
 
 
-class _LPIPSBase(Metric):
-    net: ClassVar[str] = "alex"
-    weights: ClassVar[tuple[str, ...]] = ("alexnet-imagenet",)
-    value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
+@dataclass(frozen=True)
+class LPIPSConfig:
+    """Settings of ``lpips``.
 
-    def __init__(self, *, model: nn.Module | None = None, batch_size: int = 16) -> None:
-        """``model``: an lpips.LPIPS with injected (test) weights instead of the real ones."""
+    mode: diversity (mean pairwise LPIPS among samples of one source/label group; seed
+        000's "LPIPS ↑") or paired (each sample against its real counterpart; seed 002's
+        "LPIPS ↓").
+    net: the backbone: alex (lpips' default) or vgg (≈25× slower on CPU).
+    batch_size: images per network pass (does not change the value).
+    """
+
+    mode: Literal["diversity", "paired"] = "diversity"
+    net: Literal["alex", "vgg"] = "alex"
+    batch_size: int = 16
+    not_identity: ClassVar[tuple[str, ...]] = ("batch_size",)
+
+
+class LPIPS(Metric):
+    """LPIPS in ``mode=diversity`` (higher = more diverse) or ``mode=paired`` (lower = closer).
+
+    Diversity: ``per_sample`` holds every within-group pair's distance and ``n`` is the
+    number of pairs. Paired: one value per generated image. ``model``: an
+    ``lpips.LPIPS`` with injected (test) weights instead of the real ones.
+    """
+
+    name: ClassVar[str] = "lpips"
+    value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
+    Config: ClassVar[type] = LPIPSConfig
+
+    def __init__(self, config: LPIPSConfig | None = None, *, model: nn.Module | None = None):
+        super().__init__(config)
+        paired = self.config.mode == "paired"
+        self.kind = MetricKind.PAIRED if paired else MetricKind.DIVERSITY
+        self.higher_is_better = not paired
+        self.weights = (BACKBONE_WEIGHTS[self.config.net],)
         self._injected = model
-        self.batch_size = batch_size
         self._features: LPIPSFeatures | None = None
 
     def lpips_features(self) -> LPIPSFeatures:
         """The feature computer (real weights loaded on first use)."""
         if self._features is None:
-            model = self._injected if self._injected is not None else build_lpips(self.net)
-            self._features = LPIPSFeatures(model, self.batch_size)
+            net = self.config.net
+            model = self._injected if self._injected is not None else build_lpips(net)
+            self._features = LPIPSFeatures(model, self.config.batch_size)
         return self._features
 
-    def _variant(self) -> dict[str, Any]:
+    def variant(self) -> dict[str, Any]:
         from usbench import weights
 
         backbone = "injected"
         if self._injected is None:
-            backbone = weights.verify(BACKBONE_WEIGHTS[self.net]).sha256 or "missing"
+            backbone = weights.verify(BACKBONE_WEIGHTS[self.config.net]).sha256 or "missing"
+        rule = {
+            "diversity": ("groups", "source, else label, else all samples"),
+            "paired": ("pairing", "source, else nearest-train (pixel L2)"),
+        }[self.config.mode]
         return {
             "package": "lpips",
             "version": "0.1",
-            "net": self.net,
+            "net": self.config.net,
             "backbone_sha256": backbone,
             "preprocessing": "gray→RGB by replication; 2x-1; lpips scaling layer; no resize",
+            rule[0]: rule[1],
         }
 
-
-class LPIPSDiversity(_LPIPSBase):
-    """Mean pairwise LPIPS among samples of the same source/label group (higher = diverse).
-
-    ``per_sample`` holds every within-group pair's distance; ``n`` is the number of pairs.
-    """
-
-    name: ClassVar[str] = "lpips-diversity"
-    kind: ClassVar[MetricKind] = MetricKind.DIVERSITY
-    higher_is_better: ClassVar[bool] = True
-
-    def variant(self) -> dict[str, Any]:
-        return {**self._variant(), "groups": "source, else label, else all samples"}
-
     def compute(self, inputs: EvalInputs) -> MetricResult:
+        if self.config.mode == "paired":
+            return self._paired(inputs)
+        return self._diversity(inputs)
+
+    def _diversity(self, inputs: EvalInputs) -> MetricResult:
         groups, grouping = sample_groups(inputs)
         lf = self.lpips_features()
         values = []
@@ -169,12 +194,14 @@ class LPIPSDiversity(_LPIPSBase):
             values.append(dist[np.triu_indices(len(idx), k=1)])
         if not values:
             raise ValueError("LPIPS diversity needs at least two samples in one group")
-        per_pair = np.concatenate(values)
-        lo, hi = bootstrap_ci(per_pair, seed=inputs.seed)
         details = {"grouping": grouping, "groups": len(values), "per_sample": "pairs"}
-        return MetricResult(
-            float(per_pair.mean()), float(per_pair.std()), len(per_pair), per_pair, lo, hi, details
-        )
+        return MetricResult.of_samples(np.concatenate(values), seed=inputs.seed, details=details)
+
+    def _paired(self, inputs: EvalInputs) -> MetricResult:
+        real, pairing = pair_with_real(inputs)
+        lf = self.lpips_features()
+        values = lf.paired(lf.features(inputs.generated.images), lf.features(real))
+        return MetricResult.of_samples(values, seed=inputs.seed, details={"pairing": pairing})
 
 
 def sample_groups(inputs: EvalInputs) -> tuple[list[np.ndarray], str]:
@@ -197,45 +224,3 @@ def sample_groups(inputs: EvalInputs) -> tuple[list[np.ndarray], str]:
         if any(len(v) > 1 for v in order.values()):
             return [np.array(v) for v in order.values()], rule
     return [np.arange(len(gen))], "all"
-
-
-class LPIPSPaired(_LPIPSBase):
-    """LPIPS of each sample to its real counterpart (lower = closer to the real image)."""
-
-    name: ClassVar[str] = "lpips-paired"
-    kind: ClassVar[MetricKind] = MetricKind.PAIRED
-    higher_is_better: ClassVar[bool] = False
-
-    def variant(self) -> dict[str, Any]:
-        return {**self._variant(), "pairing": "source, else nearest-train (pixel L2)"}
-
-    def compute(self, inputs: EvalInputs) -> MetricResult:
-        real, pairing = pair_with_real(inputs)
-        lf = self.lpips_features()
-        values = lf.paired(lf.features(inputs.generated.images), lf.features(real))
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
-        return MetricResult(
-            float(values.mean()),
-            float(values.std()),
-            len(values),
-            values,
-            lo,
-            hi,
-            {"pairing": pairing},
-        )
-
-
-class LPIPSDiversityVGG(LPIPSDiversity):
-    """:class:`LPIPSDiversity` with the VGG16 backbone (≈25× slower on CPU)."""
-
-    name: ClassVar[str] = "lpips-diversity-vgg"
-    net: ClassVar[str] = "vgg"
-    weights: ClassVar[tuple[str, ...]] = ("vgg16-imagenet",)
-
-
-class LPIPSPairedVGG(LPIPSPaired):
-    """:class:`LPIPSPaired` with the VGG16 backbone."""
-
-    name: ClassVar[str] = "lpips-paired-vgg"
-    net: ClassVar[str] = "vgg"
-    weights: ClassVar[tuple[str, ...]] = ("vgg16-imagenet",)

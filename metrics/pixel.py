@@ -12,7 +12,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
@@ -21,7 +20,6 @@ from torchmetrics.functional.image import (
 
 from usbench.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.stats import bootstrap_ci
 
 
 class _PairedPixelMetric(Metric):
@@ -37,16 +35,8 @@ class _PairedPixelMetric(Metric):
         real, pairing = pair_with_real(inputs)
         generated = inputs.generated.images.double()
         values = self.per_pair(generated, real.double()).cpu().numpy()
-        lo, hi = bootstrap_ci(values, seed=inputs.seed)
-        return MetricResult(
-            value=float(np.mean(values)),
-            spread=float(np.std(values)),
-            n=len(values),
-            per_sample=values,
-            ci_low=lo,
-            ci_high=hi,
-            details={"pairing": pairing, "min": float(values.min()), "max": float(values.max())},
-        )
+        details = {"pairing": pairing, "min": float(values.min()), "max": float(values.max())}
+        return MetricResult.of_samples(values, seed=inputs.seed, details=details)
 
 
 class SSIM(_PairedPixelMetric):

@@ -117,6 +117,28 @@ def _object_array(groups: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class SpeckleConfig:
+    """Settings of ``speckle``.
+
+    patch: side of the square patches, even and at least 4 px.
+    min_mean: a patch counts when its mean grey level exceeds this.
+    max_quadrant_cv: ... and its four quadrant means agree within this fraction.
+    envelope: linear (the image is the envelope) or log (undo a log compression first).
+    dynamic_range_db: the log compression's dynamic range (only with envelope=log).
+    """
+
+    patch: int = 16
+    min_mean: float = 0.05
+    max_quadrant_cv: float = 0.25
+    envelope: Literal["linear", "log"] = "linear"
+    dynamic_range_db: float = 50.0
+
+    def __post_init__(self) -> None:
+        if self.patch < 4 or self.patch % 2:
+            raise ValueError(f"patch must be an even size ≥ 4 pixels, got {self.patch}")
+
+
 class SpeckleStatistics(Metric):
     """Wasserstein-1 distance between real and generated speckle-SNR distributions.
 
@@ -134,25 +156,13 @@ class SpeckleStatistics(Metric):
     kind: ClassVar[MetricKind] = MetricKind.SET_VS_SET
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
+    Config: ClassVar[type] = SpeckleConfig
 
-    def __init__(
-        self,
-        *,
-        patch: int = 16,
-        min_mean: float = 0.05,
-        max_quadrant_cv: float = 0.25,
-        envelope: Literal["linear", "log"] = "linear",
-        dynamic_range_db: float = 50.0,
-    ) -> None:
-        if envelope not in ("linear", "log"):
-            raise ValueError(f"envelope must be 'linear' or 'log', got {envelope!r}")
-        if patch < 4 or patch % 2:
-            raise ValueError(f"patch must be an even size ≥ 4 pixels, got {patch}")
-        self.patch = patch
-        self.min_mean = min_mean
-        self.max_quadrant_cv = max_quadrant_cv
-        self.envelope = envelope
-        self.dynamic_range_db = dynamic_range_db
+    def __init__(self, config: SpeckleConfig | None = None) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self.patch, self.min_mean, self.envelope = cfg.patch, cfg.min_mean, cfg.envelope
+        self.max_quadrant_cv, self.dynamic_range_db = cfg.max_quadrant_cv, cfg.dynamic_range_db
 
     def variant(self) -> dict[str, Any]:
         """Patch rule and envelope model."""

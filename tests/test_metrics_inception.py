@@ -10,7 +10,7 @@ from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_st
 
 from usbench import features as feat
 from usbench.fid_inception import build_fid_inception
-from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, SIFIDPool2
+from usbench.metrics.inception import FID, KID, SIFID
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
@@ -65,7 +65,7 @@ def test_fid_pool1_equals_pytorch_fid_on_two_folders(tmp_path, monkeypatch, stat
     gen = torch.cat([lus_images(100)[1::2][:38], phantom_images(38, seed=2)])
     paths = [str(write_pngs(gen, tmp_path / "gen")), str(write_pngs(real, tmp_path / "real"))]
     ref = fid_score.calculate_fid_given_paths(paths, 40, "cpu", 64, num_workers=0)
-    ours = FIDPool1(network=_body(state), n_boot=20).compute(
+    ours = FID(FID.Config(layer="pool1", n_boot=20), network=_body(state)).compute(
         EvalInputs(SampleBatch(gen), imageset(real))
     )
     assert ours.value == pytest.approx(ref, abs=1e-3, rel=1e-4)
@@ -112,14 +112,14 @@ def test_frechet_matches_pytorch_fid():
 def test_fid_invariant_to_batch_size_order_dtype_and_cached(state, sets, tmp_path):
     real, gen = sets
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
-    first = FID(network=_body(state), batch_size=16, n_boot=10).compute(inputs)
+    first = FID(FID.Config(batch_size=16, n_boot=10), network=_body(state)).compute(inputs)
     assert first.value > 0 and first.n == len(gen)
     entries = list((tmp_path / "cache" / "features").glob("*.npz"))
     assert len(entries) == 1  # the reference set, on disk; generated features stay in memory
     feat.clear_memory()
     perm = torch.randperm(len(gen), generator=torch.Generator().manual_seed(3))
     shuffled = EvalInputs(SampleBatch(gen[perm]), imageset(real))
-    second = FID(network=_body(state), batch_size=3, n_boot=10).compute(shuffled)
+    second = FID(FID.Config(batch_size=3, n_boot=10), network=_body(state)).compute(shuffled)
     assert second.value == pytest.approx(first.value, rel=1e-5)
     net = feat.InceptionFeatures(_body(state))
     f32 = feat.extract(net, gen[:2], mode="pytorch-fid", layers=("pool2",))["pool2"]
@@ -168,8 +168,8 @@ def test_kid_metric_is_kid_of_the_shared_features(state, sets):
 
     real, gen = sets
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
-    result = KID(network=_body(state), n_subsets=7, subset_size=4).compute(inputs)
-    fid = FID(network=_body(state), n_boot=5)
+    result = KID(KID.Config(n_subsets=7, subset_size=4), network=_body(state)).compute(inputs)
+    fid = FID(FID.Config(n_boot=5), network=_body(state))
     g, r = fid.set_features(inputs)  # memoised: the same pass KID used
     expected = kid_subsets(g["pool3"], r["pool3"], n_subsets=7, subset_size=4, seed=0)
     np.testing.assert_allclose(result.per_sample, expected, rtol=1e-12)
@@ -206,8 +206,8 @@ def test_sifid_equals_reference_formula_on_both_layers(state):
     names = tuple(train.names[i] for i in (4, 0, 2, 5))
     inputs = EvalInputs(SampleBatch(gen, sources=names), train)
     net = feat.InceptionFeatures(_body(state))
-    for metric, layer_index in ((SIFID, 0), (SIFIDPool2, 1)):
-        result = metric(network=_body(state)).compute(inputs)
+    for layer, layer_index in (("pool1", 0), ("pool2", 1)):
+        result = SIFID(SIFID.Config(layer=layer), network=_body(state)).compute(inputs)
         assert result.details["pairing"] == "source"
         for k, i in enumerate((4, 0, 2, 5)):
             ref = _sifid_reference(gen[k : k + 1], real[i : i + 1], net, layer_index)
@@ -237,12 +237,13 @@ def test_sifid_on_too_small_images_is_unavailable_with_fix(state):
 
 
 def test_missing_weights_raise_metric_unavailable_with_fix(sets):
-    from usbench.metrics.inception import SIFIDTV
     from usbench.protocols import MetricUnavailable
 
     real, gen = sets
     with pytest.raises(MetricUnavailable) as info:
-        SIFIDTV().compute(EvalInputs(SampleBatch(gen[:2]), imageset(real)))
+        SIFID(SIFID.Config(network="tv-inception")).compute(
+            EvalInputs(SampleBatch(gen[:2]), imageset(real))
+        )
     assert "usbench weights fetch inception-v3-imagenet" in info.value.fix
     assert "usbench weights import" in info.value.fix
 
@@ -259,8 +260,8 @@ def test_real_fid_weights_from_the_wheel_rank_domains(tmp_path):
     ref = imageset(lus[::2])
     same = EvalInputs(SampleBatch(lus[1::2]), ref)
     other = EvalInputs(SampleBatch(phantom_images(12, seed=9)), ref)
-    fid = FID(n_boot=5)
+    fid = FID(FID.Config(n_boot=5))
     assert fid.variant()["weights_sha256"] in weights.KNOWN_CONVERTED["fid-inception"]
     assert fid.compute(same).value < fid.compute(other).value
-    kid = KID(n_subsets=10, subset_size=12)
+    kid = KID(KID.Config(n_subsets=10, subset_size=12))
     assert kid.compute(same).value < kid.compute(other).value

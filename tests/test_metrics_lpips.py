@@ -9,8 +9,7 @@ import torchvision
 from _metric_fixtures import imageset, lus_images, phantom_images
 
 from usbench.metrics.perceptual import (
-    LPIPSDiversity,
-    LPIPSPaired,
+    LPIPS,
     build_lpips,
     sample_groups,
 )
@@ -53,7 +52,9 @@ def test_paired_equals_lpips_forward(backbone, reference, images):
     )
     train = imageset(real)
     inputs = EvalInputs(SampleBatch(gen.clamp(0, 1), sources=train.names), train)
-    result = LPIPSPaired(model=build_lpips("alex", backbone), batch_size=4).compute(inputs)
+    result = LPIPS(
+        LPIPS.Config(mode="paired", batch_size=4), model=build_lpips("alex", backbone)
+    ).compute(inputs)
     with torch.no_grad():
         ref = (
             reference(
@@ -70,7 +71,7 @@ def test_paired_equals_lpips_forward(backbone, reference, images):
 
 def test_pairwise_diversity_equals_lpips_pair_loop(backbone, reference, images):
     gen = images
-    result = LPIPSDiversity(model=build_lpips("alex", backbone), batch_size=3).compute(
+    result = LPIPS(LPIPS.Config(batch_size=3), model=build_lpips("alex", backbone)).compute(
         EvalInputs(SampleBatch(gen), imageset(images))
     )
     expected = []
@@ -94,7 +95,7 @@ def test_diversity_groups_by_source_then_label(backbone, images):
     gen = SampleBatch(images[:6], sources=sources)
     groups, rule = sample_groups(EvalInputs(gen, train))
     assert rule == "source" and [g.tolist() for g in groups] == [[0, 1, 2], [3, 4], [5]]
-    result = LPIPSDiversity(model=build_lpips("alex", backbone)).compute(EvalInputs(gen, train))
+    result = LPIPS(model=build_lpips("alex", backbone)).compute(EvalInputs(gen, train))
     assert result.n == 3 + 1  # pairs within the two groups of size 3 and 2
     one_each = SampleBatch(images[:3], sources=train.names[:3])
     assert sample_groups(EvalInputs(one_each, train))[1] == "all"  # nothing to compare within
@@ -105,7 +106,7 @@ def test_diversity_groups_by_source_then_label(backbone, images):
 
 def test_identical_images_have_zero_distance(backbone, images):
     train = imageset(images)
-    result = LPIPSPaired(model=build_lpips("alex", backbone)).compute(
+    result = LPIPS(LPIPS.Config(mode="paired"), model=build_lpips("alex", backbone)).compute(
         EvalInputs(SampleBatch(images, sources=train.names), train)
     )
     assert np.abs(result.per_sample).max() < 1e-6
@@ -114,5 +115,7 @@ def test_identical_images_have_zero_distance(backbone, images):
 def test_missing_backbone_is_unavailable_with_fix(images):
     train = imageset(images)
     with pytest.raises(MetricUnavailable) as info:
-        LPIPSPaired().compute(EvalInputs(SampleBatch(images, sources=train.names), train))
+        LPIPS(LPIPS.Config(mode="paired")).compute(
+            EvalInputs(SampleBatch(images, sources=train.names), train)
+        )
     assert "usbench weights fetch alexnet-imagenet" in info.value.fix

@@ -41,12 +41,25 @@ def test_unknown_name_suggests_close_matches():
 def test_broken_plugin_is_named_and_others_survive():
     reg = Registry("generators", base=Generator)
     reg.register("broken", "usbench_no_such_module.x:Gen")
-    reg.register("ok", "usbench.generators.ddpm:DDPMGenerator")
+    reg.register("ddpm", "usbench.generators.ddpm:DDPMGenerator")
     with pytest.raises(PluginLoadError, match="broken.*usbench_no_such_module"):
         reg.get("broken")
     with pytest.warns(UserWarning, match="broken"):
         loaded = reg.load_all()
-    assert "ok" in loaded and "broken" not in loaded
+    assert "ddpm" in loaded and "broken" not in loaded
+
+
+def test_a_plugin_has_one_name_the_registrys():
+    reg = Registry("generators", base=Generator)
+    reg.register("other", "usbench.generators.ddpm:DDPMGenerator")
+    with pytest.raises(PluginLoadError, match="says its name is 'ddpm'.*alias"):
+        reg.get("other")
+
+    class Nameless(Generator):  # a third-party class that states no name gets the registry's
+        pass
+
+    reg.register("nameless", Nameless)
+    assert reg.get("nameless").name == "nameless"
 
 
 def test_wrong_base_class_is_refused():

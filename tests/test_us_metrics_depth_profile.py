@@ -76,7 +76,7 @@ def test_profile_follows_the_attenuation_law() -> None:
 
 def test_distance_grows_with_the_attenuation_gap() -> None:
     real = as_imageset(fan_images(12, 1.0, seed=2), probe="convex")
-    metric = DepthProfile(n_bins=16)
+    metric = DepthProfile(DepthProfile.Config(n_bins=16))
     results = [
         metric.compute(EvalInputs(SampleBatch(fan_images(12, alpha, seed=3)), real, seed=0))
         for alpha in (1.0, 1.5, 2.5, 4.0)

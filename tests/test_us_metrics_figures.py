@@ -48,9 +48,9 @@ def test_every_metric_draws_its_figure(tmp_path) -> None:
     inputs = EvalInputs(SampleBatch(lus_set(6, 3).images), train, held, seed=0)
     metrics = {
         "memorization": Memorization(extractors=()),
-        "depth_profile": DepthProfile(n_bins=12),
-        "speckle": SpeckleStatistics(patch=8),
-        "bline": BLineFidelity(n_figure=4),
+        "depth_profile": DepthProfile(DepthProfile.Config(n_bins=12)),
+        "speckle": SpeckleStatistics(SpeckleStatistics.Config(patch=8)),
+        "bline": BLineFidelity(BLineFidelity.Config(n_figure=4)),
     }
     assert set(metrics) == set(FIGURES)
     for name, metric in metrics.items():

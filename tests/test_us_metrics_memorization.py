@@ -86,7 +86,7 @@ def test_shift_is_recovered_exactly() -> None:
 
 
 def test_copies_are_flagged_and_independent_images_are_not(data) -> None:
-    metric = Memorization(extractors=(PooledProjection(),), max_shift=4)
+    metric = Memorization(Memorization.Config(max_shift=4), extractors=(PooledProjection(),))
     copies = metric.compute(
         EvalInputs(copies_of_train(data["train"], 0), data["train"], data["heldout"])
     )

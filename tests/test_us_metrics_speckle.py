@@ -76,7 +76,9 @@ def test_log_envelope_inverts_compression() -> None:
 def test_log_compressed_rayleigh_is_recovered() -> None:
     env = rayleigh_images(6, seed=3) / 0.25 * 0.05  # unit-mean-square envelope × 0.05
     grey = (1.0 + 20 * torch.log10(env.clamp_min(1e-6)) / 50.0).clamp(0, 1)
-    stats = SpeckleStatistics(envelope="log", dynamic_range_db=50.0, min_mean=0.2)
+    stats = SpeckleStatistics(
+        SpeckleStatistics.Config(envelope="log", dynamic_range_db=50.0, min_mean=0.2)
+    )
     assert np.median(stats.statistics(grey).snr) == pytest.approx(RAYLEIGH_SNR, abs=0.08)
 
 

@@ -10,7 +10,7 @@ import click
 
 from usbench.config import ConfigError, parse_assignments
 from usbench.protocols import MetricUnavailable
-from usbench.registry import KINDS, PluginLoadError, UnknownPluginError, registry
+from usbench.registry import KINDS, PluginLoadError, UnknownPluginError
 
 DEFAULT_STORE = "usbench-results"
 
@@ -41,8 +41,18 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--generator", "-g", required=True, help="Registered generator name.")
-@click.option("--dataset", "-d", required=True, help="Dataset name, or folder:PATH.")
+@click.option(
+    "--generator",
+    "-g",
+    required=True,
+    help="Generator selector: NAME or NAME:key=value,... (e.g. sinddm:preset=paper).",
+)
+@click.option(
+    "--dataset",
+    "-d",
+    required=True,
+    help="Dataset selector: NAME, NAME:key=value,... or folder:PATH.",
+)
 @click.option(
     "--preset",
     "-p",
@@ -56,7 +66,7 @@ def main() -> None:
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override one config value; repeatable (e.g. --set steps=500).",
+    help="Override one generator setting; repeatable (e.g. --set train.steps=500).",
 )
 @click.option(
     "--data-root",
@@ -78,8 +88,14 @@ def main() -> None:
     type=int,
     help="Images to generate (default: size of the real test split, at least 16).",
 )
-@click.option("--metrics", help="Comma-separated metric names (default: all registered).")
-@click.option("--tasks", default="", help="Comma-separated downstream tasks to run.")
+@click.option(
+    "--metrics",
+    help="Metric selectors and @suites, comma-separated (e.g. fid:layer=pool2,kid or "
+    "@seed002; default @all: every metric and variant). See `usbench list metrics`.",
+)
+@click.option(
+    "--tasks", default="", help="Downstream task selectors, comma-separated (e.g. classifier_gain)."
+)
 @click.option(
     "--task-preset",
     default="quick",
@@ -126,8 +142,10 @@ def run(
     \b
     Examples:
       usbench run --generator ddpm --dataset lus-phantom
-      usbench run -g ddpm -d lus-phantom --preset smoke --set steps=20
-      usbench run -g awdiff -d lus --data-root ~/data/pocus-lus
+      usbench run -g ddpm -d lus-phantom --preset smoke --set train.steps=20
+      usbench run -g ddpm -d lus-phantom:n_per_class=8 --preset smoke \\
+          --metrics fid:layer=pool2,lpips:net=vgg,mode=paired
+      usbench run -g awdiff -d lus --data-root ~/data/pocus-lus --metrics @seed000
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
       usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \\
           --task-set minority_class=pneumonia
@@ -145,8 +163,8 @@ def run(
         data_options=parse_assignments(data_options),
         image_size=image_size,
         n_samples=n_samples,
-        metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None,
-        tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        metrics=metrics,
+        tasks=tasks,
         task_preset=task_preset,
         task_overrides=parse_assignments(task_overrides),
         resume=resume,
@@ -234,16 +252,21 @@ def report(formats, out, filters, no_figures, layout, with_published, store_dir)
 
 @main.command("list")
 @click.argument("kind", type=click.Choice(KINDS))
-def list_plugins(kind: str) -> None:
-    """List registered plugins of KIND (built-in and third-party) without loading them.
+@click.argument("name", required=False)
+def list_plugins(kind: str, name: str | None) -> None:
+    """List registered plugins of KIND (built-in and third-party), their aliases and, for
+    metrics, the named suites; with NAME, that plugin's settings and presets.
 
     \b
-    Example:
+    Examples:
       usbench list generators
+      usbench list metrics
+      usbench list metrics fid
     """
-    reg = registry(kind)
-    for name in reg.names():
-        click.echo(f"{name:<20} {reg.target(name):<48} ({reg.origin(name)})")
+    from usbench.listing import describe_plugin, list_kind
+
+    for line in describe_plugin(kind, name) if name else list_kind(kind):
+        click.echo(line)
 
 
 def _attach_optional_groups() -> None:

@@ -1,16 +1,26 @@
-"""Typed configuration: frozen dataclasses, named presets and ``--set key=value`` overrides.
+"""Typed configuration: frozen dataclasses, named presets and ``key=value`` overrides.
 
-Every generator (and task) declares one frozen dataclass whose fields all have defaults.
-A preset is a mapping of field overrides. :func:`resolve_config` builds the final object
-from ``Config`` defaults → preset → user overrides, parsing strings by the field's type and
-rejecting unknown keys with the list of valid ones.
+Every plugin (generator, metric, dataset, task) that has settings declares one frozen
+dataclass ``Config`` whose fields all have defaults; a field whose type is itself such a
+dataclass is a *section* (``train`` of every trained generator) and its fields are set
+with dotted keys (``train.lr=1e-4``). A preset is a mapping of overrides (dotted keys or
+nested mappings). :func:`plugin_config` builds any plugin's config from defaults → preset
+→ user overrides, parsing strings by the field's type and rejecting unknown keys with the
+list of valid ones.
+
+A Config may declare ``renamed: ClassVar[Mapping[str, str]]`` (old key → new dotted key):
+old command lines (``--set steps=500``) and configs saved before a rename still load.
+The user-facing documentation of a field is its line ``name: text`` in the Config's
+docstring (:func:`field_docs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -21,41 +31,156 @@ class ConfigError(ValueError):
     """A configuration value or key is wrong; the message names the valid choices."""
 
 
+# --------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------
+def plugin_config(plugin: type, preset: str | None, overrides: Mapping[str, Any]) -> Any:
+    """The ``Config`` of ``plugin`` (a plugin class) for ``preset`` plus ``overrides``.
+
+    A plugin without a ``Config`` returns ``None`` and refuses any override. ``preset``
+    ``None`` means the plugin's ``default_preset`` (or the bare defaults if it has no
+    presets). Raises :class:`ConfigError` naming the valid presets, keys or values.
+    """
+    config_cls = getattr(plugin, "Config", None)
+    label = getattr(plugin, "name", "") or plugin.__name__
+    if config_cls is None:
+        if overrides:
+            raise ConfigError(f"{label!r} has no settings; drop {', '.join(overrides)}.")
+        return None
+    presets = getattr(plugin, "presets", None) or {}
+    if preset is None:
+        preset = getattr(plugin, "default_preset", None)
+    if preset is None:
+        return build_config(config_cls, overrides)
+    return resolve_config(config_cls, presets, preset, overrides, label=label)
+
+
 def resolve_config(
     config_cls: type,
     presets: Mapping[str, Mapping[str, Any]],
     preset: str,
     overrides: Mapping[str, Any],
+    *,
+    label: str | None = None,
 ) -> Any:
     """Defaults of ``config_cls`` ← ``presets[preset]`` ← ``overrides`` (strings parsed)."""
     if preset not in presets:
-        raise ConfigError(
-            f"Unknown preset {preset!r} for {config_cls.__qualname__}; "
-            f"choose one of: {', '.join(presets)}."
-        )
-    values: dict[str, Any] = {}
-    for key, value in {**presets[preset], **overrides}.items():
-        values[key] = value
+        owner = label or config_cls.__qualname__
+        choices = ", ".join(presets) or "(it has none)"
+        raise ConfigError(f"Unknown preset {preset!r} for {owner}; choose one of: {choices}.")
+    values = flatten(config_cls, presets[preset])
+    values.update(flatten(config_cls, overrides))
     return build_config(config_cls, values)
 
 
+def flatten(config_cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys for ``values`` (nested mappings of sections flattened, renames applied)."""
+    flat: dict[str, Any] = {}
+    sections = _sections(config_cls)
+    for key, value in values.items():
+        key = _renamed(config_cls).get(key, key)
+        if key in sections and isinstance(value, Mapping):
+            for sub_key, sub_value in flatten(sections[key], value).items():
+                flat[f"{key}.{sub_key}"] = sub_value
+        elif key in sections and dataclasses.is_dataclass(value):
+            for sub_key, sub_value in flatten(sections[key], config_to_dict(value)).items():
+                flat[f"{key}.{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
 def build_config(config_cls: type, values: Mapping[str, Any]) -> Any:
-    """Instantiate ``config_cls`` from ``values``; strings are parsed by field type."""
+    """Instantiate ``config_cls`` from ``values`` (dotted keys or nested mappings)."""
+    values = flatten(config_cls, values)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    sections = _sections(config_cls)
     hints = typing.get_type_hints(config_cls)
-    unknown = sorted(set(values) - set(fields))
+    known = valid_keys(config_cls)
+    unknown = [key for key in values if key not in known]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"Unknown setting(s) {', '.join(unknown)} for {config_cls.__qualname__}. "
-            f"Valid keys: {', '.join(sorted(fields))}."
+            f"Unknown setting {', '.join(map(repr, unknown))} for {config_cls.__qualname__}."
+            f"{hint} Valid keys: {', '.join(known)}."
         )
-    parsed = {k: parse_value(hints[k], v, key=k) for k, v in values.items()}
+    nested: dict[str, dict[str, Any]] = {}
+    plain: dict[str, Any] = {}
+    for key, value in values.items():
+        head, dot, rest = key.partition(".")
+        if dot and head in sections:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            plain[key] = value
+    parsed = {k: parse_value(hints[k], v, key=k) for k, v in plain.items()}
+    for name, section_cls in sections.items():
+        if name in nested:
+            base = config_to_dict(_default_of(fields[name]))
+            parsed[name] = build_config(section_cls, {**flatten(section_cls, base), **nested[name]})
     try:
         return config_cls(**parsed)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"Invalid {config_cls.__qualname__}: {err}") from err
 
 
+def valid_keys(config_cls: type) -> list[str]:
+    """Every settable key of ``config_cls``, sections' fields dotted (``train.lr``)."""
+    keys: list[str] = []
+    sections = _sections(config_cls)
+    for f in dataclasses.fields(config_cls):
+        if f.name in sections:
+            keys += [f"{f.name}.{k}" for k in valid_keys(sections[f.name])]
+        else:
+            keys.append(f.name)
+    return keys
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """``{key: description}`` from the ``key: text`` lines of the Config's docstring.
+
+    A description may continue on the following lines, indented deeper than its key.
+    """
+    docs: dict[str, str] = {}
+    key, indent = None, 0
+    for line in (config_cls.__doc__ or "").splitlines():
+        depth = len(line) - len(line.lstrip())
+        match = re.match(r"\s*([a-z_][a-z0-9_]*)\s*:\s+(.+)", line)
+        if match and (key is None or depth <= indent):
+            key, indent = match.group(1), depth
+            docs.setdefault(key, match.group(2).strip())
+        elif key is not None and line.strip() and depth > indent:
+            docs[key] += " " + line.strip()
+        else:
+            key = None
+    for name, section_cls in _sections(config_cls).items():
+        for sub_key, text in field_docs(section_cls).items():
+            docs[f"{name}.{sub_key}"] = text
+    return docs
+
+
+def _sections(config_cls: type) -> dict[str, type]:
+    hints = typing.get_type_hints(config_cls)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(config_cls)
+        if isinstance(hints[f.name], type) and dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+def _renamed(config_cls: type) -> Mapping[str, str]:
+    return getattr(config_cls, "renamed", None) or {}
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+# --------------------------------------------------------------------------------------
+# parsing values
+# --------------------------------------------------------------------------------------
 def parse_value(annotation: Any, value: Any, *, key: str) -> Any:
     """Convert ``value`` (often a CLI string) to ``annotation``; raise ConfigError if not."""
     origin = typing.get_origin(annotation)
@@ -132,13 +257,16 @@ def parse_assignments(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     return result
 
 
+# --------------------------------------------------------------------------------------
+# serialising
+# --------------------------------------------------------------------------------------
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """JSON-able dict of a config dataclass (tuples become lists)."""
+    """JSON-able dict of a config dataclass (sections nested, tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def config_from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
-    """Inverse of :func:`config_to_dict`."""
+    """Inverse of :func:`config_to_dict`; also reads configs saved before a key was renamed."""
     return build_config(config_cls, dict(values))
 
 
@@ -146,3 +274,10 @@ def config_hash(config: Any) -> str:
     """Short stable hash of a config's values (first 12 hex of sha256)."""
     text = json.dumps(config_to_dict(config), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def changed_values(config: Any) -> dict[str, Any]:
+    """Dotted keys whose values differ from the Config's defaults, in field order."""
+    defaults = flatten(type(config), config_to_dict(type(config)()))
+    current = flatten(type(config), config_to_dict(config))
+    return {k: v for k, v in current.items() if defaults.get(k) != v}

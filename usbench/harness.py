@@ -18,17 +18,17 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from usbench import provenance
-from usbench.config import ConfigError, config_hash, config_to_dict, resolve_config
+from usbench.config import config_hash, config_to_dict
 from usbench.data import open_dataset
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
 from usbench.fileio import atomic_write_text
 from usbench.images import save_png_grid, save_pngs
+from usbench.plugins import PluginSpec, resolve, resolve_list
 from usbench.protocols import (
     EvalInputs,
     FitContext,
@@ -37,7 +37,7 @@ from usbench.protocols import (
     MetricResult,
     MetricUnavailable,
 )
-from usbench.registry import PluginLoadError, registry
+from usbench.registry import PluginLoadError
 from usbench.samples import SampleBatch
 from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
 
@@ -46,12 +46,16 @@ from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
 class RunRequest:
     """Everything ``usbench run`` needs.
 
+    generator: a generator selector (``sinddm`` or ``sinddm:preset=paper,train.lr=1e-4``).
+    dataset: a dataset selector (``lus-phantom:n_per_class=8``, ``folder:PATH``).
     overrides: ``--set`` values (strings) on top of the preset.
-    data_options: dataset-specific ``key=value`` strings.
-    image_size: side the data are loaded at; default the generator's ``image_size``.
+    data_options: dataset-specific ``key=value`` strings (``--data-option``).
+    image_size: side the data are loaded at; default what the generator asks for
+        (:meth:`usbench.protocols.Generator.data_image_size`).
     n_samples: images to generate (default: as many as the real test split, at least 16).
-    metrics: metric names (default: every registered metric).
-    tasks: task names to run after the metrics.
+    metrics: a metric selector list (``"fid:layer=pool2,kid"``, ``"@seed002"``, or a
+        tuple of selectors); default ``@all``, every metric and variant.
+    tasks: task selectors to run after the metrics (text or tuple, as ``metrics``).
     task_preset: preset of every task's config (``paper``, ``quick``, ``smoke``).
     task_overrides: ``--task-set`` values (strings) on top of the task preset.
     test_fraction: share of patients held out as real test data.
@@ -67,8 +71,8 @@ class RunRequest:
     data_options: Mapping[str, str] = field(default_factory=dict)
     image_size: int | None = None
     n_samples: int | None = None
-    metrics: tuple[str, ...] | None = None
-    tasks: tuple[str, ...] = ()
+    metrics: str | tuple[str, ...] | None = None
+    tasks: str | tuple[str, ...] = ""
     task_preset: str = "quick"
     task_overrides: Mapping[str, str] = field(default_factory=dict)
     test_fraction: float = 0.2
@@ -97,31 +101,35 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
 
     Returns ``None`` in the worker processes of a multi-process launch.
     """
-    gen_cls = registry("generators").get(request.generator)
-    _check_names("metrics", request.metrics or ())
-    _check_names("tasks", request.tasks)
-    config = resolve_config(gen_cls.Config, gen_cls.presets, request.preset, request.overrides)
-    for name in request.tasks:  # reject bad task settings before any training
-        build_task(registry("tasks").get(name), request.task_preset, request.task_overrides)
-    data = _open_data(request, config)
+    gen_spec = resolve(
+        "generators", request.generator, preset=request.preset, overrides=request.overrides
+    )
+    metrics = "@all" if request.metrics is None else _joined(request.metrics)
+    metric_specs = resolve_list("metrics", metrics)
+    task_specs = [  # bad task settings are refused here, before any training
+        resolve("tasks", s, preset=request.task_preset, overrides=request.task_overrides)
+        for s in _selectors(_joined(request.tasks))
+    ]
+    config = gen_spec.config
+    data = _open_data(request, gen_spec)
     train_set, test_set, split = _split(data, request)
-    key = run_key(request, config, data.content_hash(), split)
-    generator = _fit_or_load(gen_cls, config, train_set, request, store.work_dir / key)
+    key = run_key(gen_spec, data.content_hash(), split, request.seed)
+    generator = _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
     _refuse_stand_in_weights(generator)
     if not is_main_process():
         return None  # data-parallel workers only train; the main process does the rest
     samples = _sample(generator, request, train_set, test_set)
-    inputs, outcomes = score_metrics(request, samples, train_set, test_set)
+    inputs, outcomes = score_metrics(metric_specs, samples, train_set, test_set, request.seed)
     metric_scores = [outcome.row for outcome in outcomes]
-    task_scores = run_tasks(request, data, gen_cls, config, store.work_dir / key)
+    task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
     scores = metric_scores + task_scores
 
-    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{request.generator}-{key[:8]}"
+    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{gen_spec.name}-{key[:8]}"
     row = RunRow(
         run_id=run_id,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-        generator=request.generator,
-        preset=request.preset,
+        generator=gen_spec.name,
+        preset=gen_spec.preset or request.preset,
         config=config_to_dict(config),
         config_hash=config_hash(config),
         dataset=data.name,
@@ -146,14 +154,19 @@ def _refuse_stand_in_weights(generator: Generator) -> None:
         )
 
 
-def _check_names(kind: str, names: tuple[str, ...]) -> None:
-    """Fail before training on a misspelt metric or task name (imports nothing)."""
-    for name in names:
-        registry(kind).target(name)  # raises UnknownPluginError with "did you mean"
+def _joined(selectors: str | tuple[str, ...]) -> str:
+    """A selector list as text (a tuple holds one selector per item)."""
+    return selectors if isinstance(selectors, str) else ",".join(selectors)
 
 
-def _open_data(request: RunRequest, config: Any) -> ImageSet:
-    size = request.image_size or getattr(config, "image_size", None) or 256
+def _selectors(text: str) -> list[str]:
+    from usbench.selectors import parse_selector_list
+
+    return [str(s) for s in parse_selector_list(text)]
+
+
+def _open_data(request: RunRequest, gen_spec: PluginSpec) -> ImageSet:
+    size = request.image_size or gen_spec.plugin.data_image_size(gen_spec.config) or 256
     return open_dataset(
         request.dataset, image_size=size, root=request.data_root, options=request.data_options
     )
@@ -181,22 +194,22 @@ def _names_hash(names: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
 
 
-def run_key(request: RunRequest, config: Any, data_hash: str, split: dict) -> str:
+def run_key(gen_spec: PluginSpec, data_hash: str, split: dict, seed: int) -> str:
     """Hash of everything that determines the trained weights."""
     payload = {
-        "generator": request.generator,
-        "config": config_to_dict(config),
+        "generator": gen_spec.name,
+        "config": config_to_dict(gen_spec.config),
         "data": data_hash,
         "split": split,
-        "seed": request.seed,
+        "seed": seed,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _fit_or_load(gen_cls, config, train_set, request: RunRequest, workdir: Path) -> Generator:
+def _fit_or_load(gen_spec: PluginSpec, train_set, request: RunRequest, workdir: Path) -> Generator:
     if request.load is not None:
-        return gen_cls.load(request.load)
-    generator = gen_cls(config)
+        return gen_spec.plugin.load(request.load)
+    generator = gen_spec.build()
     ctx = FitContext(
         workdir=workdir, seed=request.seed, resume=request.resume, progress=request.progress
     )
@@ -222,22 +235,27 @@ class MetricOutcome:
 
 
 def score_metrics(
-    request: RunRequest, samples: SampleBatch, train_set: ImageSet, test_set: ImageSet | None
+    specs: list[PluginSpec],
+    samples: SampleBatch,
+    train_set: ImageSet,
+    test_set: ImageSet | None,
+    seed: int,
 ) -> tuple[EvalInputs, list[MetricOutcome]]:
-    """Every requested metric; unavailable and failing metrics become rows that say so."""
-    names = request.metrics if request.metrics is not None else tuple(registry("metrics").names())
-    inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=request.seed)
-    return inputs, [_score_one(name, inputs) for name in names]
+    """Every metric of ``specs``; unavailable and failing metrics become rows that say so.
+
+    A score's name is the metric's canonical selector (``fid:layer=pool2``).
+    """
+    inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=seed)
+    return inputs, [_score_one(spec, inputs) for spec in specs]
 
 
-def _score_one(name: str, inputs: EvalInputs) -> MetricOutcome:
+def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
     try:
-        metric_cls = registry("metrics").get(name)
-        metric = metric_cls()
+        metric = spec.build()
     except PluginLoadError as err:  # a broken plugin is reported by name, the rest go on
         row = ScoreRow(
             source="metric",
-            name=name,
+            name=spec.selector,
             version="?",
             variant={},
             status="failed",
@@ -247,10 +265,10 @@ def _score_one(name: str, inputs: EvalInputs) -> MetricOutcome:
         return MetricOutcome(row)
     base = dict(
         source="metric",
-        name=metric_cls.name or name,
-        version=metric_cls.version,
+        name=spec.selector,
+        version=metric.version,
         variant=metric.variant(),
-        higher_is_better=metric_cls.higher_is_better,
+        higher_is_better=metric.higher_is_better,
     )
     try:
         result = metric.compute(inputs)
@@ -284,19 +302,13 @@ def draw_metric_figures(inputs: EvalInputs, outcomes: list[MetricOutcome], folde
             warnings.warn(f"figure of {outcome.row.name} failed: {err}", stacklevel=2)
 
 
-def build_task(task_cls: type, preset: str, overrides: Mapping[str, str]) -> Any:
-    """Instantiate a task from its ``presets``/``Config`` (as generators are), or with no
-    arguments if it declares no config, in which case ``overrides`` must be empty."""
-    if hasattr(task_cls, "Config") and hasattr(task_cls, "presets"):
-        return task_cls(resolve_config(task_cls.Config, task_cls.presets, preset, overrides))
-    if overrides:
-        raise ConfigError(
-            f"task {task_cls.name!r} has no settings; drop --task-set {', '.join(overrides)}"
-        )
-    return task_cls()
-
-
-def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list[ScoreRow]:
+def run_tasks(
+    task_specs: list[PluginSpec],
+    request: RunRequest,
+    data: ImageSet,
+    gen_spec: PluginSpec,
+    workdir: Path,
+) -> list[ScoreRow]:
     """Every requested downstream task, fed a factory that trains this run's generator.
 
     The factory carries the generator's ``capabilities`` as an attribute, so a task can
@@ -305,11 +317,11 @@ def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list
     one ``unavailable`` row with the fix.
     """
     rows: list[ScoreRow] = []
-    for name in request.tasks:
-        task = build_task(registry("tasks").get(name), request.task_preset, request.task_overrides)
+    for spec in task_specs:
+        task, name = spec.build(), spec.name
 
         def train_generator(train: ImageSet, tag: str, _task=name) -> Generator:
-            generator = gen_cls(config)
+            generator = gen_spec.build()
             ctx = FitContext(
                 workdir=workdir / "tasks" / _task / tag,
                 seed=request.seed,
@@ -319,7 +331,7 @@ def run_tasks(request: RunRequest, data, gen_cls, config, workdir: Path) -> list
             generator.fit(train, ctx)
             return generator
 
-        train_generator.capabilities = gen_cls.capabilities
+        train_generator.capabilities = gen_spec.plugin.capabilities
         base = dict(source="task", version=task.version, variant=task.variant())
         try:
             scores = task.run(data, train_generator, seed=request.seed)

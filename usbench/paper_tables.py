@@ -23,7 +23,7 @@ import pandas as pd
 from usbench.store import ResultStore
 
 LAYOUTS = ("seed000", "seed002", "seed003", "seed004")
-_LPIPS = ("lpips-diversity", "lpips", "lpips-paired")
+_LPIPS = ("lpips", "lpips:mode=paired")
 _TASK = "classifier_gain"
 
 
@@ -166,7 +166,7 @@ def _caption(title: str, frame: pd.DataFrame, note: str = "") -> str:
 def seed000_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> PaperTable:
     """Seed 000 Table 1: method × steps, SIFID↓ LPIPS↑ NIMA↑ (mean ± std)."""
     metrics = frame[frame["source"] == "metric"] if not frame.empty else frame
-    lpips = _pick(metrics, _LPIPS) or "lpips-diversity"
+    lpips = _pick(metrics, _LPIPS) or "lpips"
     table = PaperTable(
         _caption(
             "SIFID, LPIPS and NIMA per method and training steps",
@@ -201,7 +201,11 @@ def _groups(published: pd.DataFrame | None, keys: list[str]):
 
 def seed002_fid_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> PaperTable:
     """Seed 002 Table 1: rows datasets, columns generator × {1st MP, 2nd MP} FID↓."""
-    metrics = frame[frame["metric"].isin(["fid-pool1", "fid-pool2"])] if not frame.empty else frame
+    metrics = (
+        frame[frame["metric"].isin(["fid:layer=pool1", "fid:layer=pool2"])]
+        if not frame.empty
+        else frame
+    )
     methods = sorted(set(metrics["generator"])) if not metrics.empty else []
     if published is not None and not published.empty:
         methods += [m for m in dict.fromkeys(published["method"]) if m not in methods]
@@ -216,7 +220,7 @@ def seed002_fid_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> Pa
         columns,
     )
     for dataset, group in metrics.groupby("dataset", sort=True) if not metrics.empty else []:
-        cells = [_cell(group, spread=False, generator=m, metric=f"fid-pool{k}")
+        cells = [_cell(group, spread=False, generator=m, metric=f"fid:layer=pool{k}")
                  for m in methods for k in (1, 2)]  # fmt: skip
         table.rows.append(([dataset], cells))
     for (dataset,), group in _groups(published, ["dataset"]):
@@ -229,7 +233,7 @@ def seed002_fid_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> Pa
 def seed002_stats_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> PaperTable:
     """Seed 002 Table 2: rows metric × {Mean, Std. Dev., Range} over images, columns
     dataset × generator (ours), published columns after them."""
-    names = [m for m in (_pick(frame, ("lpips-paired", "lpips")), "ssim", "psnr") if m]
+    names = [m for m in (_pick(frame, ("lpips:mode=paired", "lpips")), "ssim", "psnr") if m]
     metrics = frame[frame["metric"].isin(names)] if not frame.empty else frame
     ours = sorted({(d, g) for d, g in zip(metrics["dataset"], metrics["generator"], strict=True)})
     pub_cols = []

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from usbench.data.imageset import ImageSet
     from usbench.samples import SampleBatch
 
-PRESETS = ("paper", "quick", "smoke")
-
 
 # --------------------------------------------------------------------------------------
 # Generators
@@ -67,11 +65,16 @@ class Generator(ABC):
     """An image generator plugin.
 
     Class attributes a plugin sets:
-        name: registry name (``"ddpm"``).
-        Config: a frozen dataclass of every hyper-parameter, each with a default.
+        name: registry name (``"ddpm"``); may be left out (the registry sets it), and a
+            name that differs from the entry point's is refused.
+        Config: a frozen dataclass of every hyper-parameter, each with a default and a
+            ``key: text`` line in its docstring; trained generators hold the shared
+            optimisation settings in a ``train`` section (:class:`usbench.training.
+            TrainSettings`, set as ``train.lr=1e-4``).
         presets: ``{"paper": {...}, "quick": {...}, "smoke": {...}}`` — overrides of the
             Config defaults. ``paper`` reproduces the source paper (GPU), ``quick`` runs in
             minutes on a laptop CPU, ``smoke`` in seconds (tests).
+        default_preset: the preset used when none is named (``quick``).
         capabilities: a :class:`Capabilities`.
 
     Persistence: :meth:`save` writes ``config.json`` (the Config), ``state.json``
@@ -82,6 +85,7 @@ class Generator(ABC):
     name: ClassVar[str] = ""
     Config: ClassVar[type]
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    default_preset: ClassVar[str] = "quick"
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: Any) -> None:
@@ -92,9 +96,19 @@ class Generator(ABC):
     @classmethod
     def from_preset(cls, preset: str = "quick", overrides: Mapping[str, str] | None = None):
         """Build with ``preset`` plus ``--set``-style string ``overrides``."""
-        from usbench.config import resolve_config
+        from usbench.config import plugin_config
 
-        return cls(resolve_config(cls.Config, cls.presets, preset, overrides or {}))
+        return cls(plugin_config(cls, preset, overrides or {}))
+
+    @classmethod
+    def data_image_size(cls, config: Any) -> int | None:
+        """The side (px) at which the harness loads the data when ``--image-size`` is not
+        given; ``None`` lets the harness choose (256).
+
+        Default: the Config's ``image_size`` field when it has one. Override it when the
+        size the generator needs is named otherwise or derived.
+        """
+        return getattr(config, "image_size", None)
 
     @abstractmethod
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
@@ -226,16 +240,53 @@ class MetricResult:
     ci_high: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_samples(
+        cls,
+        values: np.ndarray,
+        *,
+        seed: int,
+        details: dict[str, Any] | None = None,
+        n: int | None = None,
+    ) -> MetricResult:
+        """Mean ± std of per-sample ``values`` with a 95 % percentile-bootstrap interval.
+
+        ``n`` defaults to ``len(values)`` (give it when the values are not one per image,
+        e.g. KID's subsets).
+        """
+        import numpy as np
+
+        from usbench.stats import bootstrap_ci
+
+        values = np.asarray(values, dtype=np.float64)
+        low, high = bootstrap_ci(values, seed=seed)
+        return cls(
+            value=float(values.mean()),
+            spread=float(values.std()),
+            n=len(values) if n is None else n,
+            per_sample=values,
+            ci_low=low,
+            ci_high=high,
+            details=dict(details or {}),
+        )
+
 
 class Metric(ABC):
     """A metric plugin.
 
-    Class attributes: ``name``, ``version`` (bump when numbers can change), ``kind`` (a
-    :class:`MetricKind`), ``higher_is_better``, ``weights`` (names of pretrained weight
-    files it needs, see :mod:`usbench.weights`), ``value_range`` (``(low, high)``, either
-    may be ``None``). :meth:`variant` returns the exact recipe (layer, resize, grayscale
-    to RGB policy, weights hash...); it is stored with every score, and two scores are
-    comparable only when name, version and variant agree.
+    Class attributes: ``name`` (the registry name; checked against the entry point),
+    ``version`` (bump when numbers can change), ``kind`` (a :class:`MetricKind`),
+    ``higher_is_better``, ``weights`` (names of pretrained weight files it needs, see
+    :mod:`usbench.weights`), ``value_range`` (``(low, high)``, either may be ``None``) and
+    ``Config``: a frozen dataclass of its settings, each documented as ``key: text`` in
+    the Config's docstring (``None`` when it has none). A setting picks a variant
+    (``fid:layer=pool2``), so a variant is never a subclass. ``kind``,
+    ``higher_is_better`` and ``weights`` may be set per instance when a setting changes them
+    (LPIPS ``mode``); the harness reads them from the instance.
+
+    :meth:`variant` returns the exact recipe (layer, resize, grayscale to RGB policy,
+    weights hash...); it is stored with every score, and two scores are comparable only
+    when name, version and variant agree.
     """
 
     name: ClassVar[str] = ""
@@ -244,6 +295,18 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ()
     value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
+    Config: ClassVar[type | None] = None
+
+    def __init__(self, config: Any = None) -> None:
+        config_cls = type(self).Config
+        if config_cls is None:
+            if config is not None:
+                raise TypeError(f"{type(self).__name__} has no settings")
+        elif config is None:
+            config = config_cls()
+        elif not isinstance(config, config_cls):
+            raise TypeError(f"{type(self).__name__} needs a {config_cls.__name__}")
+        self.config = config
 
     def variant(self) -> dict[str, Any]:
         """JSON-able identity of the exact computation (empty when there is one way)."""

@@ -154,6 +154,7 @@ class Registry(Generic[T]):
                 f"{self.kind} plugin {name!r} ({entry.target!r} from {entry.origin}) is not a "
                 f"subclass of {self.base.__module__}.{self.base.__qualname__}."
             )
+        _claim_name(obj, name, self.kind, entry)
         self._loaded[name] = obj
         return obj
 
@@ -166,6 +167,22 @@ class Registry(Generic[T]):
             except PluginLoadError as err:
                 warnings.warn(str(err), stacklevel=2)
         return loaded
+
+
+def _claim_name(obj: object, name: str, kind: str, entry: _Entry) -> None:
+    """A plugin has one name, the registry's: a class without one gets it; a class that
+    states another is refused (runs, saved files and scores would disagree)."""
+    if not isinstance(obj, type) or not hasattr(obj, "name"):
+        return
+    stated = obj.__dict__.get("name", "")
+    if not stated:
+        obj.name = name
+    elif stated != name:
+        raise PluginLoadError(
+            f"{kind} plugin {name!r} ({entry.target!r} from {entry.origin}) says its name is "
+            f"{stated!r}; register it under {stated!r} or drop its `name` attribute (the "
+            "registry gives it one). For another name with other settings, add an alias."
+        )
 
 
 def _load_path(path: str, *, kind: str, name: str, origin: str) -> object:

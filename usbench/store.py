@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from usbench import catalog
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -176,7 +178,11 @@ class ResultStore:
         return rows
 
     def scores(self) -> list[dict[str, Any]]:
-        """Every score row joined with its run's identity (JSON columns decoded)."""
+        """Every score row joined with its run's identity (JSON columns decoded).
+
+        Metric rows stored under an old alias (``fid-pool2``) come back under the canonical
+        selector it stands for (``fid:layer=pool2``), so old and new runs share a column.
+        """
         query = (
             "SELECT s.*, r.generator, r.preset, r.dataset, r.seed, r.config_hash, "
             "r.data_hash, r.created_at, r.run_dir FROM scores s JOIN runs r USING (run_id)"
@@ -189,6 +195,8 @@ class ResultStore:
             row["details"] = json.loads(row.pop("details_json"))
             per_sample = row.pop("per_sample_json")
             row["per_sample"] = json.loads(per_sample) if per_sample else None
+            if row["source"] == "metric":
+                row["name"] = catalog.canonical_alias("metrics", row["name"])
         return rows
 
     def delete_run(self, run_id: str) -> None:
