@@ -44,9 +44,8 @@ def _timed(label: str, fn, timings: dict) -> object:
 def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -> dict:
     """Every usbench metric once; returns the values."""
     from usbench import features
-    from usbench.metrics.cwssim import CWSSIM
-    from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, FIDPool2, SIFIDPool2
-    from usbench.metrics.perceptual import LPIPSDiversity, LPIPSPaired, build_lpips
+    from usbench.metrics.perceptual import LPIPS, build_lpips
+    from usbench.plugins import resolve_list
     from usbench.protocols import EvalInputs
     from usbench.samples import SampleBatch
 
@@ -54,13 +53,15 @@ def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -
     train = imageset(real)
     inputs = EvalInputs(SampleBatch(gen, sources=train.names), train)
     model = build_lpips("alex", lpips_backbone)
-    metrics = [FID(), FIDPool1(), FIDPool2(), KID(), SIFID(), SIFIDPool2()]
-    metrics += [LPIPSPaired(model=model), LPIPSDiversity(model=model), CWSSIM()]
+    selectors = "fid,fid:layer=pool1,fid:layer=pool2,kid,sifid,sifid:layer=pool2,cw-ssim"
+    metrics = {spec.selector: spec.build() for spec in resolve_list("metrics", selectors)}
+    for mode in ("paired", "diversity"):  # seeded random backbone, as the reference gets
+        metrics[f"lpips:mode={mode}"] = LPIPS(LPIPS.Config(mode=mode), model=model)
     values = {}
-    for metric in metrics:
+    for name, metric in metrics.items():
         start = time.perf_counter()
-        values[metric.name] = metric.compute(inputs).value
-        print(f"    {metric.name:<32} {time.perf_counter() - start:8.1f} s", flush=True)
+        values[name] = metric.compute(inputs).value
+        print(f"    {name:<32} {time.perf_counter() - start:8.1f} s", flush=True)
     return values
 
 
@@ -208,16 +209,16 @@ def main() -> None:
     print("agreement: usbench vs reference")
     for name, ref in (
         ("fid", fid[2048]),
-        ("fid-pool1", fid[64]),
-        ("fid-pool2", fid[192]),
+        ("fid:layer=pool1", fid[64]),
+        ("fid:layer=pool2", fid[192]),
         ("sifid", sif[64]),
-        ("sifid-pool2", sif[192]),
-        ("lpips-paired", lp["paired"]),
-        ("lpips-diversity", lp["diversity"]),
+        ("sifid:layer=pool2", sif[192]),
+        ("lpips:mode=paired", lp["paired"]),
+        ("lpips:mode=diversity", lp["diversity"]),
         ("cw-ssim", cw),
     ):
-        print(f"  {name:<16} {cold[name]:12.5f} {ref:12.5f}")
-    print(f"  kid              {cold['kid']:12.5f}   (no reference tool)")
+        print(f"  {name:<20} {cold[name]:12.5f} {ref:12.5f}")
+    print(f"  kid                  {cold['kid']:12.5f}   (no reference tool)")
 
 
 if __name__ == "__main__":
