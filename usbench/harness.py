@@ -18,8 +18,10 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors.torch import save_file
 
 from usbench import provenance
 from usbench.config import config_hash, config_to_dict
@@ -112,7 +114,7 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     ]
     config = gen_spec.config
     data = _open_data(request, gen_spec)
-    train_set, test_set, split = _split(data, request)
+    train_set, test_set, split = split_data(data, request)
     key = run_key(gen_spec, data.content_hash(), split, request.seed)
     generator = _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
     _refuse_stand_in_weights(generator)
@@ -138,11 +140,25 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         seed=request.seed,
         n_samples=len(samples),
         run_dir=str(store.runs_dir / run_id),
-        provenance=provenance.collect(),
+        provenance={**provenance.collect(), "request": _request_record(request, data)},
     )
     run_dir = _write_run_folder(store, row, generator, samples, scores, (inputs, outcomes))
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def _request_record(request: RunRequest, data: ImageSet) -> dict[str, Any]:
+    """What opened the data and chose the metrics, so a run can be re-scored later."""
+    return {
+        "generator": request.generator,
+        "dataset": request.dataset,
+        "data_options": dict(request.data_options),
+        "data_root": None if request.data_root is None else str(request.data_root),
+        "image_size": int(data.images.shape[-1]),
+        "test_fraction": request.test_fraction,
+        "metrics": None if request.metrics is None else _joined(request.metrics),
+        "tasks": _joined(request.tasks),
+    }
 
 
 def _refuse_stand_in_weights(generator: Generator) -> None:
@@ -172,7 +188,7 @@ def _open_data(request: RunRequest, gen_spec: PluginSpec) -> ImageSet:
     )
 
 
-def _split(data: ImageSet, request: RunRequest) -> tuple[ImageSet, ImageSet | None, dict]:
+def split_data(data: ImageSet, request: RunRequest) -> tuple[ImageSet, ImageSet | None, dict]:
     """Patient-level train/test split; with one patient everything trains, nothing tests."""
     if len(set(data.patient_ids)) < 2 or request.test_fraction <= 0:
         return data, None, {"kind": "all-train", "train": len(data), "test": 0}
@@ -370,6 +386,7 @@ def _write_run_folder(
     try:
         generator.save(tmp / "generator")
         save_pngs(samples.images, tmp / "samples")
+        save_file({"images": samples.images.contiguous()}, str(tmp / "samples.safetensors"))
         save_png_grid(samples.images, tmp / "samples_grid.png")
         draw_metric_figures(*metric_outcomes, tmp / "figures")
         meta = {
