@@ -10,9 +10,10 @@ Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
    only — never on test patients: a single-image generator once per image of the class
    it must synthesise (even when it is also class-conditional, as SinDDM is: one model per
    image is what it trains anyway), any other class-conditional generator once on all of
-   them, any other generator once per class it must synthesise. Synthetic images: ``synthetic_mode="minority"`` adds
-   ``synthetic_per_image`` per kept minority image (seed 003: 32 per single-image model);
-   ``"balance"`` pads every class to the largest one (seed 004).
+   them, any other generator once per class it must synthesise. Synthetic images:
+   ``synthetic_mode="minority"`` adds ``synthetic_per_image`` per kept minority image
+   (seed 003: 32 per single-image model); ``"balance"`` pads every class to the largest
+   one (seed 004).
 4. Arms, each a fresh classifier: ``real``, ``real+aug`` (rotation ≤10°, translation
    ≤10 %, flips), ``real+synthetic``, ``real+synthetic+aug``. Test images are never
    synthetic and never augmented.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -52,7 +53,7 @@ from usbench.classifiers import (
     predict_logits,
     train_classifier,
 )
-from usbench.config import config_to_dict, resolve_config
+from usbench.config import config_to_dict
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_kfold, patient_split
 from usbench.protocols import Capabilities, Task, TaskScore
@@ -149,16 +150,6 @@ class ClassifierGain(Task):
             "patience": 0,
         },
     }
-
-    def __init__(self, config: ClassifierGainConfig | None = None) -> None:
-        self.config = config or ClassifierGainConfig()
-
-    @classmethod
-    def from_preset(
-        cls, preset: str = "quick", overrides: Mapping[str, str] | None = None
-    ) -> ClassifierGain:
-        """Build with ``preset`` plus ``--task-set``-style string ``overrides``."""
-        return cls(resolve_config(ClassifierGainConfig, cls.presets, preset, overrides or {}))
 
     def variant(self) -> dict[str, Any]:
         """The full protocol, including whether the backbone was ImageNet-pretrained."""

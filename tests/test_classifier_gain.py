@@ -251,15 +251,12 @@ def test_cli_rejects_bad_task_setting_before_training(tmp_path):
 
 def test_harness_records_unavailable_task(tmp_path):
     from usbench import harness
+    from usbench.plugins import PluginSpec, resolve
 
-    request = harness.RunRequest(
-        generator="ddpm",
-        dataset="tiny",
-        tasks=("classifier_gain",),
-        task_preset="smoke",
-        task_overrides={"classifier": "resnet18"},
-    )
-    rows = harness.run_tasks(request, toy_data(), _FakeGen, None, tmp_path)
+    request = harness.RunRequest(generator="ddpm", dataset="tiny")
+    task = resolve("tasks", "classifier_gain:classifier=resnet18", preset="smoke")
+    fake = PluginSpec("generators", "fake", _FakeGen, None)
+    rows = harness.run_tasks([task], request, toy_data(), fake, tmp_path)
     assert len(rows) == 1 and rows[0].status == "unavailable"
     assert "usbench weights" in rows[0].message and rows[0].variant["pretrained"] is True
 

@@ -26,6 +26,50 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------------------
+# What every plugin kind shares
+# --------------------------------------------------------------------------------------
+class Plugin:
+    """The contract every plugin kind shares: one name, one documented Config, presets.
+
+    name: the registry name; may be left out (the registry sets it from the entry point,
+        and refuses a class that states a different one).
+    Config: a frozen dataclass of the plugin's settings, every field with a default and a
+        ``key: text`` line in its docstring (``None``: no settings). A field whose type is
+        itself such a dataclass is a section, set with dotted keys (``train.lr``).
+    presets: named overrides of the Config defaults (``{"quick": {...}}``), or none.
+    default_preset: the preset used when none is named (``None``: the Config defaults).
+
+    Users reach the settings through a selector (``fid:layer=pool2``,
+    ``-g sinddm:preset=paper``, ``-d lus-phantom:n_per_class=8``), resolved by
+    :func:`usbench.plugins.resolve`; code builds the same with :meth:`from_preset`.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type | None] = None
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    default_preset: ClassVar[str | None] = None
+
+    def __init__(self, config: Any = None) -> None:
+        config_cls = type(self).Config
+        if config_cls is None:
+            if config is not None:
+                raise TypeError(f"{type(self).__name__} has no settings")
+        elif config is None:
+            config = config_cls()
+        elif not isinstance(config, config_cls):
+            raise TypeError(f"{type(self).__name__} needs a {config_cls.__name__}")
+        self.config = config
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, overrides: Mapping[str, Any] | None = None):
+        """An instance built from ``preset`` (default :attr:`default_preset`) plus
+        ``overrides`` (``--set``-style strings or values; dotted keys for sections)."""
+        from usbench.config import plugin_config
+
+        return cls(plugin_config(cls, preset, overrides or {}))
+
+
+# --------------------------------------------------------------------------------------
 # Generators
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -61,7 +105,7 @@ class FitContext:
     progress: bool = True
 
 
-class Generator(ABC):
+class Generator(Plugin, ABC):
     """An image generator plugin.
 
     Class attributes a plugin sets:
@@ -82,23 +126,14 @@ class Generator(ABC):
     rebuilds the generator from the Config and calls :meth:`restore`. Nothing is pickled.
     """
 
-    name: ClassVar[str] = ""
     Config: ClassVar[type]
-    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    default_preset: ClassVar[str] = "quick"
+    default_preset: ClassVar[str | None] = "quick"
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: Any) -> None:
         if not isinstance(config, self.Config):
             raise TypeError(f"{type(self).__name__} needs a {self.Config.__name__}")
         self.config = config
-
-    @classmethod
-    def from_preset(cls, preset: str = "quick", overrides: Mapping[str, str] | None = None):
-        """Build with ``preset`` plus ``--set``-style string ``overrides``."""
-        from usbench.config import plugin_config
-
-        return cls(plugin_config(cls, preset, overrides or {}))
 
     @classmethod
     def data_image_size(cls, config: Any) -> int | None:
@@ -271,16 +306,15 @@ class MetricResult:
         )
 
 
-class Metric(ABC):
+class Metric(Plugin, ABC):
     """A metric plugin.
 
-    Class attributes: ``name`` (the registry name; checked against the entry point),
-    ``version`` (bump when numbers can change), ``kind`` (a :class:`MetricKind`),
-    ``higher_is_better``, ``weights`` (names of pretrained weight files it needs, see
-    :mod:`usbench.weights`), ``value_range`` (``(low, high)``, either may be ``None``) and
-    ``Config``: a frozen dataclass of its settings, each documented as ``key: text`` in
-    the Config's docstring (``None`` when it has none). A setting picks a variant
-    (``fid:layer=pool2``), so a variant is never a subclass. ``kind``,
+    Class attributes besides :class:`Plugin`'s: ``version`` (bump when numbers can
+    change), ``kind`` (a :class:`MetricKind`), ``higher_is_better``, ``weights`` (names of
+    pretrained weight files it needs, see :mod:`usbench.weights`), ``value_range``
+    (``(low, high)``, either may be ``None``). A setting of its ``Config`` picks a variant
+    (``fid:layer=pool2``), so a variant is never a subclass; ``@suites`` and old names
+    are data in :mod:`usbench.catalog`. ``kind``,
     ``higher_is_better`` and ``weights`` may be set per instance when a setting changes them
     (LPIPS ``mode``); the harness reads them from the instance.
 
@@ -289,24 +323,11 @@ class Metric(ABC):
     when name, version and variant agree.
     """
 
-    name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     kind: ClassVar[MetricKind] = MetricKind.PAIRED
     higher_is_better: ClassVar[bool] = True
     weights: ClassVar[tuple[str, ...]] = ()
     value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
-    Config: ClassVar[type | None] = None
-
-    def __init__(self, config: Any = None) -> None:
-        config_cls = type(self).Config
-        if config_cls is None:
-            if config is not None:
-                raise TypeError(f"{type(self).__name__} has no settings")
-        elif config is None:
-            config = config_cls()
-        elif not isinstance(config, config_cls):
-            raise TypeError(f"{type(self).__name__} needs a {config_cls.__name__}")
-        self.config = config
 
     def variant(self) -> dict[str, Any]:
         """JSON-able identity of the exact computation (empty when there is one way)."""
@@ -368,16 +389,17 @@ class TaskScore:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class Task(ABC):
+class Task(Plugin, ABC):
     """A downstream experiment, e.g. the gain of a classifier trained with synthetic data.
 
     ``run`` receives the real dataset and a factory that trains a fresh generator on a
     given ImageSet (so generators can be trained per fold, never on test patients) and
-    returns :class:`TaskScore` rows.
+    returns :class:`TaskScore` rows. Settings and presets as every :class:`Plugin`
+    (``--tasks classifier_gain:folds=5`` or ``--task-preset``/``--task-set``).
     """
 
-    name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
+    default_preset: ClassVar[str | None] = "quick"
 
     def variant(self) -> dict[str, Any]:
         """JSON-able identity of the protocol (folds, classifier, arms...)."""
