@@ -13,6 +13,7 @@ numbers from a few training steps say nothing about the paper's claim.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from pathlib import Path
 import torch
 
 from usbench.data import open_dataset
-from usbench.generators.awdiff_ablation import encoder_ablation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, run as a script
+from bench.awdiff_ablation import encoder_ablation  # noqa: E402
 
 
 def main() -> None:

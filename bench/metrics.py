@@ -43,7 +43,7 @@ def _timed(label: str, fn, timings: dict) -> object:
 
 def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -> dict:
     """Every usbench metric once; returns the values."""
-    from usbench import features
+    from usbench.metrics._lib import features
     from usbench.metrics.cwssim import CWSSIM
     from usbench.metrics.inception import FID, KID, SIFID, FIDPool1, FIDPool2, SIFIDPool2
     from usbench.metrics.perceptual import LPIPSDiversity, LPIPSPaired, build_lpips
@@ -129,7 +129,7 @@ def reference_cw_ssim(gen: torch.Tensor, real: torch.Tensor) -> float:
     """Per-pair dtcwt CW-SSIM with scipy windows (same definition as usbench's)."""
     from scipy.ndimage import uniform_filter
 
-    from usbench.dtcwt_compat import load_dtcwt
+    from usbench.metrics._lib.dtcwt_compat import load_dtcwt
 
     transform = load_dtcwt().Transform2d(biort="near_sym_a", qshift="qshift_a")
     scores = []

@@ -1,6 +1,6 @@
 """B-line and pleural-line fidelity: do generated lung images keep what a clinician reads?
 
-The detector of :mod:`usbench.lines` counts B-lines and measures pleural continuity in
+The detector of :mod:`usbench.metrics._lib.lines` counts B-lines and measures pleural continuity in
 every real training image and every generated image (on the geometry estimated from the
 real images). Scores:
 
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
-from usbench.lines import LineDetection, LineDetectorConfig, detect_lines
+from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.lines import LineDetection, LineDetectorConfig, detect_lines
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 from usbench.set_bootstrap import two_sample_bootstrap_ci
 
@@ -32,7 +32,7 @@ from usbench.set_bootstrap import two_sample_bootstrap_ci
 def detect_all(
     images: torch.Tensor, geometries: Sequence[FanGeometry], config: LineDetectorConfig
 ) -> list[LineDetection]:
-    """:func:`usbench.lines.detect_lines` on each of ``N×1×H×W`` images, image ``i``
+    """:func:`usbench.metrics._lib.lines.detect_lines` on each of ``N×1×H×W`` images, image ``i``
     read on ``geometries[i]``."""
     pixels = images[:, 0].double().numpy()
     return [detect_lines(img, geo, config) for img, geo in zip(pixels, geometries, strict=True)]
@@ -84,7 +84,7 @@ class BLineFidelity(Metric):
     generated image. ``details``: ``label_fidelity`` (or ``None`` for unconditional
     samples), per-class count ranges, ``pleural_continuity_rate`` for real and generated,
     count histograms, mean counts, and the first ``n_figure`` detections
-    (``detections``: positions, pleura depth) for :mod:`usbench.figures_us`.
+    (``detections``: positions, pleura depth) for :mod:`usbench.metrics._lib.figures`.
     """
 
     name: ClassVar[str] = "bline"
@@ -104,8 +104,8 @@ class BLineFidelity(Metric):
         return {"detector": asdict(self.detector), "distance": "wasserstein1(count)"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
+        """See :func:`usbench.metrics._lib.figures.figure`."""
+        from usbench.metrics._lib.figures import figure
 
         return figure("bline", result, inputs, path)
 

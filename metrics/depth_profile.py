@@ -4,7 +4,7 @@ Sound loses energy with depth (≈0.5 dB/cm/MHz in soft tissue), and the scanner
 compensation only partly undoes it, so every ultrasound set has a characteristic decay of
 brightness with depth. A generator that ignores it paints images too bright or too dark
 at depth. Depth is the row for linear geometry and the distance from the fan apex inside
-the fan for convex geometry (see :mod:`usbench.fan_geometry`); the geometry is
+the fan for convex geometry (see :mod:`usbench.metrics._lib.fan_geometry`); the geometry is
 estimated once from the real training images and applied to both sets. The profile is
 the mean grey level of the imaged pixels in each of ``n_bins`` equal depth bins.
 """
@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 from usbench.set_bootstrap import two_sample_bootstrap_ci
 
@@ -55,10 +55,11 @@ class DepthProfile(Metric):
     Value in [0, 1] grey levels, lower is better. ``per_sample`` is each generated
     image's mean absolute gap to the real mean profile. ``details`` holds the geometry
     (kind, apex, radii), both mean profiles and their per-bin standard deviations, for
-    the overlay figure in :mod:`usbench.figures_us`.
+    the overlay figure in :mod:`usbench.metrics._lib.figures`.
 
     Keyword arguments: ``n_bins`` (depth bins), ``geometry`` (``auto`` decides from the
-    edge slopes of the content region, see :func:`usbench.fan_geometry.estimate_geometry`).
+    edge slopes of the content region, see
+    :func:`usbench.metrics._lib.fan_geometry.estimate_geometry`).
     """
 
     name: ClassVar[str] = "depth_profile"
@@ -80,8 +81,8 @@ class DepthProfile(Metric):
         return {"n_bins": self.n_bins, "geometry": self.geometry, "distance": "mean_abs"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
+        """See :func:`usbench.metrics._lib.figures.figure`."""
+        from usbench.metrics._lib.figures import figure
 
         return figure("depth_profile", result, inputs, path)
 

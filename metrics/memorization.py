@@ -11,7 +11,7 @@ closer than any held-out image ever is) is flagged as a near-copy.
 Feature spaces are pluggable: any object with ``name``, ``variant()`` and
 ``__call__(images N×1×H×W float32 [0,1]) -> N×D float array`` can be passed as an
 extractor. By default the FID Inception pool3 space (:class:`InceptionPool3`, built on
-:mod:`usbench.features`) is added when the ``fid-inception`` weights are in the weights
+:mod:`usbench.metrics._lib.features`) is added when the ``fid-inception`` weights are in the weights
 cache (``usbench weights fetch fid-inception``); without them only the pixel space is
 used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
 :meth:`Memorization.variant` records it, so the two kinds of score never mix.
@@ -123,7 +123,8 @@ class InceptionPool3:
 
     def variant(self) -> dict[str, Any]:
         """Extractor, layer, preprocessing and weights identity."""
-        from usbench import features, weights
+        from usbench import weights
+        from usbench.metrics._lib import features
 
         sha = "injected" if self._network is not None else weights.verify("fid-inception").sha256
         return {
@@ -135,7 +136,7 @@ class InceptionPool3:
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]."""
-        from usbench import features
+        from usbench.metrics._lib import features
 
         if self._features is None:
             body = self._network or features.build_extractor("fid-inception")
@@ -173,7 +174,7 @@ class Memorization(Metric):
     ``1/(n_heldout+1)`` with the default minimum threshold. ``per_sample`` holds 1.0 for a
     flagged near-copy and 0.0 otherwise. ``details`` holds, per space, the threshold, the
     generated and held-out nearest distances and the nearest training names, plus the
-    ``worst_pairs`` (closest generated/training pairs) that :mod:`usbench.figures_us` draws.
+    ``worst_pairs`` (closest generated/training pairs) that :meth:`Memorization.figure` draws.
 
     Keyword arguments: ``pixel_size`` (images are area-downsampled to at most this square
     size), ``max_shift`` (translation tolerance in those pixels), ``threshold_quantile``
@@ -223,8 +224,8 @@ class Memorization(Metric):
         }
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
+        """See :func:`usbench.metrics._lib.figures.figure`."""
+        from usbench.metrics._lib.figures import figure
 
         return figure("memorization", result, inputs, path)
 

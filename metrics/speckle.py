@@ -126,7 +126,7 @@ class SpeckleStatistics(Metric):
     sets, the W1 distance between ``m`` distributions, patch counts and the patch values
     themselves (``real_snr``, ``generated_snr``, ``real_m``, ``generated_m``; a seeded
     subsample of at most ``MAX_STORED_PATCHES``) for the histogram figure in
-    :mod:`usbench.figures_us`.
+    :mod:`usbench.metrics._lib.figures`.
     """
 
     name: ClassVar[str] = "speckle"
@@ -179,8 +179,8 @@ class SpeckleStatistics(Metric):
         )
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
+        """See :func:`usbench.metrics._lib.figures.figure`."""
+        from usbench.metrics._lib.figures import figure
 
         return figure("speckle", result, inputs, path)
 

@@ -10,7 +10,8 @@ Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
    only — never on test patients: a single-image generator once per image of the class
    it must synthesise (even when it is also class-conditional, as SinDDM is: one model per
    image is what it trains anyway), any other class-conditional generator once on all of
-   them, any other generator once per class it must synthesise. Synthetic images: ``synthetic_mode="minority"`` adds
+   them, any other generator once per class it must synthesise. Synthetic images:
+   ``synthetic_mode="minority"`` adds
    ``synthetic_per_image`` per kept minority image (seed 003: 32 per single-image model);
    ``"balance"`` pads every class to the largest one (seed 004).
 4. Arms, each a fresh classifier: ``real``, ``real+aug`` (rotation ≤10°, translation
@@ -37,25 +38,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usbench.augment import RegularAugment
-from usbench.classification_scores import (
-    OVERALL,
-    PER_CLASS,
-    fold_scores,
-    mean_std,
-    paired_difference,
-)
-from usbench.classifiers import (
+from usbench.config import config_to_dict, resolve_config
+from usbench.data.imageset import ImageSet
+from usbench.data.splits import patient_kfold, patient_split
+from usbench.protocols import Capabilities, Task, TaskScore
+from usbench.tasks._classification.augment import RegularAugment
+from usbench.tasks._classification.models import (
     WEIGHTS_OF,
     TrainRecipe,
     build_classifier,
     predict_logits,
     train_classifier,
 )
-from usbench.config import config_to_dict, resolve_config
-from usbench.data.imageset import ImageSet
-from usbench.data.splits import patient_kfold, patient_split
-from usbench.protocols import Capabilities, Task, TaskScore
+from usbench.tasks._classification.scores import (
+    OVERALL,
+    PER_CLASS,
+    fold_scores,
+    mean_std,
+    paired_difference,
+)
 
 ARMS = ("real", "real+aug", "real+synthetic", "real+synthetic+aug")
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from usbench.data.imageset import ImageSet
-from usbench.fid_inception import build_fid_inception
+from usbench.metrics._lib.fid_inception import build_fid_inception
 
 LUS_ROOT = Path("/work/shared/data/pocus-lus")
 

