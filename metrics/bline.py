@@ -84,7 +84,7 @@ class BLineFidelity(Metric):
     generated image. ``details``: ``label_fidelity`` (or ``None`` for unconditional
     samples), per-class count ranges, ``pleural_continuity_rate`` for real and generated,
     count histograms, mean counts, and the first ``n_figure`` detections
-    (``detections``: positions, pleura depth) for :mod:`usbench.metrics._lib.figures`.
+    (``detections``: positions, pleura depth) for :func:`bline_figure`.
     """
 
     name: ClassVar[str] = "bline"
@@ -104,10 +104,8 @@ class BLineFidelity(Metric):
         return {"detector": asdict(self.detector), "distance": "wasserstein1(count)"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.metrics._lib.figures.figure`."""
-        from usbench.metrics._lib.figures import figure
-
-        return figure("bline", result, inputs, path)
+        """Generated images with the detected pleura (cyan) and B-lines (yellow) drawn."""
+        return bline_figure(result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Detect lines in ``inputs.train`` and the samples and compare."""
@@ -179,3 +177,23 @@ def _detection_dict(detection: LineDetection) -> dict[str, Any]:
         "pleura_coverage": detection.pleura_coverage,
         "pleura_continuous": detection.pleura_continuous,
     }
+
+
+def bline_figure(result: MetricResult, inputs: EvalInputs, path: str | Path) -> Path:
+    """Generated images with the detected pleura (cyan) and B-lines (yellow) drawn."""
+    from usbench.metrics._lib.figures import new_figure, save_figure, show_gray
+
+    geometries = geometries_for(inputs)[1]
+    detections = result.details["detections"]
+    fig = new_figure(2.2 * max(len(detections), 1), 2.6)
+    for i, det in enumerate(detections):
+        ax, geometry = fig.add_subplot(1, len(detections), i + 1), geometries[i]
+        title = f"{len(det['bline_positions'])} B-lines"
+        show_gray(ax, inputs.generated.images[i, 0].numpy(), title, fontsize=8)
+        ys, xs = geometry.to_pixels(det["pleura_depth"], np.linspace(0, 1, 50))
+        style = "-" if det["pleura_continuous"] else ":"
+        ax.plot(xs, ys, style, color="cyan", linewidth=1)
+        for pos in det["bline_positions"]:
+            ys, xs = geometry.to_pixels(np.linspace(det["pleura_depth"], 1, 20), pos)
+            ax.plot(xs, ys, color="yellow", linewidth=1)
+    return save_figure(fig, path)

@@ -55,7 +55,7 @@ class DepthProfile(Metric):
     Value in [0, 1] grey levels, lower is better. ``per_sample`` is each generated
     image's mean absolute gap to the real mean profile. ``details`` holds the geometry
     (kind, apex, radii), both mean profiles and their per-bin standard deviations, for
-    the overlay figure in :mod:`usbench.metrics._lib.figures`.
+    the overlay figure (:func:`depth_profile_figure`).
 
     Keyword arguments: ``n_bins`` (depth bins), ``geometry`` (``auto`` decides from the
     edge slopes of the content region, see
@@ -81,10 +81,8 @@ class DepthProfile(Metric):
         return {"n_bins": self.n_bins, "geometry": self.geometry, "distance": "mean_abs"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.metrics._lib.figures.figure`."""
-        from usbench.metrics._lib.figures import figure
-
-        return figure("depth_profile", result, inputs, path)
+        """Mean grey level vs depth, real and generated, with ±1 std bands."""
+        return depth_profile_figure(result, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Profiles of ``inputs.train`` and the samples on the real images' geometry.
@@ -143,3 +141,23 @@ def _details(
         "generated_profile": clean(np.nanmean(gen, 0)),
         "generated_profile_std": clean(np.nanstd(gen, 0)),
     }
+
+
+def depth_profile_figure(result: MetricResult, path: str | Path) -> Path:
+    """Mean grey level vs depth, real and generated, with ±1 std bands."""
+    from usbench.metrics._lib.figures import new_figure, save_figure
+
+    fig = new_figure(5.0, 3.5)
+    ax = fig.add_subplot()
+    for key, label in (("real", "real"), ("generated", "generated")):
+        mean = np.array(result.details[f"{key}_profile"], dtype=np.float64)
+        std = np.array(result.details[f"{key}_profile_std"], dtype=np.float64)
+        depth = (np.arange(mean.size) + 0.5) / mean.size
+        ax.plot(depth, mean, label=label)
+        ax.fill_between(depth, mean - std, mean + std, alpha=0.2)
+    kinds = sorted({g["kind"] for g in result.details["geometry"].values()})
+    ax.set_xlabel(f"depth (fraction of imaged depth, {'+'.join(kinds)} geometry)")
+    ax.set_ylabel("mean grey level")
+    ax.set_title(f"depth profile gap = {result.value:.4f}", fontsize=9)
+    ax.legend()
+    return save_figure(fig, path)

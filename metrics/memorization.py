@@ -224,10 +224,9 @@ class Memorization(Metric):
         }
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.metrics._lib.figures.figure`."""
-        from usbench.metrics._lib.figures import figure
-
-        return figure("memorization", result, inputs, path)
+        """Top row: up to 6 closest (generated, nearest training) pairs; bottom: histograms
+        of nearest-training distances, generated vs held-out, with the near-copy threshold."""
+        return memorization_figure(result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Flag near-copies in every space; a sample flagged in any space counts."""
@@ -308,3 +307,28 @@ class Memorization(Metric):
             }
             for i in order
         ]
+
+
+def memorization_figure(result: MetricResult, inputs: EvalInputs, path: str | Path) -> Path:
+    """Top row: up to 6 closest (generated, nearest training) pairs; bottom: histograms."""
+    from usbench.metrics._lib.figures import new_figure, save_figure, show_gray
+
+    pairs = result.details["worst_pairs"][:6]
+    fig = new_figure(2.0 * max(len(pairs), 3), 6.0)
+    grid = fig.add_gridspec(3, max(len(pairs), 3))
+    for col, pair in enumerate(pairs):
+        gen = inputs.generated.images[pair["generated"], 0].numpy()
+        train = inputs.train.images[inputs.train.index_of(pair["train"]), 0].numpy()
+        for row, (image, label) in enumerate(
+            ((gen, f"gen {pair['generated']}"), (train, pair["train"]))
+        ):
+            title = label if row else f"{label}\nd={pair['distance']:.3f}"
+            show_gray(fig.add_subplot(grid[row, col]), image, title, fontsize=7)
+    ax = fig.add_subplot(grid[2, :])
+    pixel = result.details["spaces"]["pixel"]
+    ax.hist(pixel["heldout_nn"], bins=20, alpha=0.6, label="held-out real → train")
+    ax.hist(pixel["generated_nn"], bins=20, alpha=0.6, label="generated → train")
+    ax.axvline(pixel["threshold"], color="k", linestyle="--", label="near-copy threshold")
+    ax.set_xlabel("nearest-training RMSE (pixel space, shift-tolerant)")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
