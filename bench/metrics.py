@@ -164,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="usbench-bench-"))
-    os.environ.setdefault("USBENCH_CACHE_DIR", str(work / "cache"))
+    os.environ.setdefault("USBENCH_CACHE", str(work / "cache"))
     os.environ["HF_HUB_OFFLINE"] = "1"
 
     from usbench import weights

@@ -43,5 +43,5 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("USBENCH_CACHE", str(base / "usbench-cache"))
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(base / "usbench-weights"))
-    monkeypatch.setenv("USBENCH_CACHE_DIR", str(base / "usbench-features"))
+    monkeypatch.delenv("USBENCH_CACHE_DIR", raising=False)
     monkeypatch.setenv("USBENCH_STORE", str(tmp_path_factory.getbasetemp() / "store"))

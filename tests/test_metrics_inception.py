@@ -20,7 +20,7 @@ def _offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("USBENCH_OFFLINE", "1")
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setenv("USBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("USBENCH_CACHE", str(tmp_path / "cache"))
     feat.clear_memory()
 
 

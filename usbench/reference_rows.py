@@ -14,12 +14,13 @@ task group such as ``real+synthetic/minority=25%`` (seeds 003/004); ``stat`` is 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
-ENV_PATH = "USBENCH_PUBLISHED_CSV"
+from usbench import paths
+
+ENV_PATH = paths.PUBLISHED_CSV_ENV
 COLUMNS = (
     "seed", "table", "dataset", "method", "setting", "class", "metric", "stat", "value",
     "spread", "higher_is_better", "note", "citation",
@@ -29,8 +30,9 @@ COLUMNS = (
 def published_csv() -> Path:
     """Where the reference rows are: ``$USBENCH_PUBLISHED_CSV`` or the repository's
     ``leaderboards/published.csv``."""
-    if os.environ.get(ENV_PATH):
-        return Path(os.environ[ENV_PATH])
+    override = paths.published_csv_override()
+    if override is not None:
+        return override
     return Path(__file__).resolve().parents[1] / "leaderboards" / "published.csv"
 
 

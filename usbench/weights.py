@@ -1,8 +1,9 @@
 """The pretrained-weights cache: a manifest, a local folder, fetch/import/verify.
 
 Every pretrained network a metric or generator uses is named in :data:`WEIGHTS` with
-where it comes from and how to check it. Files live in one folder, ``$USBENCH_WEIGHTS_DIR``
-(default ``~/.cache/usbench/weights``), never inside site-packages. Next to each file a
+where it comes from and how to check it. Files live in one folder,
+:func:`usbench.paths.weights_dir` (``$USBENCH_WEIGHTS_DIR``, default
+``$USBENCH_CACHE/weights``), never inside site-packages. Next to each file a
 ``<file>.source.json`` records its sha256, where it came from and when.
 
 Checks: a spec pins either the full sha256 of the file (``sha256``) or, for files
@@ -32,11 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from usbench import paths
 from usbench.fileio import atomic_write_text
 from usbench.protocols import MetricUnavailable
 
-ENV_DIR = "USBENCH_WEIGHTS_DIR"
-ENV_OFFLINE = "USBENCH_OFFLINE"
+ENV_DIR = paths.WEIGHTS_ENV
+ENV_OFFLINE = paths.OFFLINE_ENV
 DOWNLOAD_TIMEOUT_S = 20.0
 
 
@@ -188,12 +190,8 @@ class WeightStatus:
 
 # -- locations ---------------------------------------------------------------------------
 def cache_dir() -> Path:
-    """The weights folder: ``$USBENCH_WEIGHTS_DIR`` or ``~/.cache/usbench/weights``."""
-    env = os.environ.get(ENV_DIR)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "usbench" / "weights"
+    """The weights folder (see :func:`usbench.paths.weights_dir`)."""
+    return paths.weights_dir()
 
 
 def spec(name: str) -> WeightSpec:
@@ -298,7 +296,7 @@ def resolve(name: str) -> Path:
             status.fix or fix_command(name),
         )
     s = spec(name)
-    offline = bool(os.environ.get(ENV_OFFLINE) or os.environ.get("HF_HUB_OFFLINE"))
+    offline = paths.offline()
     if s.local_source is None and offline:
         raise MetricUnavailable(
             f"Weights {name!r} are not in {cache_dir()} (offline).", fix_command(name)

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from usbench import paths
+
 
 @dataclass(frozen=True)
 class SimusConfig:
@@ -134,14 +136,14 @@ def cached_envelope(
     """:func:`simulate_envelope` with ``default_rng(seed)``, cached as ``.npy``.
 
     The cache key hashes the echogenicity map, the seed and the config; the folder is
-    ``cache_dir`` or ``$USBENCH_CACHE/simus`` (default ``~/.cache/usbench/simus``).
+    ``cache_dir/simus`` or :func:`usbench.paths.simus_dir` (``$USBENCH_CACHE/simus``).
     """
     key = hashlib.sha256(
         np.ascontiguousarray(echogenicity, dtype=np.float64).tobytes()
         + repr((seed, sorted(asdict(config).items()))).encode()
     ).hexdigest()[:20]
-    root = cache_dir or Path(os.environ.get("USBENCH_CACHE", Path.home() / ".cache/usbench"))
-    path = Path(root) / "simus" / f"{key}.npy"
+    folder = Path(cache_dir) / "simus" if cache_dir else paths.simus_dir()
+    path = folder / f"{key}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
     envelope = simulate_envelope(echogenicity, np.random.default_rng(seed), config)
