@@ -260,7 +260,7 @@ def test_real_fid_weights_from_the_wheel_rank_domains(tmp_path):
     same = EvalInputs(SampleBatch(lus[1::2]), ref)
     other = EvalInputs(SampleBatch(phantom_images(12, seed=9)), ref)
     fid = FID(n_boot=5)
-    assert fid.variant()["weights_sha256"] in weights.KNOWN_CONVERTED["fid-inception"]
+    assert fid.variant()["weights_sha256"] in weights.spec("fid-inception").known_conversions
     assert fid.compute(same).value < fid.compute(other).value
     kid = KID(n_subsets=10, subset_size=12)
     assert kid.compute(same).value < kid.compute(other).value
