@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from usbench.data.imageset import ImageSet
     from usbench.samples import SampleBatch
 
-PRESETS = ("paper", "quick", "smoke")
-
 
 # --------------------------------------------------------------------------------------
 # Generators

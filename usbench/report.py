@@ -234,15 +234,6 @@ def to_csv(board: pd.DataFrame) -> str:
     return board.to_csv(index=False)
 
 
-def unavailable_notes(board: pd.DataFrame) -> list[str]:
-    """One line per metric that could not be computed, with its fix."""
-    gaps = board[board["status"] != "ok"][["column", "status", "message"]].drop_duplicates()
-    return [
-        f"{r.column}: {r.status}: {r.message.splitlines()[0] if r.message else ''}"
-        for r in gaps.itertuples()
-    ]
-
-
 def write_report(
     store: ResultStore,
     out: Path,

@@ -695,29 +695,3 @@ class LUSPhantom(DatasetSource):
 def phantom_truth(options: Mapping[str, str], image_size: int) -> list[PhantomTruth]:
     """Ground truth of every image that ``LUSPhantom().load`` returns for these options."""
     return LUSPhantom().load_with_truth(image_size=image_size, options=options)[1]
-
-
-def save_phantom_grid(path: str | Path, *, image_size: int = 128, per_class: int = 6) -> Path:
-    """Write a PNG grid: one row per default class (labelled), ``per_class`` mixed images."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = LUSPhantom().load(image_size=image_size, options={"n_per_class": str(per_class)})
-    fig, axes = plt.subplots(3, per_class, figsize=(1.6 * per_class + 0.6, 5.2), squeeze=False)
-    for label in range(3):
-        idx = [i for i in range(len(data)) if int(data.labels[i]) == label]
-        for col, i in enumerate(idx):
-            ax = axes[label][col]
-            ax.imshow(data.images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[label][0].set_ylabel(data.class_names[label], fontsize=10)
-    fig.suptitle(f"lus-phantom (seed 0, {image_size} px, convex and linear)", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

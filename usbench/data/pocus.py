@@ -371,21 +371,3 @@ def _unavailable_message(cache: Path, err: Exception) -> str:
         f"{SOURCES_RESOURCE} from https://github.com/{UPSTREAM_REPO}/tree/{UPSTREAM_COMMIT} "
         f"into {cache / 'upstream'} keeping their data/... paths, then load again."
     )
-
-
-def write_shipped_manifest(root: Path, manifest: Path, out: Path) -> None:
-    """Maintainer tool: add a ``sha256`` column for a processed copy at ``root``.
-
-    ``manifest`` is the per-image CSV of the processed copy (``file,label,...``); the
-    result goes to ``out`` (``usbench/data/lus_manifest.csv``).
-    """
-    with manifest.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    fields = ["file", "label", "patient_id", "probe", "source_file", "frame_index", "sha256"]
-    extra = [k for k in rows[0] if k not in fields]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields + extra, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row | {"sha256": file_digest(root / row["file"])})
-    atomic_write_text(out, buffer.getvalue())

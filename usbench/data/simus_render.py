@@ -181,23 +181,3 @@ def _fan_from_polar(
     image = ndimage.map_coordinates(polar.astype(np.float64), [rows, cols], order=1, cval=0.0)
     inside = (radius >= r0) & (radius <= r1) & (np.abs(angle) <= half_angle)
     return np.where(inside, image, 0.0).astype(np.float32)
-
-
-def render_simus_fan(
-    echogenicity: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    size: int,
-    config: SimusConfig = SimusConfig(),
-    dynamic_range_db: float = 50.0,
-) -> np.ndarray:
-    """B-mode fan image ``size×size`` float32 in [0, 1] of an echogenicity map.
-
-    The entry point for rendering a phantom with ``renderer=simus``: ``echogenicity``
-    (``h×w`` linear mean amplitude, row 0 = shallowest, columns across the sector) is
-    simulated with :func:`simulate_envelope`, log-compressed over ``dynamic_range_db`` and
-    scan-converted. A wide sector (e.g. ``half_angle=0.5``, ``depth_m=(0.01, 0.08)``)
-    needs tens of thousands of scatterers: minutes per image on a CPU.
-    """
-    envelope = simulate_envelope(echogenicity, rng, config)
-    return scan_convert(log_compress(envelope, dynamic_range_db), config, size)
