@@ -2,7 +2,7 @@
 
     python bench/awdiff_encoder_ablation.py --preset smoke --image-size 32
     python bench/awdiff_encoder_ablation.py --preset quick --dataset lus \
-        --data-root /work/shared/data/pocus-lus --n-samples 32
+        --data-root ../shared/data/pocus-lus --n-samples 32
 
 Trains both ``encoder`` variants with the same data, seed and config (label-embedding
 fallback: BiomedCLIP weights are not assumed) and prints the paired metric of each

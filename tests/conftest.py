@@ -12,29 +12,18 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+from _shared import REPO, require_lus  # noqa: E402
+
 # bench/ (experiments and synthetic scenes some tests reuse) is not installed; import it
 # as the ``bench`` package from the repository root.
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def shared_dir() -> Path | None:
-    """The ``shared/`` folder beside the repository (or ``$USBENCH_SHARED_DIR``)."""
-    candidates = [os.environ.get("USBENCH_SHARED_DIR"), REPO.parent / "shared"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "data" / "pocus-lus").is_dir():
-            return Path(candidate)
-    return None
-
-
 @pytest.fixture(scope="session")
 def pocus_dir() -> Path:
     """The 105 real POCUS frames; tests that need them skip when they are absent."""
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("shared/data/pocus-lus not found beside the repository")
-    return shared / "data" / "pocus-lus"
+    return require_lus()
 
 
 @pytest.fixture(autouse=True)
