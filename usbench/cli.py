@@ -203,7 +203,7 @@ def _score_line(score) -> str:
 @click.option(
     "--with-published",
     is_flag=True,
-    help="Add the papers' published numbers (leaderboards/published.csv) below ours.",
+    help="Add the papers' published numbers (shipped with usbench) below ours.",
 )
 @_store_option
 def report(formats, out, filters, no_figures, layout, with_published, store_dir) -> None:

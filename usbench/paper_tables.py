@@ -475,7 +475,7 @@ def table_to_markdown(table: PaperTable) -> str:
         texts = ["–" if c is None else c.text(table.digits, latex=False) for c in cells]
         lines.append("| " + " | ".join([f"*{k}* †" if k else "" for k in keys] + texts) + " |")
     if table.published:
-        lines += ["", "† published numbers (leaderboards/published.csv), not ranked."]
+        lines += ["", "† published numbers (usbench/data/published.csv), not ranked."]
     return "\n".join(lines) + "\n"
 
 
