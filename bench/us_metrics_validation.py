@@ -62,7 +62,8 @@ def phantom_bline_accuracy(n: int = 90, size: int = 128) -> None:
     """Count accuracy on ``lus-phantom`` images (classes 0 / 1-2 / 3-5 B-lines), with
     additive Gaussian noise inside the imaged region; skipped when the phantom is absent."""
     try:
-        from usbench.data.phantom import render_phantom, sample_params
+        from usbench.data.phantom import sample_params
+        from usbench.data.phantom_render import render_phantom
     except ImportError:
         print("lus-phantom is not installed; skipping the phantom validation\n")
         return
@@ -90,7 +91,8 @@ def phantom_bline_accuracy(n: int = 90, size: int = 128) -> None:
 def phantom_depth_profile(n: int = 24, size: int = 64) -> None:
     """depth_profile between lus-phantom sets rendered with different attenuation."""
     try:
-        from usbench.data.phantom import render_phantom, sample_params
+        from usbench.data.phantom import sample_params
+        from usbench.data.phantom_render import render_phantom
     except ImportError:
         return
 
