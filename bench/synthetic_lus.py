@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from usbench.metrics._lib.fan_geometry import synthetic_fan_mask
-from usbench.synthetic_speckle import speckled_image
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 
 SIZE = 64
 APEX = (-20.0, 31.5)

@@ -19,12 +19,12 @@ from scipy import ndimage
 from usbench.data.imageset import ImageSet
 from usbench.metrics._lib.fan_geometry import estimate_geometry, synthetic_fan_mask
 from usbench.metrics._lib.lines import detect_lines
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 from usbench.metrics.depth_profile import DepthProfile
 from usbench.metrics.memorization import Memorization
 from usbench.metrics.speckle import SpeckleStatistics
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
-from usbench.synthetic_speckle import speckled_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, run as a script
 from bench.synthetic_lus import APEX, HALF_ANGLE, RADII, SIZE, lus_scene  # noqa: E402

@@ -25,8 +25,8 @@ from scipy.stats import wasserstein_distance
 
 from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
 from usbench.metrics._lib.lines import LineDetection, LineDetectorConfig, detect_lines
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
 def detect_all(

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
 def depth_profiles(

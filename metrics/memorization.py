@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from usbench.metrics._lib.set_bootstrap import bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
-from usbench.set_bootstrap import bootstrap_ci
 
 
 class FeatureExtractor(Protocol):

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
+from usbench.metrics._lib.synthetic_speckle import RAYLEIGH_SNR
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
-from usbench.set_bootstrap import two_sample_bootstrap_ci
-from usbench.synthetic_speckle import RAYLEIGH_SNR
 
 MAX_STORED_PATCHES = 2000  # patch values kept in ``details`` for the histogram figure
 

@@ -10,10 +10,10 @@ import torch
 from scipy import ndimage
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 from usbench.metrics.memorization import InceptionPool3, Memorization, shifted_nearest
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
-from usbench.synthetic_speckle import speckled_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
