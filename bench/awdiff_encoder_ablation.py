@@ -2,7 +2,7 @@
 
     python bench/awdiff_encoder_ablation.py --preset smoke --image-size 32
     python bench/awdiff_encoder_ablation.py --preset quick --dataset lus \
-        --data-root /work/shared/data/pocus-lus --n-samples 32
+        --data-root ../shared/data/pocus-lus --n-samples 32
 
 Trains both ``encoder`` variants with the same data, seed and config (label-embedding
 fallback: BiomedCLIP weights are not assumed) and prints the paired metric of each
@@ -13,6 +13,7 @@ numbers from a few training steps say nothing about the paper's claim.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from pathlib import Path
 import torch
 
 from usbench.data import open_dataset
-from usbench.generators.awdiff_ablation import encoder_ablation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, run as a script
+from bench.awdiff_ablation import encoder_ablation  # noqa: E402
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ the diffusers overhead only, never SD1.5 itself.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,9 +20,11 @@ from pathlib import Path
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.generators.sd15.tiny import build_tiny_pipeline
 from usbench.generators.sd15_hybrid import SD15Hybrid
 from usbench.protocols import FitContext
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _sd15_tiny import build_tiny_pipeline  # noqa: E402
 
 
 def fake_busi(size: int, n: int = 12) -> ImageSet:

@@ -43,7 +43,7 @@ def _timed(label: str, fn, timings: dict) -> object:
 
 def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -> dict:
     """Every usbench metric once; returns the values."""
-    from usbench import features
+    from usbench.metrics._lib import features
     from usbench.metrics.perceptual import LPIPS, build_lpips
     from usbench.plugins import resolve_list
     from usbench.protocols import EvalInputs
@@ -130,7 +130,7 @@ def reference_cw_ssim(gen: torch.Tensor, real: torch.Tensor) -> float:
     """Per-pair dtcwt CW-SSIM with scipy windows (same definition as usbench's)."""
     from scipy.ndimage import uniform_filter
 
-    from usbench.dtcwt_compat import load_dtcwt
+    from usbench.metrics._lib.dtcwt_compat import load_dtcwt
 
     transform = load_dtcwt().Transform2d(biort="near_sym_a", qshift="qshift_a")
     scores = []
@@ -165,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="usbench-bench-"))
-    os.environ.setdefault("USBENCH_CACHE_DIR", str(work / "cache"))
+    os.environ.setdefault("USBENCH_CACHE", str(work / "cache"))
     os.environ["HF_HUB_OFFLINE"] = "1"
 
     from usbench import weights

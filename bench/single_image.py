@@ -24,9 +24,9 @@ from dataclasses import replace
 
 import torch
 
+from usbench.generators._lib.single_source import resize, to_signed
 from usbench.generators.sinddm import SinDDM
 from usbench.generators.singan import ScaleTrainer, SinGAN, SinGANPyramid
-from usbench.generators.single_source import resize, to_signed
 from usbench.testing import tiny_dataset
 
 

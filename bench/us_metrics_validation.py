@@ -8,22 +8,26 @@ the seconds each step took. Numbers in the README come from this script.
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry, synthetic_fan_mask
-from usbench.lines import detect_lines
+from usbench.metrics._lib.fan_geometry import estimate_geometry, synthetic_fan_mask
+from usbench.metrics._lib.lines import detect_lines
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 from usbench.metrics.depth_profile import DepthProfile
 from usbench.metrics.memorization import Memorization
 from usbench.metrics.speckle import SpeckleStatistics
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
-from usbench.synthetic_lus import APEX, HALF_ANGLE, RADII, SIZE, lus_scene
-from usbench.synthetic_speckle import speckled_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, run as a script
+from bench.synthetic_lus import APEX, HALF_ANGLE, RADII, SIZE, lus_scene  # noqa: E402
 
 
 def as_set(images: torch.Tensor, name: str) -> ImageSet:
@@ -58,7 +62,8 @@ def phantom_bline_accuracy(n: int = 90, size: int = 128) -> None:
     """Count accuracy on ``lus-phantom`` images (classes 0 / 1-2 / 3-5 B-lines), with
     additive Gaussian noise inside the imaged region; skipped when the phantom is absent."""
     try:
-        from usbench.data.phantom import render_phantom, sample_params
+        from usbench.data.phantom import sample_params
+        from usbench.data.phantom_render import render_phantom
     except ImportError:
         print("lus-phantom is not installed; skipping the phantom validation\n")
         return
@@ -86,7 +91,8 @@ def phantom_bline_accuracy(n: int = 90, size: int = 128) -> None:
 def phantom_depth_profile(n: int = 24, size: int = 64) -> None:
     """depth_profile between lus-phantom sets rendered with different attenuation."""
     try:
-        from usbench.data.phantom import render_phantom, sample_params
+        from usbench.data.phantom import sample_params
+        from usbench.data.phantom_render import render_phantom
     except ImportError:
         return
 

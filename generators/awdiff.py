@@ -4,11 +4,12 @@ The denoiser is ``ε_θ(x_t, t, y, f) = UNet(x_t, t, CrossAttention(z_y, f))`` (
 a diffusers ``UNet2DConditionModel`` whose cross-attention context is one token for the
 text embedding ``z_y = Φ_text(prompt(y))`` followed by tokens of the multi-scale wavelet
 features ``f = E_ψ(x)`` (Eq. 7–10): the à trous planes ``WP⁽¹⁾…WP⁽ˢ⁾`` of the image
-(:mod:`usbench.wavelets`), each passed through two learned 3×3 convolutions dilated by
+(:mod:`usbench.generators._lib.wavelets`), each passed through two learned 3×3
+convolutions dilated by
 ``2^(s−1)`` (Eq. 7), pooled to a ``token_grid × token_grid`` grid and projected, with a
 learned position and scale embedding. DDPM (Eq. 3–6) with a linear β schedule, T = 100;
 loss ``MSE + λ1·(1 − cos(Φ_image(x̂₀), Φ_text(y)))`` (Eq. 12–14) with the frozen
-BiomedCLIP (:mod:`usbench.generators.clip_encoder`); Adam 1e-4 (0.9, 0.999); EMA weights
+BiomedCLIP (:mod:`usbench.generators._lib.clip_encoder`); Adam 1e-4 (0.9, 0.999); EMA weights
 for sampling.
 
 Choices where the paper is silent (all Config values, stated in the report):
@@ -38,11 +39,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
-from usbench.generators.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
+from usbench.generators._lib.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
+from usbench.generators._lib.wavelets import dwt_planes, wavelet_planes
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import RandomBatches, TrainSettings, step_seed, train
-from usbench.wavelets import dwt_planes, wavelet_planes
 
 
 @dataclass(frozen=True)

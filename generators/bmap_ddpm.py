@@ -2,7 +2,7 @@
 
 Extends the ``ddpm`` baseline (same diffusers ``UNet2DModel``, same training loop and
 ancestral sampler); only the schedule changes: the scalar ``ᾱ_t`` becomes the per-pixel
-``ᾱ_t·B̄_t`` of :mod:`usbench.generators.bmaps` in the forward process, the ``x̂₀``
+``ᾱ_t·B̄_t`` of :mod:`usbench.generators._lib.bmaps` in the forward process, the ``x̂₀``
 prediction and the posterior mean/variance. With ``bmap_floor = 1`` the model is exactly the
 baseline (tested).
 
@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from usbench.generators.bmaps import BMapDiffusion, BMapTables, b_maps, b_schedule, probe_depth
+from usbench.generators._lib.bmaps import BMapDiffusion, BMapTables, b_maps, b_schedule, probe_depth
 from usbench.generators.ddpm import (
     DDPMConfig,
     DDPMGenerator,

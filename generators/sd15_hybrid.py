@@ -22,9 +22,9 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.generators.sd15.adapters import LORA_TARGETS
-from usbench.generators.sd15.base_model import DEFAULT_BASE_MODEL
-from usbench.generators.sd15.prompts import (
+from usbench.generators._sd15.adapters import LORA_TARGETS
+from usbench.generators._sd15.base_model import DEFAULT_BASE_MODEL
+from usbench.generators._sd15.prompts import (
     DEFAULT_CLASS_PROMPTS,
     DEFAULT_PROMPT_TEMPLATE,
     parse_class_prompts,
@@ -163,13 +163,13 @@ class SD15Hybrid(Generator):
     # -- training --------------------------------------------------------------------
     def published_weights(self) -> bool:
         """False on a stand-in pipeline labelled as test weights (never stored as scores)."""
-        from usbench.generators.sd15.base_model import is_test_pipeline
+        from usbench.generators._sd15.base_model import is_test_pipeline
 
         return not is_test_pipeline(self.config.base_model)
 
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
         """Learn the token (if on) then the LoRA on ``train``; resumable via ``ctx``."""
-        from usbench.generators.sd15 import fitting
+        from usbench.generators._sd15 import fitting
 
         if len(train) == 0:
             raise ValueError("sd15_hybrid needs at least one training image")
@@ -180,7 +180,7 @@ class SD15Hybrid(Generator):
     # -- sampling --------------------------------------------------------------------
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
         """``n`` images for ``labels`` (``n`` int64; default: classes in turn)."""
-        from usbench.generators.sd15 import generation
+        from usbench.generators._sd15 import generation
 
         if self._pipe is None:
             raise RuntimeError("sd15_hybrid has no adapters yet: call fit() or load() first")
@@ -198,7 +198,7 @@ class SD15Hybrid(Generator):
         return SampleBatch(torch.cat(chunks).float().contiguous(), labels)
 
     def _sample_latents(self, prompts: list[str], seed: int, indices: list[int]) -> torch.Tensor:
-        from usbench.generators.sd15 import generation
+        from usbench.generators._sd15 import generation
 
         cfg = self.config
         generators = generation.seeded_generators(seed, indices, "cpu")
@@ -234,7 +234,7 @@ class SD15Hybrid(Generator):
     # -- persistence -----------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """LoRA matrices (``lora.<peft name>``) and the token vector (``token.embedding``)."""
-        from usbench.generators.sd15.adapters import lora_state, token_embedding
+        from usbench.generators._sd15.adapters import lora_state, token_embedding
 
         if self._pipe is None:
             raise RuntimeError("nothing to save: call fit() first")
@@ -253,7 +253,7 @@ class SD15Hybrid(Generator):
 
     def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         """Load the base model named in the Config and put the saved adapters on it."""
-        from usbench.generators.sd15 import fitting
+        from usbench.generators._sd15 import fitting
 
         pipe, token_id = fitting.pipeline_with_adapters(self.config, meta, tensors)
         self._install(pipe, token_id, tuple(meta["class_names"]), int(meta["output_size"]))
@@ -262,8 +262,8 @@ class SD15Hybrid(Generator):
     def _install(self, pipe, token_id: int | None, class_names, output_size: int) -> None:
         from diffusers import StableDiffusionImg2ImgPipeline
 
-        from usbench.generators.sd15 import fitting
-        from usbench.generators.sd15.base_model import base_fingerprint
+        from usbench.generators._sd15 import fitting
+        from usbench.generators._sd15.base_model import base_fingerprint
 
         pipe.to(self._device())
         self._pipe = pipe

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from usbench.data.imageset import ImageSet
-from usbench.generators.single_source import (
+from usbench.generators._lib.single_source import (
     assign_models,
     group_sources,
     resize,

@@ -41,7 +41,7 @@ from torch import nn
 
 from usbench.data.imageset import ImageSet
 from usbench.fileio import atomic_write_text
-from usbench.generators.single_source import (
+from usbench.generators._lib.single_source import (
     assign_models,
     resize,
     select_sources,

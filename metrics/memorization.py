@@ -11,7 +11,7 @@ closer than any held-out image ever is) is flagged as a near-copy.
 Feature spaces are pluggable: any object with ``name``, ``variant()`` and
 ``__call__(images N×1×H×W float32 [0,1]) -> N×D float array`` can be passed as an
 extractor. By default the FID Inception pool3 space (:class:`InceptionPool3`, built on
-:mod:`usbench.features`) is added when the ``fid-inception`` weights are in the weights
+:mod:`usbench.metrics._lib.features`) is added when the ``fid-inception`` weights are in the weights
 cache (``usbench weights fetch fid-inception``); without them only the pixel space is
 used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
 :meth:`Memorization.variant` records it, so the two kinds of score never mix.
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from usbench.metrics._lib.set_bootstrap import bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
-from usbench.set_bootstrap import bootstrap_ci
 
 
 class FeatureExtractor(Protocol):
@@ -123,7 +123,8 @@ class InceptionPool3:
 
     def variant(self) -> dict[str, Any]:
         """Extractor, layer, preprocessing and weights identity."""
-        from usbench import features, weights
+        from usbench import weights
+        from usbench.metrics._lib import features
 
         sha = "injected" if self._network is not None else weights.verify("fid-inception").sha256
         return {
@@ -135,7 +136,7 @@ class InceptionPool3:
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
         """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]."""
-        from usbench import features
+        from usbench.metrics._lib import features
 
         if self._features is None:
             body = self._network or features.build_extractor("fid-inception")
@@ -197,7 +198,7 @@ class Memorization(Metric):
     ``1/(n_heldout+1)`` with the default minimum threshold. ``per_sample`` holds 1.0 for a
     flagged near-copy and 0.0 otherwise. ``details`` holds, per space, the threshold, the
     generated and held-out nearest distances and the nearest training names, plus the
-    ``worst_pairs`` (closest generated/training pairs) that :mod:`usbench.figures_us` draws.
+    ``worst_pairs`` (closest generated/training pairs) that :meth:`Memorization.figure` draws.
 
     Settings: :class:`MemorizationConfig`. ``extractors`` (feature spaces besides pixels;
     ``None`` = the Inception hook when available) is injected by tests.
@@ -241,10 +242,9 @@ class Memorization(Metric):
         }
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
-
-        return figure("memorization", result, inputs, path)
+        """Top row: up to 6 closest (generated, nearest training) pairs; bottom: histograms
+        of nearest-training distances, generated vs held-out, with the near-copy threshold."""
+        return memorization_figure(result, inputs, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Flag near-copies in every space; a sample flagged in any space counts."""
@@ -325,3 +325,28 @@ class Memorization(Metric):
             }
             for i in order
         ]
+
+
+def memorization_figure(result: MetricResult, inputs: EvalInputs, path: str | Path) -> Path:
+    """Top row: up to 6 closest (generated, nearest training) pairs; bottom: histograms."""
+    from usbench.metrics._lib.figures import new_figure, save_figure, show_gray
+
+    pairs = result.details["worst_pairs"][:6]
+    fig = new_figure(2.0 * max(len(pairs), 3), 6.0)
+    grid = fig.add_gridspec(3, max(len(pairs), 3))
+    for col, pair in enumerate(pairs):
+        gen = inputs.generated.images[pair["generated"], 0].numpy()
+        train = inputs.train.images[inputs.train.index_of(pair["train"]), 0].numpy()
+        for row, (image, label) in enumerate(
+            ((gen, f"gen {pair['generated']}"), (train, pair["train"]))
+        ):
+            title = label if row else f"{label}\nd={pair['distance']:.3f}"
+            show_gray(fig.add_subplot(grid[row, col]), image, title, fontsize=7)
+    ax = fig.add_subplot(grid[2, :])
+    pixel = result.details["spaces"]["pixel"]
+    ax.hist(pixel["heldout_nn"], bins=20, alpha=0.6, label="held-out real → train")
+    ax.hist(pixel["generated_nn"], bins=20, alpha=0.6, label="generated → train")
+    ax.axvline(pixel["threshold"], color="k", linestyle="--", label="near-copy threshold")
+    ax.set_xlabel("nearest-training RMSE (pixel space, shift-tolerant)")
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)

@@ -4,7 +4,7 @@
   that share a source image (or, without sources, a label; else all samples form one
   group).
 * ``lpips:mode=paired`` (seed 002's "LPIPS ↓"): each sample against its real counterpart
-  (:func:`usbench.pairing.pair_with_real`).
+  (:func:`usbench.metrics._lib.pairing.pair_with_real`).
 
 Grayscale is replicated to 3 channels, ``[0,1]`` mapped to ``[-1,1]`` and then lpips'
 own scaling layer applied; no resize. Each image's unit-normalised backbone features are
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from usbench.pairing import pair_with_real
+from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
 BACKBONE_WEIGHTS = {"alex": "alexnet-imagenet", "vgg": "vgg16-imagenet"}

@@ -1,7 +1,8 @@
 """Paired pixel metrics: SSIM and PSNR (torchmetrics, as seed 002 computed them).
 
 Each generated image is compared with its real counterpart (its source image when the
-generator reports one, otherwise the pairing rule of :mod:`usbench.pairing`); the value is
+generator reports one, otherwise the pairing rule of :mod:`usbench.metrics._lib.pairing`);
+the value is
 the mean over pairs, the spread their standard deviation, with per-pair values and a
 bootstrap interval. Images are compared as 1-channel float in ``[0, 1]``
 (``data_range = 1``).
@@ -18,7 +19,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from usbench.pairing import pair_with_real
+from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
 

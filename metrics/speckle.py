@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
+from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
+from usbench.metrics._lib.synthetic_speckle import RAYLEIGH_SNR
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
-from usbench.set_bootstrap import two_sample_bootstrap_ci
-from usbench.synthetic_speckle import RAYLEIGH_SNR
 
 MAX_STORED_PATCHES = 2000  # patch values kept in ``details`` for the histogram figure
 
@@ -147,8 +147,8 @@ class SpeckleStatistics(Metric):
     counts those images). ``details`` holds medians of SNR and Nakagami ``m`` for both
     sets, the W1 distance between ``m`` distributions, patch counts and the patch values
     themselves (``real_snr``, ``generated_snr``, ``real_m``, ``generated_m``; a seeded
-    subsample of at most ``MAX_STORED_PATCHES``) for the histogram figure in
-    :mod:`usbench.figures_us`.
+    subsample of at most ``MAX_STORED_PATCHES``) for the histogram figure
+    (:func:`speckle_figure`).
     """
 
     name: ClassVar[str] = "speckle"
@@ -189,10 +189,8 @@ class SpeckleStatistics(Metric):
         )
 
     def figure(self, result: MetricResult, inputs: EvalInputs, path: Path) -> Path:
-        """See :func:`usbench.figures_us.figure`."""
-        from usbench.figures_us import figure
-
-        return figure("speckle", result, inputs, path)
+        """Histograms of patch speckle SNR and Nakagami m, real vs generated."""
+        return speckle_figure(result, path)
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         """Compare the patch SNR distributions of ``inputs.train`` and the samples."""
@@ -250,3 +248,20 @@ class SpeckleStatistics(Metric):
             "real_m": sample(real.nakagami_m),
             "generated_m": sample(gen.nakagami_m),
         }
+
+
+def speckle_figure(result: MetricResult, path: str | Path) -> Path:
+    """Histograms of patch speckle SNR and Nakagami m, real vs generated."""
+    from usbench.metrics._lib.figures import new_figure, save_figure
+
+    fig = new_figure(8.0, 3.2)
+    d = result.details
+    panels = (("snr", "speckle SNR", d["rayleigh_snr"]), ("m", "Nakagami m", 1.0))
+    for i, (key, label, theory) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.hist(d[f"real_{key}"], bins=30, alpha=0.6, density=True, label="real")
+        ax.hist(d[f"generated_{key}"], bins=30, alpha=0.6, density=True, label="generated")
+        ax.axvline(theory, color="k", linestyle="--", label="Rayleigh")
+        ax.set_xlabel(label)
+        ax.legend(fontsize=7)
+    return save_figure(fig, path)

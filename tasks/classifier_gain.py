@@ -38,25 +38,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usbench.augment import RegularAugment
-from usbench.classification_scores import (
-    OVERALL,
-    PER_CLASS,
-    fold_scores,
-    mean_std,
-    paired_difference,
-)
-from usbench.classifiers import (
+from usbench.config import config_to_dict
+from usbench.data.imageset import ImageSet
+from usbench.data.splits import patient_kfold, patient_split
+from usbench.protocols import Capabilities, Task, TaskScore
+from usbench.tasks._classification.augment import RegularAugment
+from usbench.tasks._classification.models import (
     WEIGHTS_OF,
     TrainRecipe,
     build_classifier,
     predict_logits,
     train_classifier,
 )
-from usbench.config import config_to_dict
-from usbench.data.imageset import ImageSet
-from usbench.data.splits import patient_kfold, patient_split
-from usbench.protocols import Capabilities, Task, TaskScore
+from usbench.tasks._classification.scores import (
+    OVERALL,
+    PER_CLASS,
+    fold_scores,
+    mean_std,
+    paired_difference,
+)
 
 ARMS = ("real", "real+aug", "real+synthetic", "real+synthetic+aug")
 

@@ -7,22 +7,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _shared import lus_dir, require_lus
 from PIL import Image
 
 from usbench.data.imageset import ImageSet
-from usbench.fid_inception import build_fid_inception
-
-LUS_ROOT = Path("/work/shared/data/pocus-lus")
+from usbench.metrics._lib.fid_inception import build_fid_inception
 
 
 def lus_images(n: int, size: int = 64) -> torch.Tensor:
-    """``n`` real lung-ultrasound frames, grayscale, resized, 8-bit quantised, ``n×1×s×s``."""
+    """``n`` real lung-ultrasound frames, grayscale, resized, 8-bit quantised, ``n×1×s×s``.
+
+    Skips the calling test when the shared frames are absent."""
+    require_lus()
     return _lus_images(n, size).clone()
 
 
 @functools.lru_cache(maxsize=8)
 def _lus_images(n: int, size: int) -> torch.Tensor:
-    all_files = sorted(LUS_ROOT.glob("*/*.png"))
+    all_files = sorted(lus_dir().glob("*/*.png"))
     files = all_files[:: max(1, len(all_files) // n)]
     arrays = []
     for f in files[:n]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,25 +12,18 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+from _shared import REPO, require_lus  # noqa: E402
 
-
-def shared_dir() -> Path | None:
-    """The ``shared/`` folder beside the repository (or ``$USBENCH_SHARED_DIR``)."""
-    candidates = [os.environ.get("USBENCH_SHARED_DIR"), REPO.parent / "shared"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "data" / "pocus-lus").is_dir():
-            return Path(candidate)
-    return None
+# bench/ (experiments and synthetic scenes some tests reuse) is not installed; import it
+# as the ``bench`` package from the repository root.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(scope="session")
 def pocus_dir() -> Path:
     """The 105 real POCUS frames; tests that need them skip when they are absent."""
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("shared/data/pocus-lus not found beside the repository")
-    return shared / "data" / "pocus-lus"
+    return require_lus()
 
 
 @pytest.fixture(autouse=True)
@@ -38,5 +32,5 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("USBENCH_CACHE", str(base / "usbench-cache"))
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(base / "usbench-weights"))
-    monkeypatch.setenv("USBENCH_CACHE_DIR", str(base / "usbench-features"))
+    monkeypatch.delenv("USBENCH_CACHE_DIR", raising=False)
     monkeypatch.setenv("USBENCH_STORE", str(tmp_path_factory.getbasetemp() / "store"))

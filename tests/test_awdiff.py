@@ -12,8 +12,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from usbench import weights  # noqa: E402
 from usbench.data.imageset import ImageSet  # noqa: E402
+from usbench.generators._lib.clip_encoder import load_clip, model_from_weights_cache  # noqa: E402
 from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
-from usbench.generators.clip_encoder import load_clip, model_from_weights_cache  # noqa: E402
 from usbench.protocols import FitContext, MetricUnavailable  # noqa: E402
 
 EMBED = 16

@@ -10,7 +10,7 @@ import torch
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from usbench.generators.awdiff_ablation import ENCODERS, encoder_ablation  # noqa: E402
+from bench.awdiff_ablation import ENCODERS, encoder_ablation  # noqa: E402
 from usbench.protocols import EvalInputs  # noqa: E402
 from usbench.registry import registry  # noqa: E402
 from usbench.samples import SampleBatch  # noqa: E402

@@ -1,7 +1,7 @@
 """`usbench run` end to end for awdiff and bmap_ddpm on lus-phantom and lus, then report.
 
 Smoke presets at 16 px, 4 samples, ``--metrics ssim,psnr``. ``lus`` runs on the verified
-local copy under ``$USBENCH_SHARED_DIR/data/pocus-lus`` and is skipped (with the reason)
+local copy under ``$USBENCH_SHARED/data/pocus-lus`` and is skipped (with the reason)
 where that copy is absent.
 """
 
@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _shared import has_lus, lus_dir, require_lus
 from click.testing import CliRunner
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -22,7 +23,7 @@ from usbench.data.splits import patient_split  # noqa: E402
 from usbench.generators.bmap_ddpm import choose_probe  # noqa: E402
 from usbench.store import ResultStore  # noqa: E402
 
-LUS_ROOT = Path(os.environ.get("USBENCH_SHARED_DIR", "/work/shared")) / "data" / "pocus-lus"
+LUS_ROOT = lus_dir()
 PHANTOM = ("-d", "lus-phantom", "--data-option", "n_per_class=3")
 LUS = ("-d", "lus", "--data-root", str(LUS_ROOT))
 FALLBACK = ("--set", "text_encoder=label-embedding")
@@ -58,7 +59,7 @@ def store(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("store")
     runner = CliRunner()
     for (generator, dataset), extra in CASES.items():
-        if dataset == "lus" and not LUS_ROOT.is_dir():
+        if dataset == "lus" and not has_lus():
             continue
         result = runner.invoke(main, _run_args(generator, folder, extra), catch_exceptions=False)
         assert result.exit_code == 0, result.output
@@ -72,8 +73,8 @@ def _runs(store: Path) -> dict[tuple[str, str], dict]:
 
 @pytest.mark.parametrize("case", list(CASES), ids=lambda c: "-".join(c))
 def test_run_lands_in_the_store(store, case):
-    if case[1] == "lus" and not LUS_ROOT.is_dir():
-        pytest.skip(f"no local lus copy at {LUS_ROOT} (set USBENCH_SHARED_DIR)")
+    if case[1] == "lus":
+        require_lus()
     run = _runs(store)[case]
     scores = {s["name"]: s for s in ResultStore(store).scores() if s["run_id"] == run["run_id"]}
     assert set(scores) == {"ssim", "psnr"}

@@ -8,7 +8,7 @@ import os
 import torch
 from diffusers import DDPMScheduler
 
-from usbench.generators.bmaps import (
+from usbench.generators._lib.bmaps import (
     FAN_HALF_ANGLE_DEG,
     BMapDiffusion,
     b_maps,
@@ -243,7 +243,7 @@ class TestBMapConformance(GeneratorConformance):
 
 
 def test_figure_helper(tmp_path):
-    from usbench.generators.bmap_figures import bmap_figure, figure_timesteps, forward_strip
+    from usbench.generators._lib.bmap_figures import bmap_figure, figure_timesteps, forward_strip
 
     diff = BMapDiffusion.build(steps=50, height=16, width=16, floor_eps=0.5, probe="convex")
     assert figure_timesteps(50, 6) == [0, 10, 20, 29, 39, 49]

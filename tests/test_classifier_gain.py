@@ -13,13 +13,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from usbench.augment import RegularAugment
-from usbench.classification_scores import fold_scores, mean_std, paired_difference
-from usbench.classifiers import build_classifier, parameter_counts
 from usbench.config import ConfigError
 from usbench.data.imageset import ImageSet
 from usbench.protocols import Capabilities, MetricUnavailable
 from usbench.samples import SampleBatch
+from usbench.tasks._classification.augment import RegularAugment
+from usbench.tasks._classification.models import build_classifier, parameter_counts
+from usbench.tasks._classification.scores import fold_scores, mean_std, paired_difference
 from usbench.tasks.classifier_gain import (
     ClassifierGain,
     _reduce_minority,

@@ -64,7 +64,7 @@ def test_metric_pairs_by_source(images):
 
 
 def test_dtcwt_shim_leaves_numpy_alone_and_round_trips():
-    from usbench.dtcwt_compat import load_dtcwt
+    from usbench.metrics._lib.dtcwt_compat import load_dtcwt
 
     dtcwt = load_dtcwt()
     assert not hasattr(np, "asfarray")  # the shim does not patch numpy globally

@@ -8,8 +8,8 @@ import scipy.linalg
 import torch
 from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_state, write_pngs
 
-from usbench import features as feat
-from usbench.fid_inception import build_fid_inception
+from usbench.metrics._lib import features as feat
+from usbench.metrics._lib.fid_inception import build_fid_inception
 from usbench.metrics.inception import FID, KID, SIFID
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
@@ -20,7 +20,7 @@ def _offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("USBENCH_OFFLINE", "1")
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setenv("USBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("USBENCH_CACHE", str(tmp_path / "cache"))
     feat.clear_memory()
 
 
@@ -97,7 +97,7 @@ def test_features_equal_pytorch_fid_activations(tmp_path, monkeypatch, state, se
 def test_frechet_matches_pytorch_fid():
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    from usbench.frechet import frechet_distance
+    from usbench.metrics._lib.frechet import frechet_distance
 
     rng = np.random.default_rng(0)
     for n1, n2, d in ((40, 50, 8), (300, 200, 32)):
@@ -141,7 +141,7 @@ def test_kid_matches_independent_numpy():
         xy = sum(kernel(a[i], b[j]) for i in range(m) for j in range(n)) / (m * n)
         return xx + yy - 2 * xy
 
-    from usbench.frechet import kid_subsets, polynomial_mmd2_unbiased
+    from usbench.metrics._lib.frechet import kid_subsets, polynomial_mmd2_unbiased
 
     assert polynomial_mmd2_unbiased(x, y) == pytest.approx(mmd(x, y), rel=1e-10)
     subsets = kid_subsets(x, y, n_subsets=3, subset_size=10, seed=4)
@@ -153,7 +153,7 @@ def test_kid_matches_independent_numpy():
 
 
 def test_kid_separates_distributions_and_metric_uses_subsets():
-    from usbench.frechet import kid_subsets
+    from usbench.metrics._lib.frechet import kid_subsets
 
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(60, 32)), rng.normal(size=(60, 32))
@@ -164,7 +164,7 @@ def test_kid_separates_distributions_and_metric_uses_subsets():
 
 
 def test_kid_metric_is_kid_of_the_shared_features(state, sets):
-    from usbench.frechet import kid_subsets
+    from usbench.metrics._lib.frechet import kid_subsets
 
     real, gen = sets
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
@@ -261,7 +261,7 @@ def test_real_fid_weights_from_the_wheel_rank_domains(tmp_path):
     same = EvalInputs(SampleBatch(lus[1::2]), ref)
     other = EvalInputs(SampleBatch(phantom_images(12, seed=9)), ref)
     fid = FID(FID.Config(n_boot=5))
-    assert fid.variant()["weights_sha256"] in weights.KNOWN_CONVERTED["fid-inception"]
+    assert fid.variant()["weights_sha256"] in weights.spec("fid-inception").known_conversions
     assert fid.compute(same).value < fid.compute(other).value
     kid = KID(KID.Config(n_subsets=10, subset_size=12))
     assert kid.compute(same).value < kid.compute(other).value

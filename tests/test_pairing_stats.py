@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.pairing import nearest_train_indices, pair_with_real
+from usbench.metrics._lib.pairing import nearest_train_indices, pair_with_real
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 from usbench.stats import bootstrap_ci

@@ -7,18 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from usbench.data.phantom import (
+from usbench.data.phantom import LUSPhantom, phantom_truth, sample_params
+from usbench.data.phantom_anatomy import (
     DEFAULT_CLASSES,
-    LUSPhantom,
     PhantomParams,
     PhantomTruth,
-    depth_gain_db,
     echogenicity_map,
-    phantom_truth,
-    render_phantom,
-    sample_params,
-    speckle_envelope,
 )
+from usbench.data.phantom_render import depth_gain_db, render_phantom, speckle_envelope
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usbench.data.phantom import LUSPhantom, PhantomOptions, PhantomParams, render_dataset_image
+from usbench.data.phantom import LUSPhantom, PhantomOptions, render_dataset_image
+from usbench.data.phantom_anatomy import PhantomParams
 
 SIZE = 64
 

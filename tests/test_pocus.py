@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared import has_lus, lus_dir
 from PIL import Image
 
 from usbench.data import open_dataset
@@ -41,15 +42,8 @@ from usbench.data.splits import patient_kfold
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _shared_dir() -> Path:
-    env = os.environ.get("USBENCH_SHARED_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
-
-
-LUS_DIR = _shared_dir() / "data" / "pocus-lus"
-needs_lus = pytest.mark.skipif(
-    not (LUS_DIR / "manifest.csv").is_file(), reason=f"no processed lus copy at {LUS_DIR}"
-)
+LUS_DIR = lus_dir()
+needs_lus = pytest.mark.skipif(not has_lus(), reason=f"no processed lus copy at {LUS_DIR}")
 
 
 @pytest.fixture(autouse=True)

@@ -79,3 +79,17 @@ def test_duplicate_name_is_refused():
 def test_unknown_kind():
     with pytest.raises(UnknownPluginError, match="kinds are"):
         registry("widgets")
+
+
+def test_one_cache_variable_and_its_deprecated_spelling(tmp_path, monkeypatch) -> None:
+    from usbench import paths
+
+    monkeypatch.delenv("USBENCH_CACHE", raising=False)
+    monkeypatch.delenv("USBENCH_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("USBENCH_CACHE_DIR", str(tmp_path / "old"))
+    with pytest.warns(DeprecationWarning, match="USBENCH_CACHE"):
+        assert paths.features_dir() == tmp_path / "old" / "features"
+    monkeypatch.setenv("USBENCH_CACHE", str(tmp_path / "new"))
+    assert paths.weights_dir() == tmp_path / "new" / "weights"
+    assert paths.dataset_dir("lus") == tmp_path / "new" / "datasets" / "lus"
+    assert paths.simus_dir() == tmp_path / "new" / "simus"

@@ -16,16 +16,16 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from _sd15_tiny import build_tiny_pipeline  # noqa: E402
 
 from usbench.data.imageset import ImageSet  # noqa: E402
-from usbench.generators.sd15 import adapters, generation  # noqa: E402
-from usbench.generators.sd15.base_model import (  # noqa: E402
+from usbench.generators._sd15 import adapters, generation  # noqa: E402
+from usbench.generators._sd15.base_model import (  # noqa: E402
     BaseModelMissing,
     load_base_pipeline,
     resolve_base_model,
 )
-from usbench.generators.sd15.prompts import class_prompt, parse_class_prompts  # noqa: E402
-from usbench.generators.sd15.tiny import build_tiny_pipeline  # noqa: E402
+from usbench.generators._sd15.prompts import class_prompt, parse_class_prompts  # noqa: E402
 from usbench.generators.sd15_hybrid import ABLATION_ROWS, SD15Hybrid  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
 from usbench.testing import GeneratorConformance  # noqa: E402

@@ -9,13 +9,13 @@ import pytest
 import torch
 from scipy import ndimage
 
+from bench.synthetic_lus import HALF_ANGLE, PLEURA, lus_scene
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry
-from usbench.lines import LineDetectorConfig, detect_lines, pleural_coverage
+from usbench.metrics._lib.fan_geometry import estimate_geometry
+from usbench.metrics._lib.lines import LineDetectorConfig, detect_lines, pleural_coverage
 from usbench.metrics.bline import BLineFidelity, label_fidelity
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
-from usbench.synthetic_lus import HALF_ANGLE, PLEURA, lus_scene
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry, synthetic_fan_mask
+from usbench.metrics._lib.fan_geometry import estimate_geometry, synthetic_fan_mask
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 from usbench.metrics.depth_profile import DepthProfile, depth_profiles
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
-from usbench.synthetic_speckle import speckled_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

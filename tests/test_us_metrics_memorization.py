@@ -10,10 +10,10 @@ import torch
 from scipy import ndimage
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 from usbench.metrics.memorization import InceptionPool3, Memorization, shifted_nearest
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
-from usbench.synthetic_speckle import speckled_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -128,7 +128,7 @@ def test_inception_space_needs_cached_weights(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.slow  # Inception at 299×299 on a shared CPU
 def test_inception_pool3_space_with_injected_weights(data) -> None:
-    from usbench.fid_inception import build_fid_inception
+    from usbench.metrics._lib.fid_inception import build_fid_inception
 
     torch.manual_seed(0)
     extractor = InceptionPool3(network=build_fid_inception().eval())

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.fan_geometry import estimate_geometry
-from usbench.lines import detect_lines
+from usbench.metrics._lib.fan_geometry import estimate_geometry
+from usbench.metrics._lib.lines import detect_lines
 from usbench.metrics.depth_profile import DepthProfile
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from usbench.data.simus_render import SimusConfig, cached_envelope, log_compress
+from usbench.metrics._lib.synthetic_speckle import RAYLEIGH_SNR
 from usbench.metrics.speckle import patch_statistics
-from usbench.synthetic_speckle import RAYLEIGH_SNR
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("pymust", reason="the simulator is the optional extra usbench[sim]")

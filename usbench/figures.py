@@ -121,7 +121,7 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
 
 def metric_distribution_figures(frame, out: Path) -> list[Path]:
     """Per metric with per-sample values, a box plot per (dataset, generator) of them
-    (seed 000 Figs. 3–4). ``frame`` is :func:`usbench.paper_tables.long_scores`."""
+    (seed 000 Figs. 3–4). ``frame`` is :func:`usbench.score_frames.long_scores`."""
     plt = _pyplot()
     written: list[Path] = []
     if frame.empty:

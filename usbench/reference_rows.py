@@ -1,6 +1,6 @@
 """The seed papers' published numbers, as labelled reference rows.
 
-They live in ``leaderboards/published.csv`` (one number per line, with the paper's
+They are package data, ``usbench/data/published.csv`` (one number per line, with the paper's
 citation, table, dataset, method, setting and a note), are shown beside ours only when a
 report asks for them (``usbench report --with-published``) and never take part in
 rankings or "best" marks: their data sets, splits and weights differ from ours.
@@ -14,39 +14,46 @@ task group such as ``real+synthetic/minority=25%`` (seeds 003/004); ``stat`` is 
 
 from __future__ import annotations
 
-import os
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
-ENV_PATH = "USBENCH_PUBLISHED_CSV"
+from usbench import paths
+
+ENV_PATH = paths.PUBLISHED_CSV_ENV
 COLUMNS = (
     "seed", "table", "dataset", "method", "setting", "class", "metric", "stat", "value",
     "spread", "higher_is_better", "note", "citation",
 )  # fmt: skip
 
 
-def published_csv() -> Path:
-    """Where the reference rows are: ``$USBENCH_PUBLISHED_CSV`` or the repository's
-    ``leaderboards/published.csv``."""
-    if os.environ.get(ENV_PATH):
-        return Path(os.environ[ENV_PATH])
-    return Path(__file__).resolve().parents[1] / "leaderboards" / "published.csv"
+PACKAGE, RESOURCE = "usbench.data", "published.csv"
+
+
+def published_csv() -> Path | None:
+    """``$USBENCH_PUBLISHED_CSV`` when set, else ``None`` (the packaged table)."""
+    return paths.published_csv_override()
 
 
 def load_published(path: Path | None = None) -> pd.DataFrame:
     """All reference rows as a DataFrame with :data:`COLUMNS` (strings kept as strings,
     ``value``/``spread`` as floats, NaN where the paper gives no spread)."""
     path = path or published_csv()
-    if not path.is_file():
+    if path is None:
+        with resources.files(PACKAGE).joinpath(RESOURCE).open(encoding="utf-8") as handle:
+            frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
+        where = f"{PACKAGE}/{RESOURCE}"
+    elif path.is_file():
+        frame, where = pd.read_csv(path, dtype=str, keep_default_na=False), str(path)
+    else:
         raise FileNotFoundError(
-            f"Published reference rows not found at {path}; set ${ENV_PATH} to a copy of "
-            "leaderboards/published.csv from the usbench repository, or drop --with-published."
+            f"Published reference rows not found at {path}; unset ${ENV_PATH} to use the "
+            "table shipped with usbench, or drop --with-published."
         )
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = sorted(set(COLUMNS) - set(frame.columns))
     if missing:
-        raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+        raise ValueError(f"{where} lacks column(s) {', '.join(missing)}")
     frame["value"] = pd.to_numeric(frame["value"])
     frame["spread"] = pd.to_numeric(frame["spread"], errors="coerce")  # "" → NaN
     frame["higher_is_better"] = frame["higher_is_better"].astype(int).astype(bool)

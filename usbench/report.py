@@ -19,7 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from usbench import paper_tables as pt
 from usbench.fileio import atomic_write_text
+from usbench.latex import tex_escape
+from usbench.score_frames import config_labels, long_scores
 from usbench.store import ResultStore
 
 FORMATS = ("latex", "markdown", "csv")
@@ -48,15 +51,6 @@ def load_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     frame["column"] = [_column_key(r) for r in frame.itertuples()]
     frame["preset"] = config_labels(frame)
     return frame
-
-
-def config_labels(frame: pd.DataFrame) -> pd.Series:
-    """The preset name, suffixed with the config hash where one (dataset, generator, preset)
-    holds runs of different configs (``--set`` overrides, fallbacks): those never share a row.
-    """
-    distinct = frame.groupby(["dataset", "generator", "preset"])["config_hash"].transform("nunique")
-    suffix = " (" + frame["config_hash"].str[:6] + ")"
-    return frame["preset"].where(distinct == 1, frame["preset"] + suffix)
 
 
 def _column_key(row) -> str:
@@ -161,28 +155,6 @@ def to_markdown(board: pd.DataFrame, cols: list[Column]) -> str:
     return "\n".join(lines) + f"\n\n{spread_note(board)}; ↑ higher is better, ↓ lower.\n"
 
 
-_TEX_ESCAPES = str.maketrans(
-    {
-        "\\": r"\textbackslash{}",
-        "_": r"\_",
-        "%": r"\%",
-        "&": r"\&",
-        "#": r"\#",
-        "$": r"\$",
-        "{": r"\{",
-        "}": r"\}",
-        "±": r"$\pm$",
-        "↑": r"$\uparrow$",
-        "↓": r"$\downarrow$",
-    }
-)
-
-
-def _tex(text: str) -> str:
-    """Escape plain text for LaTeX (one pass, so escapes are never escaped again)."""
-    return text.translate(_TEX_ESCAPES)
-
-
 LATEX_COLUMNS_PER_TABLE = 4
 
 
@@ -201,12 +173,13 @@ def to_latex(board: pd.DataFrame, cols: list[Column], caption: str) -> str:
 
 def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], caption: str) -> str:
     arrows = [
-        rf"{_tex(c.label)} $\{'uparrow' if c.higher_is_better else 'downarrow'}$" for c in chunk
+        rf"{tex_escape(c.label)} $\{'uparrow' if c.higher_is_better else 'downarrow'}$"
+        for c in chunk
     ]
     lines = [
         r"\begin{table}[t]",
         r"\centering",
-        rf"\caption{{{_tex(caption)}; {_tex(spread_note(board))}.}}",
+        rf"\caption{{{tex_escape(caption)}; {tex_escape(spread_note(board))}.}}",
         rf"\begin{{tabular}}{{lll{'c' * len(chunk)}}}",
         r"\toprule",
         " & ".join(["Dataset", "Generator", "Preset", *arrows]) + r" \\",
@@ -224,7 +197,7 @@ def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], c
             value, spread = text.split(" ± ")
             body = rf"{value} \pm {spread}"
             texts.append(rf"$\mathbf{{{body}}}$" if best else rf"${body}$")
-        lines.append(" & ".join([*(_tex(k) for k in keys), *texts]) + r" \\")
+        lines.append(" & ".join([*(tex_escape(k) for k in keys), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -232,15 +205,6 @@ def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], c
 def to_csv(board: pd.DataFrame) -> str:
     """Long-form CSV: one line per (dataset, generator, preset, metric column)."""
     return board.to_csv(index=False)
-
-
-def unavailable_notes(board: pd.DataFrame) -> list[str]:
-    """One line per metric that could not be computed, with its fix."""
-    gaps = board[board["status"] != "ok"][["column", "status", "message"]].drop_duplicates()
-    return [
-        f"{r.column}: {r.status}: {r.message.splitlines()[0] if r.message else ''}"
-        for r in gaps.itertuples()
-    ]
 
 
 def write_report(
@@ -293,7 +257,6 @@ def write_report(
             run_metric_figures,
             sample_grid_figures,
         )
-        from usbench.paper_tables import long_scores
 
         long = long_scores(store, filters)
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
@@ -313,9 +276,7 @@ def write_paper_tables(
     with_published: bool,
 ) -> list[Path]:
     """The tables of one seed-paper layout in LaTeX and/or Markdown (see write_report)."""
-    from usbench import paper_tables as pt
-
-    tables = pt.build_tables(layout, pt.long_scores(store, filters), with_published)
+    tables = pt.build_tables(layout, long_scores(store, filters), with_published)
     written = []
     if "latex" in formats:
         body = "\n".join(pt.table_to_latex(t) for t in tables)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
+from usbench import paths
 from usbench.data.download import (
     ChecksumError,
     DownloadError,
@@ -69,8 +69,8 @@ from usbench.protocols import DatasetSource
 UPSTREAM_REPO = "jannisborn/covid19_ultrasound"
 UPSTREAM_COMMIT = "657ce595e37fb549c681235565b38b347806af00"
 UPSTREAM_BASE = f"https://raw.githubusercontent.com/{UPSTREAM_REPO}/{UPSTREAM_COMMIT}"
-MIRROR_ENV = "USBENCH_LUS_MIRROR"
-CACHE_ENV = "USBENCH_CACHE"
+MIRROR_ENV = paths.LUS_MIRROR_ENV
+CACHE_ENV = paths.CACHE_ENV
 PROCESSED_SIZE = 256
 MANIFEST_RESOURCE = "lus_manifest.csv"
 SOURCES_RESOURCE = "lus_sources.csv"
@@ -146,10 +146,8 @@ def shipped_sources() -> dict[str, LUSSource]:
 
 
 def default_cache_dir() -> Path:
-    """``$USBENCH_CACHE/datasets/lus``, or ``~/.cache/usbench/datasets/lus``."""
-    base = os.environ.get(CACHE_ENV)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "usbench"
-    return root / "datasets" / "lus"
+    """``$USBENCH_CACHE/datasets/lus`` (see :func:`usbench.paths.dataset_dir`)."""
+    return paths.dataset_dir("lus")
 
 
 class POCUSLung(DatasetSource):
@@ -195,7 +193,7 @@ def _parse_options(options: Mapping[str, str]) -> dict[str, str | None]:
         raise ValueError(f"unknown lus dataset option(s) {unknown}; valid options: {valid}")
     return {
         "resize": options.get("resize", DEFAULT_RESIZE),
-        "mirror": options.get("mirror") or os.environ.get(MIRROR_ENV) or None,
+        "mirror": options.get("mirror") or paths.lus_mirror(),
         "upstream": options.get("upstream") or UPSTREAM_BASE,
     }
 
@@ -373,21 +371,3 @@ def _unavailable_message(cache: Path, err: Exception) -> str:
         f"{SOURCES_RESOURCE} from https://github.com/{UPSTREAM_REPO}/tree/{UPSTREAM_COMMIT} "
         f"into {cache / 'upstream'} keeping their data/... paths, then load again."
     )
-
-
-def write_shipped_manifest(root: Path, manifest: Path, out: Path) -> None:
-    """Maintainer tool: add a ``sha256`` column for a processed copy at ``root``.
-
-    ``manifest`` is the per-image CSV of the processed copy (``file,label,...``); the
-    result goes to ``out`` (``usbench/data/lus_manifest.csv``).
-    """
-    with manifest.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    fields = ["file", "label", "patient_id", "probe", "source_file", "frame_index", "sha256"]
-    extra = [k for k in rows[0] if k not in fields]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields + extra, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row | {"sha256": file_digest(root / row["file"])})
-    atomic_write_text(out, buffer.getvalue())

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from usbench import paths
+
 
 @dataclass(frozen=True)
 class SimusConfig:
@@ -134,14 +136,14 @@ def cached_envelope(
     """:func:`simulate_envelope` with ``default_rng(seed)``, cached as ``.npy``.
 
     The cache key hashes the echogenicity map, the seed and the config; the folder is
-    ``cache_dir`` or ``$USBENCH_CACHE/simus`` (default ``~/.cache/usbench/simus``).
+    ``cache_dir/simus`` or :func:`usbench.paths.simus_dir` (``$USBENCH_CACHE/simus``).
     """
     key = hashlib.sha256(
         np.ascontiguousarray(echogenicity, dtype=np.float64).tobytes()
         + repr((seed, sorted(asdict(config).items()))).encode()
     ).hexdigest()[:20]
-    root = cache_dir or Path(os.environ.get("USBENCH_CACHE", Path.home() / ".cache/usbench"))
-    path = Path(root) / "simus" / f"{key}.npy"
+    folder = Path(cache_dir) / "simus" if cache_dir else paths.simus_dir()
+    path = folder / f"{key}.npy"
     if path.exists():
         return np.load(path, allow_pickle=False)
     envelope = simulate_envelope(echogenicity, np.random.default_rng(seed), config)
@@ -179,23 +181,3 @@ def _fan_from_polar(
     image = ndimage.map_coordinates(polar.astype(np.float64), [rows, cols], order=1, cval=0.0)
     inside = (radius >= r0) & (radius <= r1) & (np.abs(angle) <= half_angle)
     return np.where(inside, image, 0.0).astype(np.float32)
-
-
-def render_simus_fan(
-    echogenicity: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    size: int,
-    config: SimusConfig = SimusConfig(),
-    dynamic_range_db: float = 50.0,
-) -> np.ndarray:
-    """B-mode fan image ``size×size`` float32 in [0, 1] of an echogenicity map.
-
-    The entry point for rendering a phantom with ``renderer=simus``: ``echogenicity``
-    (``h×w`` linear mean amplitude, row 0 = shallowest, columns across the sector) is
-    simulated with :func:`simulate_envelope`, log-compressed over ``dynamic_range_db`` and
-    scan-converted. A wide sector (e.g. ``half_angle=0.5``, ``depth_m=(0.01, 0.08)``)
-    needs tens of thousands of scatterers: minutes per image on a CPU.
-    """
-    envelope = simulate_envelope(echogenicity, rng, config)
-    return scan_convert(log_compress(envelope, dynamic_range_db), config, size)

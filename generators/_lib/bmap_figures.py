@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from usbench.generators.bmaps import BMapDiffusion
+from usbench.generators._lib.bmaps import BMapDiffusion
 
 
 def figure_timesteps(steps: int, columns: int) -> list[int]:

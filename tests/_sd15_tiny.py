@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from usbench.generators.sd15.base_model import mark_test_weights
+from usbench.generators._sd15.base_model import mark_test_weights
 
 TINY_TEXT_WIDTH = 16
 TINY_MAX_TOKENS = 77
@@ -43,7 +43,7 @@ def build_tiny_pipeline(directory: Path, *, seed: int = 0):
     Layout: UNet2DConditionModel (channels 8/16, cross-attention width 16), AutoencoderKL
     (2 blocks → latents at half the image size, 4 channels), CLIPTextModel (2 layers,
     width 16), DDIM scheduler, no safety checker. Returns ``directory`` (a diffusers
-    folder that :func:`usbench.generators.sd15.base_model.load_base_pipeline` accepts).
+    folder that :func:`usbench.generators._sd15.base_model.load_base_pipeline` accepts).
     """
     from diffusers import (
         AutoencoderKL,

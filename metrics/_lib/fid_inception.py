@@ -164,3 +164,8 @@ def convert_pytorch_fid_pth_to(pth: Path, out: Path) -> str:
     net.load_state_dict(state, strict=True)
     save_file(state, str(out), metadata={"format": f"{_FORMAT}; source sha256 {digest}"})
     return f"converted from pytorch-fid weights (sha256 {digest[:12]}…)"
+
+
+def convert_fid_helper_file(torchscript: Path, out: Path) -> str:
+    """:func:`convert_fid_helper_to` from a copy of fid-helper's ``default_1.pt``."""
+    return convert_fid_helper_to(out, torchscript=torchscript)

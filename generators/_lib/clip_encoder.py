@@ -20,14 +20,13 @@ The model is frozen (``requires_grad=False``, eval mode); gradients still flow t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from usbench import weights
+from usbench import paths, weights
 from usbench.protocols import MetricUnavailable
 
 BIOMEDCLIP = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
@@ -84,8 +83,7 @@ class FrozenCLIP:
 
 
 def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get(weights.ENV_OFFLINE, ""))
-    return any(f.lower() in ("1", "true", "yes", "on") for f in flags)
+    return paths.offline()
 
 
 def _hub_cached(repo_id: str) -> bool:

@@ -1,17 +1,17 @@
 """A small synthetic convex lung ultrasound scene with a known pleura and known B-lines.
 
 Independent of the procedural phantom, it validates the line detector of
-:mod:`usbench.lines` and the geometry code on scenes whose truth is exact: tissue above a
-bright pleural arc, dim attenuated lung below, radial B-lines from the pleura down, and
-Rayleigh speckle. Geometry constants are in pixels of a ``SIZE×SIZE`` image.
+:mod:`usbench.metrics._lib.lines` and the geometry code on scenes whose truth is exact:
+tissue above a bright pleural arc, dim attenuated lung below, radial B-lines from the
+pleura down, and Rayleigh speckle. Geometry constants are in pixels of a ``SIZE×SIZE`` image.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from usbench.fan_geometry import synthetic_fan_mask
-from usbench.synthetic_speckle import speckled_image
+from usbench.metrics._lib.fan_geometry import synthetic_fan_mask
+from usbench.metrics._lib.synthetic_speckle import speckled_image
 
 SIZE = 64
 APEX = (-20.0, 31.5)

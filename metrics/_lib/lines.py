@@ -3,7 +3,7 @@
 Method (a Radon projection in the scan-line domain):
 
 1. The image is resampled onto a (depth × scan line) grid with
-   :meth:`usbench.fan_geometry.FanGeometry.scanlines`; there, B-lines (vertical
+   :meth:`usbench.metrics._lib.fan_geometry.FanGeometry.scanlines`; there, B-lines (vertical
    reverberation artefacts that start at the pleura and run along the beam to the bottom)
    are vertical and the pleura (a bright interface at one depth) is horizontal, whatever
    the probe.
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, signal
 
-from usbench.fan_geometry import FanGeometry
+from usbench.metrics._lib.fan_geometry import FanGeometry
 
 
 @dataclass(frozen=True)

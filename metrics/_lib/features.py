@@ -13,8 +13,8 @@ max-pool, ``pool2`` the 192-channel output of the second, ``pool3`` the 2048-d g
 average pool. Set-level layers are spatially averaged, as pytorch-fid's ``fid_score``
 does for 64/192 dims.
 
-Reference features are cached in ``$USBENCH_CACHE_DIR/features`` (default
-``~/.cache/usbench/features``), keyed by sha256 of (data hash, extractor, weights
+Reference features are cached in ``$USBENCH_CACHE/features`` (see
+:func:`usbench.paths.features_dir`), keyed by sha256 of (data hash, extractor, weights
 sha256, preprocessing, layers), written atomically; generated-image features are
 memoised in memory so that FID, KID and both FID layers share one Inception pass.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from usbench import paths
 from usbench.fileio import atomic_write_bytes, atomic_write_text
 
-ENV_CACHE = "USBENCH_CACHE_DIR"
 PREPROCESSING = {
     "pytorch-fid": (
         "gray→RGB by replication; bilinear resize to 299×299 (align_corners=False); 2x-1"
@@ -89,7 +88,7 @@ def build_extractor(kind: str, state: dict[str, torch.Tensor] | None = None) -> 
     from usbench import weights
 
     if kind == "fid-inception":
-        from usbench.fid_inception import build_fid_inception
+        from usbench.metrics._lib.fid_inception import build_fid_inception
 
         body = build_fid_inception()
     elif kind == "tv-inception":
@@ -145,10 +144,8 @@ def _spatial_mean(layer: str, value: torch.Tensor) -> torch.Tensor:
 
 # -- caching -----------------------------------------------------------------------------
 def cache_dir() -> Path:
-    """``$USBENCH_CACHE_DIR/features`` or ``~/.cache/usbench/features``."""
-    env = os.environ.get(ENV_CACHE)
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "usbench"
-    return base / "features"
+    """``$USBENCH_CACHE/features`` (see :func:`usbench.paths.features_dir`)."""
+    return paths.features_dir()
 
 
 def tensor_hash(images: torch.Tensor) -> str:

@@ -177,7 +177,8 @@ def train_classifier(
 ) -> nn.Module:
     """Fit ``model`` with Adam + cross-entropy on ``images`` (``N×1×H×W``) / ``labels`` (``N``).
 
-    ``augment`` transforms each batch (see :class:`usbench.augment.RegularAugment`).
+    ``augment`` transforms each batch (see
+    :class:`usbench.tasks._classification.augment.RegularAugment`).
     With ``val`` and ``recipe.patience > 0``, training stops when the validation loss
     has not improved for ``patience`` epochs and the best weights are restored (early
     stopping). Deterministic in ``seed``; returns ``model`` in eval mode.

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 
 from usbench.data.imageset import ImageSet
-from usbench.generators.sd15 import adapters, generation
-from usbench.generators.sd15.base_model import base_fingerprint, load_base_pipeline
-from usbench.generators.sd15.objective import AdapterObjective, LatentBatches
-from usbench.generators.sd15.prompts import class_prompt, parse_class_prompts
+from usbench.generators._sd15 import adapters, generation
+from usbench.generators._sd15.base_model import base_fingerprint, load_base_pipeline
+from usbench.generators._sd15.objective import AdapterObjective, LatentBatches
+from usbench.generators._sd15.prompts import class_prompt, parse_class_prompts
 from usbench.protocols import FitContext
 
 LORA_SEED_OFFSET = 7919

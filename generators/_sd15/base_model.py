@@ -8,9 +8,10 @@ weights cannot be found, :class:`BaseModelMissing` says exactly what to type.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from usbench import paths
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline
@@ -36,8 +37,7 @@ class BaseModelMissing(FileNotFoundError):
 
 def hub_offline() -> bool:
     """True when the Hugging Face hub must not be contacted (``HF_HUB_OFFLINE``)."""
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    if value.strip().lower() in ("1", "true", "yes", "on"):
+    if paths.hub_offline():
         return True
     try:
         from huggingface_hub import constants

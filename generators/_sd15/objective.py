@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from usbench.generators.sd15.generation import noise_prediction_loss
+from usbench.generators._sd15.generation import noise_prediction_loss
 
 TextStates = Callable[[torch.Tensor], torch.Tensor]
 

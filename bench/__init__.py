@@ -1,0 +1,1 @@
+"""Benchmarks and experiments run by hand (``python bench/<script>.py``), never installed."""
