@@ -21,7 +21,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for size in (64, 128, 256):
         start, cpu_start = time.perf_counter(), time.process_time()
-        data = LUSPhantom().load(image_size=size, options={"n_per_class": "32"})
+        data = LUSPhantom(LUSPhantom.Config(n_per_class=32)).load(image_size=size)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         print(f"{size:4d} px: {len(data)} images, {wall:6.2f} s wall, {cpu:6.2f} s CPU")
 

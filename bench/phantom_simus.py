@@ -21,10 +21,10 @@ import numpy as np
 
 
 def render(options: dict[str, str], index: int, size: int) -> tuple[np.ndarray, float]:
-    from usbench.data.phantom import PhantomOptions, render_dataset_image
+    from usbench.data.phantom import LUSPhantom, render_dataset_image
 
     start = time.perf_counter()
-    image, _, _ = render_dataset_image(PhantomOptions.parse(options), index, size)
+    image, _, _ = render_dataset_image(LUSPhantom.from_preset(None, options).config, index, size)
     return image, time.perf_counter() - start
 
 

@@ -65,7 +65,9 @@ def test_load_shapes_labels_and_pixel_values(busi_tree: Path) -> None:
 
 
 def test_center_crop_drops_the_margins(busi_tree: Path) -> None:
-    data = BUSI().load(image_size=16, root=busi_tree, options={"resize": "center-crop+bilinear"})
+    data = BUSI.from_preset(None, {"resize": "center-crop+bilinear"}).load(
+        image_size=16, root=busi_tree
+    )
     assert float(data.images[3].max()) == 0.0  # the white columns lie outside the square
 
 
@@ -89,10 +91,10 @@ def test_empty_class_folder_is_an_error(busi_tree: Path) -> None:
 
 
 def test_unknown_option_names_the_valid_ones(busi_tree: Path) -> None:
-    with pytest.raises(ValueError, match="resize=stretch"):
-        BUSI().load(image_size=8, root=busi_tree, options={"size": "3"})
+    with pytest.raises(ValueError, match="Did you mean .resize.*Valid keys: resize"):
+        BUSI.from_preset(None, {"size": "3"}).load(image_size=8, root=busi_tree)
     with pytest.raises(ValueError, match="center-crop\\+lanczos"):
-        BUSI().load(image_size=8, root=busi_tree, options={"resize": "pad"})
+        BUSI.from_preset(None, {"resize": "pad"}).load(image_size=8, root=busi_tree)
 
 
 def test_registered_as_busi() -> None:

@@ -124,14 +124,14 @@ def test_manifest_errors_name_line_and_fix(two_classes):
 
 
 def test_unknown_option_lists_valid_ones(two_classes):
-    with pytest.raises(ValueError, match="unknown folder dataset option.*'resise'.*resize"):
-        FolderDataset().load(image_size=8, root=two_classes, options={"resise": "none"})
+    with pytest.raises(ValueError, match="Unknown setting 'resise'.*Valid keys: path, resize"):
+        FolderDataset.from_preset(None, {"resise": "none"}).load(image_size=8, root=two_classes)
 
 
 def test_resize_option_is_passed_through(tmp_path):
     _png(tmp_path / "a" / "x.png", 5, size=(10, 12))
     with pytest.raises(ImageLoadError, match="resize='none'"):
-        FolderDataset().load(image_size=8, root=tmp_path, options={"resize": "none"})
+        FolderDataset.from_preset(None, {"resize": "none"}).load(image_size=8, root=tmp_path)
 
 
 def test_open_dataset_resolves_folder_prefix(two_classes):

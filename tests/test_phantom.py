@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from usbench.data.phantom import LUSPhantom, phantom_truth, sample_params
+from usbench.data.phantom import LUSPhantom, PhantomConfig, phantom_truth, sample_params
 from usbench.data.phantom_anatomy import (
     DEFAULT_CLASSES,
     PhantomParams,
@@ -192,11 +192,11 @@ def test_echogenicity_map_is_the_anatomy_without_speckle():
 
 
 def test_dataset_is_deterministic_and_independent_of_n_per_class():
-    source = LUSPhantom()
-    small = source.load(image_size=32, options={"n_per_class": "2", "seed": "5"})
-    again = source.load(image_size=32, options={"n_per_class": "2", "seed": "5"})
-    large = source.load(image_size=32, options={"n_per_class": "4", "seed": "5"})
-    other = source.load(image_size=32, options={"n_per_class": "2", "seed": "6"})
+
+    small = LUSPhantom.from_preset(None, {"n_per_class": "2", "seed": "5"}).load(image_size=32)
+    again = LUSPhantom.from_preset(None, {"n_per_class": "2", "seed": "5"}).load(image_size=32)
+    large = LUSPhantom.from_preset(None, {"n_per_class": "4", "seed": "5"}).load(image_size=32)
+    other = LUSPhantom.from_preset(None, {"n_per_class": "2", "seed": "6"}).load(image_size=32)
     assert len(small) == 6 and len(large) == 12
     assert np.array_equal(small.images.numpy(), again.images.numpy())
     assert np.array_equal(small.images.numpy(), large.images[:6].numpy())
@@ -205,7 +205,7 @@ def test_dataset_is_deterministic_and_independent_of_n_per_class():
 
 
 def test_dataset_metadata_labels_and_truth():
-    data, truths = LUSPhantom().load_with_truth(image_size=32, options={"n_per_class": "4"})
+    data, truths = LUSPhantom.from_preset(None, {"n_per_class": "4"}).load_with_truth(image_size=32)
     assert data.name == "lus-phantom"
     assert data.class_names == ("0 B-lines", "1-2 B-lines", "3+ B-lines")
     assert data.labels.tolist() == [0, 1, 2] * 4
@@ -215,17 +215,15 @@ def test_dataset_metadata_labels_and_truth():
         assert truth.n_b_lines in DEFAULT_CLASSES[label]
         assert len(truth.b_line_angles_or_columns) == truth.n_b_lines
         assert truth.geometry == probe
-    again = phantom_truth({"n_per_class": "4"}, 32)
+    again = phantom_truth(PhantomConfig(n_per_class=4), 32)
     assert [t.b_line_angles_or_columns for t in again] == [
         t.b_line_angles_or_columns for t in truths
     ]
 
 
 def test_options_geometry_attenuation_and_classes():
-    data, truths = LUSPhantom().load_with_truth(
-        image_size=32,
-        options={"n_per_class": "2", "geometry": "linear", "classes": "0;4-6", "attenuation": "1"},
-    )
+    options = {"n_per_class": "2", "geometry": "linear", "classes": "0;4-6", "attenuation": "1"}
+    data, truths = LUSPhantom.from_preset(None, options).load_with_truth(image_size=32)
     assert data.class_names == ("0 B-lines", "4-6 B-lines")
     assert set(data.probes) == {"linear"}
     assert [t.n_b_lines == 0 for t in truths] == [True, False, True, False]
@@ -235,8 +233,8 @@ def test_options_geometry_attenuation_and_classes():
 @pytest.mark.parametrize(
     "options, fragment",
     [
-        ({"n_per_clas": "3"}, "valid keys: n_per_class, seed, geometry, attenuation, classes"),
-        ({"geometry": "sector"}, "convex, linear or mixed"),
+        ({"n_per_clas": "3"}, "Valid keys: n_per_class, seed, geometry, attenuation, classes"),
+        ({"geometry": "sector"}, "choose one of convex, linear, mixed"),
         ({"n_per_class": "0"}, "positive integer"),
         ({"attenuation": "lots"}, "dB/cm/MHz"),
         ({"classes": "0"}, "0;1-2;3-5"),
@@ -244,7 +242,7 @@ def test_options_geometry_attenuation_and_classes():
 )
 def test_bad_options_say_what_to_type(options, fragment):
     with pytest.raises(ValueError, match=fragment):
-        LUSPhantom().load(image_size=32, options=options)
+        LUSPhantom.from_preset(None, options).load(image_size=32)
 
 
 def test_params_reject_bad_values():

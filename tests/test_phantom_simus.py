@@ -78,4 +78,4 @@ def test_simus_render_keeps_anatomy_and_truth(tmp_path, monkeypatch) -> None:
 
 def test_dataset_rejects_simus_on_mixed_geometry() -> None:
     with pytest.raises(ValueError, match="--data-option geometry=convex"):
-        LUSPhantom().load(image_size=32, options={"renderer": "simus", "n_per_class": "1"})
+        LUSPhantom.from_preset(None, {"renderer": "simus", "n_per_class": "1"}).load(image_size=32)

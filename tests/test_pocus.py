@@ -208,17 +208,17 @@ def test_corrupted_cache_file_is_deleted_and_fetched_again(tmp_path):
 def test_offline_and_not_cached_says_how_to_provide_the_data(tmp_path):
     url = _closed_port_url()
     with pytest.raises(DatasetUnavailable) as err:
-        POCUSLung().load(image_size=16, options={"upstream": url})
+        POCUSLung.from_preset(None, {"upstream": url}).load(image_size=16)
     message = str(err.value)
     for hint in ("--data-root", MIRROR_ENV, "github.com/jannisborn/covid19_ultrasound", url):
         assert hint in message
     with pytest.raises(DatasetUnavailable, match="could not download"):
-        POCUSLung().load(image_size=16, options={"mirror": url})
+        POCUSLung.from_preset(None, {"mirror": url}).load(image_size=16)
 
 
 def test_unknown_option_is_refused():
-    with pytest.raises(ValueError, match="unknown lus dataset option.*mirror"):
-        POCUSLung().load(image_size=16, options={"mirorr": "x"})
+    with pytest.raises(ValueError, match="Did you mean .mirror.*Valid keys: resize, mirror"):
+        POCUSLung.from_preset(None, {"mirorr": "x"}).load(image_size=16)
 
 
 def test_download_verified_sha256(tmp_path):

@@ -113,7 +113,7 @@ def build_config(config_cls: type, values: Mapping[str, Any]) -> Any:
             nested.setdefault(head, {})[rest] = value
         else:
             plain[key] = value
-    parsed = {k: parse_value(hints[k], v, key=k) for k, v in plain.items()}
+    parsed = {k: _parse_documented(config_cls, hints[k], v, k) for k, v in plain.items()}
     for name, section_cls in sections.items():
         if name in nested:
             base = config_to_dict(_default_of(fields[name]))
@@ -122,6 +122,15 @@ def build_config(config_cls: type, values: Mapping[str, Any]) -> Any:
         return config_cls(**parsed)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"Invalid {config_cls.__qualname__}: {err}") from err
+
+
+def _parse_documented(config_cls: type, annotation: Any, value: Any, key: str) -> Any:
+    """:func:`parse_value`, its error completed with the field's documentation."""
+    try:
+        return parse_value(annotation, value, key=key)
+    except ConfigError as err:
+        doc = field_docs(config_cls).get(key)
+        raise ConfigError(f"{err} ({key}: {doc})" if doc else str(err)) from None
 
 
 def valid_keys(config_cls: type) -> list[str]:

@@ -348,25 +348,23 @@ class Metric(Plugin, ABC):
 # --------------------------------------------------------------------------------------
 # Datasets
 # --------------------------------------------------------------------------------------
-class DatasetSource(ABC):
+class DatasetSource(Plugin, ABC):
     """A dataset plugin: knows where images live and loads them into an ImageSet.
 
-    ``name`` is the registry name. ``load`` returns every image of the dataset resized to
-    ``image_size`` (square), grayscale float32 in [0,1], with labels and patient ids.
-    ``root`` is a user-given local directory (``--data-root``) or ``None`` for the
-    source's default (a cache, an embedded generator...). ``options`` are
-    dataset-specific ``key=value`` strings; unknown keys must raise ``ValueError``
-    naming the valid ones.
+    Its settings are a :class:`Plugin` ``Config`` (``-d lus-phantom:n_per_class=8``,
+    ``--data-option key=value``); ``positional`` names the setting a bare value after the
+    colon fills (``folder:PATH`` → ``path``). ``description``: one line for listings.
     """
 
-    name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    positional: ClassVar[str | None] = None
 
     @abstractmethod
-    def load(
-        self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}
-    ) -> ImageSet:
-        """Load the dataset."""
+    def load(self, *, image_size: int, root: Path | None = None) -> ImageSet:
+        """Every image resized to ``image_size`` (square): ``N×1×S×S`` float32 in [0,1],
+        with labels, class names and patient ids. ``root`` is a user-given local folder
+        (``--data-root``) or ``None`` for the source's default (a cache, an embedded
+        generator...)."""
 
 
 # --------------------------------------------------------------------------------------

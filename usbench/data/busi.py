@@ -19,9 +19,9 @@ colour and alpha policy). Options (``--data-option key=value``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -39,7 +39,18 @@ _WHERE = (
     f"unpack it and pass the folder holding benign/, malignant/, normal/ (usually {BUSI_FOLDER}) "
     "with --data-root /path/to/Dataset_BUSI_with_GT"
 )
-_OPTIONS = {"resize": ("stretch", *imageio.RESIZE_MODES)}
+RESIZE_MODES = ("stretch", *imageio.RESIZE_MODES)
+
+
+@dataclass(frozen=True)
+class BUSIConfig:
+    """Settings of ``busi``.
+
+    resize: stretch (seed 004 resized every image to the square), or
+        center-crop+lanczos, center-crop+bilinear, none.
+    """
+
+    resize: Literal[RESIZE_MODES] = "stretch"
 
 
 class BUSIMissing(FileNotFoundError):
@@ -54,15 +65,14 @@ class BUSI(DatasetSource):
     """
 
     name: ClassVar[str] = "busi"
+    Config: ClassVar[type] = BUSIConfig
     description: ClassVar[str] = (
         "BUSI breast ultrasound (780 images: benign/malignant/normal), local --data-root"
     )
 
-    def load(
-        self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}
-    ) -> ImageSet:
+    def load(self, *, image_size: int, root: Path | None = None) -> ImageSet:
         """Read every image (masks excluded) under ``root``, resized to ``image_size``."""
-        resize = _parse_options(options)
+        resize = self.config.resize
         folder = find_busi_root(root)
         files = list_busi_images(folder)
         images = [read_grayscale(folder / rel, image_size, resize) for rel, _ in files]
@@ -76,21 +86,6 @@ class BUSI(DatasetSource):
             name=self.name,
             probes=("linear",) * len(files),
         )
-
-
-def _parse_options(options: Mapping[str, str]) -> str:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"Unknown busi option(s) {', '.join(unknown)}; valid: "
-            + ", ".join(f"{k}={'|'.join(v)}" for k, v in _OPTIONS.items())
-        )
-    resize = options.get("resize", "stretch")
-    if resize not in _OPTIONS["resize"]:
-        raise ValueError(
-            f"busi option resize={resize!r}: choose one of {', '.join(_OPTIONS['resize'])}"
-        )
-    return resize
 
 
 def find_busi_root(root: Path | None) -> Path:

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import csv
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -33,7 +32,19 @@ from usbench.data.imageset import ImageSet
 from usbench.protocols import DatasetSource
 
 MANIFEST_NAME = "manifest.csv"
-_OPTIONS = {"resize": f"one of {', '.join(RESIZE_MODES)} (default {DEFAULT_RESIZE})"}
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """Settings of ``folder`` (``-d folder:PATH`` or ``-d folder:PATH,resize=none``).
+
+    path: the folder (also given as the value after ``folder:``, or as ``--data-root``).
+    resize: how an image becomes a square: center-crop+lanczos, center-crop+bilinear or
+        none (images already square).
+    """
+
+    path: str = ""
+    resize: Literal[RESIZE_MODES] = DEFAULT_RESIZE
 
 
 class DatasetLayoutError(ValueError):
@@ -58,32 +69,29 @@ class FileTable:
 class FolderDataset(DatasetSource):
     """Images from a local folder (class subfolders or a ``manifest.csv``).
 
-    ``load(image_size=64, root=Path("/data/lus"), options={"resize": "center-crop+lanczos"})``
-    returns an :class:`ImageSet` named ``folder:<root>``; images ``N×1×S×S`` float32 in
+    ``FolderDataset(FolderDataset.Config(path="/data/lus")).load(image_size=64)`` returns
+    an :class:`ImageSet` named ``folder:<root>``; images ``N×1×S×S`` float32 in
     [0, 1], converted by :func:`usbench.data.imageio.load_grayscale`.
     """
 
     name: ClassVar[str] = "folder"
+    Config: ClassVar[type] = FolderConfig
+    positional: ClassVar[str] = "path"
     description: ClassVar[str] = (
         "Any local folder: PATH/<class>/*.png or PATH/manifest.csv (file,label[,patient_id,probe])."
     )
 
-    def load(
-        self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}
-    ) -> ImageSet:
-        """Load every image under ``root``; see the module docstring for the layouts."""
-        resize = _parse_options(options)
-        root = _check_root(root)
+    def load(self, *, image_size: int, root: Path | None = None) -> ImageSet:
+        """Load every image under the folder (``path``, else ``root``); see the module
+        docstring for the layouts."""
+        if self.config.path and root is not None:
+            raise ValueError(
+                f"give the folder once: --dataset folder:{self.config.path} already names "
+                "it, drop --data-root"
+            )
+        root = _check_root(Path(self.config.path) if self.config.path else root)
         table = scan_folder(root)
-        return build_imageset(table, root, image_size=image_size, resize=resize)
-
-
-def _parse_options(options: Mapping[str, str]) -> str:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        valid = "; ".join(f"{k}: {v}" for k, v in _OPTIONS.items())
-        raise ValueError(f"unknown folder dataset option(s) {unknown}; valid options: {valid}")
-    return options.get("resize", DEFAULT_RESIZE)
+        return build_imageset(table, root, image_size=image_size, resize=self.config.resize)
 
 
 def _check_root(root: Path | None) -> Path:

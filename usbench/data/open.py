@@ -6,13 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from usbench.registry import registry
-from usbench.selectors import parse_selector
+from usbench.plugins import resolve
 
 if TYPE_CHECKING:
     from usbench.data.imageset import ImageSet
-
-FOLDER_PREFIX = "folder:"
 
 
 def open_dataset(
@@ -25,32 +22,13 @@ def open_dataset(
     """Load the dataset ``name`` as an :class:`ImageSet` (``N×1×S×S`` float32 in [0, 1]).
 
     ``name`` is a dataset selector (:mod:`usbench.selectors`): ``folder:PATH`` loads the
-    local folder ``PATH`` (``root`` must then be ``None``); ``NAME:key=value,...`` looks
-    ``NAME`` up in the ``usbench.datasets`` registry and loads it with ``root``
-    (``--data-root``) and the selector's settings plus ``options`` (``--data-option``).
+    local folder ``PATH``; ``NAME:key=value,...`` looks ``NAME`` up in the
+    ``usbench.datasets`` registry and configures it with the selector's settings plus
+    ``options`` (``--data-option``); ``root`` is ``--data-root``.
 
     Raises:
         usbench.registry.UnknownPluginError: an unregistered name (lists the known ones).
-        ValueError: ``folder:`` with no path, or both ``folder:PATH`` and ``root``.
+        usbench.config.ConfigError: an unknown setting or a bad value (lists the valid ones).
     """
-    selector = parse_selector(name, positional=True)
-    options = {**selector.options, **dict(options or {})}
-    if selector.name == "folder" or name.startswith(FOLDER_PREFIX):
-        path = selector.positional
-        if not path:
-            raise ValueError("'folder:' needs a path, e.g. --dataset folder:/data/my_images")
-        if root is not None:
-            raise ValueError(
-                f"give the folder once: --dataset {name} already names it, drop --data-root"
-            )
-        source_cls = registry("datasets").get("folder")
-        return source_cls().load(image_size=image_size, root=Path(path), options=options)
-    if selector.positional is not None:
-        raise ValueError(
-            f"dataset {selector.name!r} takes settings as key=value after ':', e.g. "
-            f"{selector.name}:key=value (got {selector.positional!r})"
-        )
-    source_cls = registry("datasets").get(selector.name)
-    return source_cls().load(
-        image_size=image_size, root=Path(root) if root is not None else None, options=options
-    )
+    spec = resolve("datasets", name, overrides=options, positional=True)
+    return spec.build().load(image_size=image_size, root=None if root is None else Path(root))

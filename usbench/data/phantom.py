@@ -1,7 +1,7 @@
 """``lus-phantom``: an embedded, procedural lung-ultrasound phantom with ground truth.
 
-Offline and deterministic by seed. This module samples per-class parameters, parses the
-dataset options and builds the :class:`LUSPhantom` dataset; the anatomy is in
+Offline and deterministic by seed. This module samples per-class parameters, declares the
+dataset's settings and builds the :class:`LUSPhantom` dataset; the anatomy is in
 :mod:`usbench.data.phantom_anatomy` and the speckle and display in
 :mod:`usbench.data.phantom_render`. Each image is built in three separate steps so a
 physical simulator can replace the last two:
@@ -26,8 +26,8 @@ count classes, by default ``("0 B-lines", "1-2 B-lines", "3+ B-lines")`` = count
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -87,50 +87,59 @@ def sample_params(
     )
 
 
-_OPTION_KEYS = (
-    "n_per_class",
-    "seed",
-    "geometry",
-    "attenuation",
-    "classes",
-    "renderer",
-    "simus_density",
-)
+_HINTS = {
+    "n_per_class": "a positive integer, e.g. 32",
+    "seed": "a non-negative integer, e.g. 0",
+    "attenuation": "dB/cm/MHz between 0 and 5, e.g. 0.5",
+    "simus_density": "scatterers per square wavelength in (0, 100], e.g. 10",
+    "classes": "B-line count ranges separated by ';', e.g. 0;1-2;3-5",
+}
 
 
 @dataclass(frozen=True)
-class PhantomOptions:
-    """Parsed ``lus-phantom`` options (see :meth:`PhantomOptions.parse`)."""
+class PhantomConfig:
+    """Settings of ``lus-phantom`` (``-d lus-phantom:n_per_class=16,geometry=convex``).
+
+    n_per_class: images per class.
+    seed: the phantom seed; image ``i`` is drawn from ``(seed, i)`` only.
+    geometry: convex, linear, or mixed (alternating per round of classes).
+    attenuation: dB/cm/MHz for every image; None: drawn in 0.4–0.6 per image.
+    classes: one B-line count range per class, ';'-separated, e.g. 0;1-2;3-5.
+    renderer: procedural speckle, or simus: the anatomy scanned by pymust (convex only,
+        cached, minutes to hours per image; needs usbench[sim]).
+    simus_density: scatterers per square wavelength with renderer=simus.
+    """
 
     n_per_class: int = 32
     seed: int = 0
     geometry: Literal["convex", "linear", "mixed"] = "mixed"
     attenuation: float | None = None
-    classes: tuple[tuple[int, ...], ...] = DEFAULT_CLASSES
+    classes: str = "0;1-2;3-5"
     renderer: Literal["procedural", "simus"] = "procedural"
     simus_density: float = 10.0
 
-    @classmethod
-    def parse(cls, options: Mapping[str, str]) -> PhantomOptions:
-        """Validate string options; unknown keys and bad values raise ``ValueError``.
-
-        ``classes`` is ``"0;1-2;3-5"``: one B-line count range per class, ``;``-separated.
-        """
-        unknown = sorted(set(options) - set(_OPTION_KEYS))
-        if unknown:
-            raise ValueError(
-                f"Unknown lus-phantom option(s) {', '.join(unknown)}; valid keys: "
-                f"{', '.join(_OPTION_KEYS)} (e.g. --data-option n_per_class=16)."
-            )
-        out = cls()
-        for key, raw in options.items():
-            out = replace(out, **{key: _parse_option(key, str(raw))})
-        if out.renderer == "simus" and out.geometry != "convex":
+    def __post_init__(self) -> None:
+        checks = {
+            "n_per_class": self.n_per_class >= 1,
+            "seed": self.seed >= 0,
+            "attenuation": self.attenuation is None or 0.0 <= self.attenuation <= 5.0,
+            "simus_density": 0.0 < self.simus_density <= 100.0,
+            "classes": _parse_classes(self.classes) is not None,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                value = getattr(self, key)
+                raise ValueError(f"Bad lus-phantom option {key}={value!r}; use {_HINTS[key]}.")
+        if self.renderer == "simus" and self.geometry != "convex":
             raise ValueError(
                 "lus-phantom renderer=simus simulates a convex probe only; "
-                "add --data-option geometry=convex."
+                "use -d lus-phantom:renderer=simus,geometry=convex."
             )
-        return out
+
+    @property
+    def class_ranges(self) -> tuple[tuple[int, ...], ...]:
+        """``classes`` as B-line counts per class: ``((0,), (1, 2), (3, 4, 5))``."""
+        return _parse_classes(self.classes)
 
     @property
     def speckle(self) -> Literal["rayleigh", "simus"]:
@@ -138,58 +147,19 @@ class PhantomOptions:
         return "simus" if self.renderer == "simus" else "rayleigh"
 
 
-def _parse_option(key: str, raw: str):
-    """Parse one option value, with an error message that says what to type."""
-    try:
-        if key in ("n_per_class", "seed"):
-            value = int(raw)
-            if value < (1 if key == "n_per_class" else 0):
-                raise ValueError
-            return value
-        if key == "attenuation":
-            value = float(raw)
-            if not 0.0 <= value <= 5.0:
-                raise ValueError
-            return value
-        if key == "simus_density":
-            value = float(raw)
-            if not 0.0 < value <= 100.0:
-                raise ValueError
-            return value
-        if key == "renderer":
-            if raw not in ("procedural", "simus"):
-                raise ValueError
-            return raw
-        if key == "geometry":
-            if raw not in ("convex", "linear", "mixed"):
-                raise ValueError
-            return raw
-        return _parse_classes(raw)
-    except ValueError:
-        hints = {
-            "n_per_class": "a positive integer, e.g. 32",
-            "seed": "a non-negative integer, e.g. 0",
-            "attenuation": "dB/cm/MHz between 0 and 5, e.g. 0.5",
-            "geometry": "convex, linear or mixed",
-            "renderer": "procedural (default) or simus (pymust; needs usbench[sim])",
-            "simus_density": "scatterers per square wavelength in (0, 100], e.g. 10",
-            "classes": "B-line count ranges separated by ';', e.g. 0;1-2;3-5",
-        }
-        raise ValueError(f"Bad lus-phantom option {key}={raw!r}; use {hints[key]}.") from None
-
-
-def _parse_classes(raw: str) -> tuple[tuple[int, ...], ...]:
-    """``"0;1-2;3-5"`` → ``((0,), (1, 2), (3, 4, 5))``."""
+def _parse_classes(raw: str) -> tuple[tuple[int, ...], ...] | None:
+    """``"0;1-2;3-5"`` → ``((0,), (1, 2), (3, 4, 5))``; ``None`` if malformed."""
     classes = []
-    for part in raw.split(";"):
-        low, _, high = part.strip().partition("-")
-        lo, hi = int(low), int(high or low)
-        if lo < 0 or hi < lo or hi > 12:
-            raise ValueError
-        classes.append(tuple(range(lo, hi + 1)))
-    if len(classes) < 2:
-        raise ValueError
-    return tuple(classes)
+    try:
+        for part in raw.split(";"):
+            low, _, high = part.strip().partition("-")
+            lo, hi = int(low), int(high or low)
+            if lo < 0 or hi < lo or hi > 12:
+                return None
+            classes.append(tuple(range(lo, hi + 1)))
+    except ValueError:
+        return None
+    return tuple(classes) if len(classes) >= 2 else None
 
 
 def class_names(classes: Sequence[Sequence[int]]) -> tuple[str, ...]:
@@ -199,28 +169,28 @@ def class_names(classes: Sequence[Sequence[int]]) -> tuple[str, ...]:
     return tuple(f"{c[0]} B-lines" if len(c) == 1 else f"{c[0]}-{c[-1]} B-lines" for c in classes)
 
 
-def image_geometry(opts: PhantomOptions, index: int) -> Geometry:
+def image_geometry(opts: PhantomConfig, index: int) -> Geometry:
     """Probe of image ``index``: fixed, or for ``mixed`` alternating per round of classes."""
     if opts.geometry != "mixed":
         return opts.geometry
-    return ("convex", "linear")[(index // len(opts.classes)) % 2]
+    return ("convex", "linear")[(index // len(opts.class_ranges)) % 2]
 
 
 def render_dataset_image(
-    opts: PhantomOptions, index: int, image_size: int
+    opts: PhantomConfig, index: int, image_size: int
 ) -> tuple[np.ndarray, PhantomTruth, int]:
     """Image ``index`` of the dataset (its label is ``index % n_classes``): image, truth, label.
 
     Seeded from ``(seed, index)`` only, so it does not depend on ``n_per_class``.
     """
-    label = index % len(opts.classes)
+    label = index % len(opts.class_ranges)
     rng = np.random.default_rng([opts.seed, index])
     params = sample_params(
         label,
         rng,
         size=image_size,
         geometry=image_geometry(opts, index),
-        classes=opts.classes,
+        classes=opts.class_ranges,
         attenuation=opts.attenuation,
         speckle=opts.speckle,
         simus_density=opts.simus_density,
@@ -232,30 +202,27 @@ def render_dataset_image(
 class LUSPhantom(DatasetSource):
     """The embedded procedural lung-ultrasound phantom (offline, deterministic by seed).
 
-    Options (strings): ``n_per_class`` (32), ``seed`` (0), ``geometry``
-    (``convex``/``linear``/``mixed``, default ``mixed``), ``attenuation`` (dB/cm/MHz; default
-    varies 0.4–0.6 per image), ``classes`` (``"0;1-2;3-5"``), ``renderer`` (``procedural``,
-    or ``simus`` for speckle simulated by pymust — convex geometry only, cached, minutes to
-    hours per image, see :func:`simus_envelope`) and ``simus_density`` (10 scatterers per
-    square wavelength). The anatomy and the truth do not depend on the renderer. Image ``i``
-    has label ``i % n_classes``, patient id ``phantom-<seed>-<i>`` and name ``phantom/<i:05d>``.
+    Settings: :class:`PhantomConfig`. The anatomy and the truth do not depend on the
+    renderer. Image ``i`` has label ``i % n_classes``, patient id ``phantom-<seed>-<i>``
+    and name ``phantom/<i:05d>``.
     """
 
     name = "lus-phantom"
     description = "Procedural lung ultrasound phantom with B-line count classes (no download)."
+    Config = PhantomConfig
 
-    def load(self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}):
+    def load(self, *, image_size: int, root: Path | None = None):
         """All ``n_per_class × n_classes`` images as an ImageSet (``root`` is ignored)."""
-        return self.load_with_truth(image_size=image_size, options=options)[0]
+        return self.load_with_truth(image_size=image_size)[0]
 
-    def load_with_truth(self, *, image_size: int, options: Mapping[str, str] = {}):
+    def load_with_truth(self, *, image_size: int):
         """``(ImageSet, list[PhantomTruth])``, truth in the same order as the images."""
         import torch
 
         from usbench.data.imageset import ImageSet
 
-        opts = PhantomOptions.parse(options)
-        count = opts.n_per_class * len(opts.classes)
+        opts = self.config
+        count = opts.n_per_class * len(opts.class_ranges)
         indices = range(count)
         if opts.renderer == "simus":
             from tqdm.auto import tqdm
@@ -266,7 +233,7 @@ class LUSPhantom(DatasetSource):
         data = ImageSet(
             images=images.contiguous(),
             labels=torch.tensor([r[2] for r in rendered], dtype=torch.int64),
-            class_names=class_names(opts.classes),
+            class_names=class_names(opts.class_ranges),
             patient_ids=tuple(f"phantom-{opts.seed}-{i}" for i in range(count)),
             names=tuple(f"phantom/{i:05d}" for i in range(count)),
             name=self.name,
@@ -275,6 +242,6 @@ class LUSPhantom(DatasetSource):
         return data, [r[1] for r in rendered]
 
 
-def phantom_truth(options: Mapping[str, str], image_size: int) -> list[PhantomTruth]:
-    """Ground truth of every image that ``LUSPhantom().load`` returns for these options."""
-    return LUSPhantom().load_with_truth(image_size=image_size, options=options)[1]
+def phantom_truth(config: PhantomConfig, image_size: int) -> list[PhantomTruth]:
+    """Ground truth of every image that ``LUSPhantom(config).load`` returns."""
+    return LUSPhantom(config).load_with_truth(image_size=image_size)[1]

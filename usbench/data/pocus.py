@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from PIL import Image
@@ -75,11 +75,21 @@ PROCESSED_SIZE = 256
 MANIFEST_RESOURCE = "lus_manifest.csv"
 SOURCES_RESOURCE = "lus_sources.csv"
 REPRODUCED_NAME = "reproduced.json"
-_OPTIONS = {
-    "resize": f"one of {', '.join(RESIZE_MODES)} (default {DEFAULT_RESIZE})",
-    "mirror": f"base URL of a processed copy (default ${MIRROR_ENV})",
-    "upstream": f"base URL of the upstream files (default {UPSTREAM_BASE})",
-}
+
+
+@dataclass(frozen=True)
+class POCUSConfig:
+    """Settings of ``lus``.
+
+    resize: how a frame becomes a square: center-crop+lanczos, center-crop+bilinear or
+        none (frames already square).
+    mirror: base URL of a processed copy of the frames; None: ``$USBENCH_LUS_MIRROR``.
+    upstream: base URL of the upstream files (the pinned commit of the POCUS repository).
+    """
+
+    resize: Literal[RESIZE_MODES] = DEFAULT_RESIZE
+    mirror: str | None = None
+    upstream: str = UPSTREAM_BASE
 
 
 class DatasetUnavailable(RuntimeError):
@@ -155,26 +165,26 @@ class POCUSLung(DatasetSource):
 
     ``load(image_size=64)`` → ImageSet ``lus`` of 105 images ``105×1×64×64`` float32 in
     [0, 1], classes ``("covid", "pneumonia", "regular")``, 8 patient ids, probes.
-    Options: ``resize``, ``mirror``, ``upstream`` (unknown keys raise ``ValueError``).
+    Settings: :class:`POCUSConfig`.
     """
 
     name: ClassVar[str] = "lus"
+    Config: ClassVar[type] = POCUSConfig
     description: ClassVar[str] = (
         "POCUS lung ultrasound, CC-BY subset: 105 frames, covid/pneumonia/regular, 8 patients."
     )
 
-    def load(
-        self, *, image_size: int, root: Path | None = None, options: Mapping[str, str] = {}
-    ) -> ImageSet:
+    def load(self, *, image_size: int, root: Path | None = None) -> ImageSet:
         """Verify or fetch the frames, then load them at ``image_size``."""
-        opts = _parse_options(options)
+        cfg = self.config
         frames = shipped_frames()
         if root is not None:
             verify_copy(Path(root).expanduser(), frames)
             data_dir = Path(root).expanduser()
         else:
             data_dir = default_cache_dir()
-            ensure_cached(data_dir, frames, mirror=opts["mirror"], upstream=opts["upstream"])
+            mirror = cfg.mirror or paths.lus_mirror()
+            ensure_cached(data_dir, frames, mirror=mirror, upstream=cfg.upstream)
         table = FileTable(
             files=tuple(f.file for f in frames),
             labels=tuple(f.label for f in frames),
@@ -182,20 +192,8 @@ class POCUSLung(DatasetSource):
             probes=tuple(f.probe for f in frames),
         )
         return build_imageset(
-            table, data_dir, image_size=image_size, resize=opts["resize"], name=self.name
+            table, data_dir, image_size=image_size, resize=cfg.resize, name=self.name
         )
-
-
-def _parse_options(options: Mapping[str, str]) -> dict[str, str | None]:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        valid = "; ".join(f"{k}: {v}" for k, v in _OPTIONS.items())
-        raise ValueError(f"unknown lus dataset option(s) {unknown}; valid options: {valid}")
-    return {
-        "resize": options.get("resize", DEFAULT_RESIZE),
-        "mirror": options.get("mirror") or paths.lus_mirror(),
-        "upstream": options.get("upstream") or UPSTREAM_BASE,
-    }
 
 
 def verify_copy(root: Path, frames: Sequence[LUSFrame]) -> None:
