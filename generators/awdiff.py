@@ -4,8 +4,7 @@ The denoiser is ``ε_θ(x_t, t, y, f) = UNet(x_t, t, CrossAttention(z_y, f))`` (
 a diffusers ``UNet2DConditionModel`` whose cross-attention context is one token for the
 text embedding ``z_y = Φ_text(prompt(y))`` followed by tokens of the multi-scale wavelet
 features ``f = E_ψ(x)`` (Eq. 7–10): the à trous planes ``WP⁽¹⁾…WP⁽ˢ⁾`` of the image
-(:mod:`usbench.generators._lib.wavelets`), each passed through two learned 3×3
-convolutions dilated by
+(:mod:`usbench.generators._lib.wavelets`), each through two learned 3×3 convolutions dilated by
 ``2^(s−1)`` (Eq. 7), pooled to a ``token_grid × token_grid`` grid and projected, with a
 learned position and scale embedding. DDPM (Eq. 3–6) with a linear β schedule, T = 100;
 loss ``MSE + λ1·(1 − cos(Φ_image(x̂₀), Φ_text(y)))`` (Eq. 12–14) with the frozen
