@@ -159,3 +159,20 @@ def test_manifest_gathers_every_plugin_and_survives_a_broken_one(monkeypatch):
     assert {"fid-inception", "alexnet-imagenet", "resnet18-imagenet", "biomedclip"} <= set(
         w.WEIGHTS
     )
+
+
+def test_weights_manifest_agrees_with_what_each_metric_declares():
+    """Which metric needs which weights is stated once by the metric; the manifest's
+    ``used_by`` names it (by registry name, or by the selector of the variant that needs it)."""
+    from usbench import catalog
+    from usbench.plugins import resolve
+
+    for text in catalog.suite("all"):
+        spec = resolve("metrics", text)
+        for weight_name in spec.build().weights:
+            used_by = w.spec(weight_name).used_by
+            assert spec.name in used_by or spec.selector in used_by or any(
+                u.startswith(f"{spec.name}:") and set(u.split(":", 1)[1].split(","))
+                <= set(spec.selector.partition(":")[2].split(","))
+                for u in used_by
+            ), f"{weight_name} does not list {spec.selector} (used_by={used_by})"

@@ -1,6 +1,8 @@
 """The pretrained networks the built-in metrics use, for the ``usbench.weights`` manifest.
 
-Registered in pyproject.toml as ``[project.entry-points."usbench.weights"] metrics =
+``used_by`` names metrics by registry name, or by selector where only some settings need
+the file (``lpips:net=vgg``); ``tests/test_weights.py`` checks it against every metric's
+own ``weights``. Registered in pyproject.toml as ``[project.entry-points."usbench.weights"] metrics =
 "usbench.metrics._lib.weight_specs:specs"``.
 """
 
@@ -19,7 +21,7 @@ def specs() -> list[WeightSpec]:
             name="fid-inception",
             filename="fid_inception_v3_tf2015.safetensors",
             description="TF Inception (2015-12-05) FID network in pytorch-fid's layout",
-            used_by=("fid", "kid", "fid-pool1", "fid-pool2", "sifid", "sifid-pool2"),
+            used_by=("fid", "kid", "sifid", "memorization"),
             url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
             "pt_inception-2015-12-05-6726825d.pth",
             licence="Apache-2.0 (TensorFlow models)",
@@ -38,19 +40,19 @@ def specs() -> list[WeightSpec]:
             "inception-v3-imagenet",
             "inception_v3_google-0cc3c7bd.pth",
             "torchvision Inception-v3 ImageNet (SinGAN's SIFID network)",
-            ("sifid-tv", "sifid-tv-pool2"),
+            ("sifid:network=tv-inception",),
         ),
         torchvision_spec(
             "alexnet-imagenet",
             "alexnet-owt-7be5be79.pth",
             "torchvision AlexNet ImageNet (LPIPS 'alex' backbone)",
-            ("lpips-diversity", "lpips-paired"),
+            ("lpips",),
         ),
         torchvision_spec(
             "vgg16-imagenet",
             "vgg16-397923af.pth",
             "torchvision VGG16 ImageNet (LPIPS 'vgg' backbone, classifiers)",
-            ("lpips-diversity-vgg", "lpips-paired-vgg", "tasks"),
+            ("lpips:net=vgg", "classifier_gain"),
         ),
         WeightSpec(
             name="nima-inception-resnet-v2-ava",

@@ -13,6 +13,6 @@ def specs() -> list[WeightSpec]:
             "resnet18-imagenet",
             "resnet18-f37072fd.pth",
             "torchvision ResNet-18 ImageNet (downstream classifiers)",
-            ("tasks",),
+            ("classifier_gain",),
         )
     ]
