@@ -2,8 +2,8 @@
 
 ``used_by`` names metrics by registry name, or by selector where only some settings need
 the file (``lpips:net=vgg``); ``tests/test_weights.py`` checks it against every metric's
-own ``weights``. Registered in pyproject.toml as ``[project.entry-points."usbench.weights"] metrics =
-"usbench.metrics._lib.weight_specs:specs"``.
+own ``weights``. Registered in pyproject.toml as
+``[project.entry-points."usbench.weights"] metrics = "usbench.metrics._lib.weight_specs:specs"``.
 """
 
 from __future__ import annotations
