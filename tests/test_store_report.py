@@ -194,3 +194,20 @@ def test_comparison_grid_has_one_figure_per_dataset_and_a_row_per_run(tmp_path):
     # two rows (r1, r2; r4 has no samples) → taller than the one-row folder figure
     assert lus.shape[0] > np.asarray(Image.open(out / "comparison_folder--x-y.png")).shape[0]
     assert comparison_grid_figures(store, tmp_path / "none", {"r4"}) == []
+
+
+def test_leaderboard_columns_follow_a_metric_selection(store, tmp_path):
+    old = _run("d1", "ddpm", 4)
+    store.add_run(old, [_score("fid-pool2", 9.0, higher=False)])  # stored by an older version
+    frame = load_scores(store)
+    assert "fid:layer=pool2" in set(frame["name"])  # old alias read as the canonical selector
+    write_report(store, tmp_path / "seed", metrics="@seed002", figures=False)
+    md = (tmp_path / "seed" / "leaderboard.md").read_text()
+    assert "fid:layer=pool2" in md and "| ssim" in md and "nima" not in md
+    csv = (tmp_path / "seed" / "leaderboard.csv").read_text()
+    assert "nima" in csv  # the CSV keeps every stored metric
+    write_report(store, tmp_path / "default", figures=False)
+    default = (tmp_path / "default" / "leaderboard.md").read_text()
+    assert "fid:layer=pool2" not in default and "nima" in default  # headline suite only
+    with pytest.raises(LookupError, match="stored metrics: fid, fid:layer=pool2"):
+        write_report(store, tmp_path / "x", metrics="kid", figures=False)

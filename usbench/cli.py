@@ -210,6 +210,13 @@ def _score_line(score) -> str:
     metavar="KEY=VALUE",
     help="Keep runs with dataset=, generator= or preset=; repeatable.",
 )
+@click.option(
+    "--metrics",
+    default="@default",
+    show_default=True,
+    help="Leaderboard columns: metric selectors and @suites (@all: every stored metric). "
+    "The CSV always holds every stored metric.",
+)
 @click.option("--no-figures", is_flag=True, help="Skip the figures.")
 @click.option(
     "--layout",
@@ -224,7 +231,7 @@ def _score_line(score) -> str:
     help="Add the papers' published numbers (shipped with usbench) below ours.",
 )
 @_store_option
-def report(formats, out, filters, no_figures, layout, with_published, store_dir) -> None:
+def report(formats, out, filters, metrics, no_figures, layout, with_published, store_dir) -> None:
     """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
 
     \b
@@ -232,6 +239,7 @@ def report(formats, out, filters, no_figures, layout, with_published, store_dir)
       usbench report --format latex --out leaderboards/
       usbench report --filter dataset=lus-phantom --format markdown
       usbench report --layout seed003 --with-published --format latex
+      usbench report --metrics @seed002 --format markdown
     """
     from usbench.report import FORMATS, write_report
     from usbench.store import ResultStore
@@ -245,6 +253,7 @@ def report(formats, out, filters, no_figures, layout, with_published, store_dir)
         figures=not no_figures,
         layout=layout,
         with_published=with_published,
+        metrics=metrics,
     )
     for path in paths:
         click.echo(str(path))

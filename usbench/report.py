@@ -70,6 +70,23 @@ def columns(frame: pd.DataFrame) -> list[Column]:
     return out
 
 
+def chosen_columns(frame: pd.DataFrame, metrics: str) -> list[Column]:
+    """The :func:`columns` whose metric is in the selector list ``metrics`` (in its order);
+    ``@all`` keeps every column. Raises ``LookupError`` when none of them was stored."""
+    every = columns(frame)
+    if metrics.strip() == "@all":
+        return every
+    from usbench.plugins import resolve_list
+
+    wanted = [spec.selector for spec in resolve_list("metrics", metrics)]
+    names = dict(zip(frame["column"], frame["name"], strict=True))
+    chosen = [c for w in wanted for c in every if names[c.key] == w]
+    if not chosen:
+        stored = ", ".join(sorted(set(frame["name"])))
+        raise LookupError(f"none of {metrics} was stored; stored metrics: {stored}")
+    return chosen
+
+
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, generator, preset) and, per column, value/spread/runs/status."""
     records = []
@@ -105,7 +122,7 @@ def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, st
     best = set()
     direction = {c.key: c.higher_is_better for c in cols}
     for (_dataset, column), group in board[board["status"] == "ok"].groupby(["dataset", "column"]):
-        if len(group) < 2:
+        if len(group) < 2 or column not in direction:
             continue
         values = group["value"]
         target = values.max() if direction[column] else values.min()
@@ -215,8 +232,13 @@ def write_report(
     figures: bool = True,
     layout: str = "generic",
     with_published: bool = False,
+    metrics: str = "@default",
 ) -> list[Path]:
     """Write the leaderboard in ``formats`` (and figures) into ``out``.
+
+    ``metrics``: the columns of the LaTeX and Markdown leaderboards, a metric selector list
+    (``@default``, the headline suite; ``@seed002``; ``fid:layer=pool2,kid``; ``@all`` =
+    every stored metric). The CSV always holds every stored metric.
 
     ``layout``: ``generic`` (one leaderboard of every metric) or a seed paper's layout
     (:data:`usbench.paper_tables.LAYOUTS`), written as ``tables_<layout>.tex`` (table
@@ -233,7 +255,7 @@ def write_report(
             + ". Run `usbench run --generator ddpm --dataset lus-phantom` first."
         )
     board = leaderboard(frame)
-    cols = columns(frame)
+    cols = chosen_columns(frame, metrics)
     written = []
     n_runs = frame["run_id"].nunique()
     caption = f"usbench leaderboard ({n_runs} run{'s' if n_runs != 1 else ''})"
