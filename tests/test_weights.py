@@ -171,8 +171,13 @@ def test_weights_manifest_agrees_with_what_each_metric_declares():
         spec = resolve("metrics", text)
         for weight_name in spec.build().weights:
             used_by = w.spec(weight_name).used_by
-            assert spec.name in used_by or spec.selector in used_by or any(
-                u.startswith(f"{spec.name}:") and set(u.split(":", 1)[1].split(","))
-                <= set(spec.selector.partition(":")[2].split(","))
-                for u in used_by
+            assert (
+                spec.name in used_by
+                or spec.selector in used_by
+                or any(
+                    u.startswith(f"{spec.name}:")
+                    and set(u.split(":", 1)[1].split(","))
+                    <= set(spec.selector.partition(":")[2].split(","))
+                    for u in used_by
+                )
             ), f"{weight_name} does not list {spec.selector} (used_by={used_by})"
