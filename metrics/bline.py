@@ -25,7 +25,7 @@ from scipy.stats import wasserstein_distance
 
 from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
 from usbench.metrics._lib.lines import LineDetection, LineDetectorConfig, detect_lines
-from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
+from usbench.metrics._lib.set_bootstrap import set_distance_result
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
 
@@ -133,17 +133,9 @@ class BLineFidelity(Metric):
         gen = detect_all(inputs.generated.images, gen_geo, self.detector)
         real_counts = np.array([d.bline_count for d in real], dtype=np.float64)
         gen_counts = np.array([d.bline_count for d in gen], dtype=np.float64)
-        low, high = two_sample_bootstrap_ci(
-            real_counts, gen_counts, count_distance, seed=inputs.seed
-        )
-        return MetricResult(
-            value=count_distance(real_counts, gen_counts),
-            spread=float(gen_counts.std()),
-            n=len(gen_counts),
-            per_sample=gen_counts,
-            ci_low=low,
-            ci_high=high,
-            details=self._details(inputs, real, gen, real_counts, gen_counts),
+        details = self._details(inputs, real, gen, real_counts, gen_counts)
+        return set_distance_result(
+            real_counts, gen_counts, count_distance, gen_counts, seed=inputs.seed, details=details
         )
 
     def _details(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from usbench.metrics._lib.fan_geometry import FanGeometry, best_geometry, estimate_geometries
-from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
+from usbench.metrics._lib.set_bootstrap import set_distance_result
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
 
@@ -112,15 +112,9 @@ class DepthProfile(Metric):
         gen_geo = [best_geometry(img, geometries) for img in gen_np]
         gen = depth_profiles(inputs.generated.images, gen_geo, self.n_bins)
         per_sample = np.nanmean(np.abs(gen - np.nanmean(real, 0)[None, :]), axis=1)
-        low, high = two_sample_bootstrap_ci(real, gen, profile_distance, seed=inputs.seed)
-        return MetricResult(
-            value=profile_distance(real, gen),
-            spread=float(per_sample.std()),
-            n=len(per_sample),
-            per_sample=per_sample,
-            ci_low=low,
-            ci_high=high,
-            details=_details(geometries, real, gen),
+        details = _details(geometries, real, gen)
+        return set_distance_result(
+            real, gen, profile_distance, per_sample, seed=inputs.seed, details=details
         )
 
     def _probes(self, inputs: EvalInputs) -> list[str]:

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usbench.metrics._lib.set_bootstrap import bootstrap_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
 
@@ -264,16 +263,7 @@ class Memorization(Metric):
             details["spaces"][space] = summary
         details["worst_pairs"] = self._worst_pairs(spaces["pixel"][0], inputs)
         per_sample = flags.astype(np.float64)
-        low, high = bootstrap_ci(per_sample, seed=inputs.seed)
-        return MetricResult(
-            value=float(per_sample.mean()),
-            spread=float(per_sample.std()),
-            n=len(per_sample),
-            per_sample=per_sample,
-            ci_low=low,
-            ci_high=high,
-            details=details,
-        )
+        return MetricResult.of_samples(per_sample, seed=inputs.seed, details=details)
 
     def _pixel_space(self, inputs: EvalInputs) -> tuple[NearestNeighbours, NearestNeighbours]:
         train = pixel_grid(inputs.train.images, self.pixel_size)

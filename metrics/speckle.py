@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 
-from usbench.metrics._lib.set_bootstrap import two_sample_bootstrap_ci
+from usbench.metrics._lib.set_bootstrap import set_distance_result
 from usbench.metrics._lib.synthetic_speckle import RAYLEIGH_SNR
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
@@ -210,20 +210,14 @@ class SpeckleStatistics(Metric):
         real_groups = real.per_image(real.snr, len(inputs.train))
         per_sample = np.array([np.median(g) for g in gen_groups if g.size])
         value = float(wasserstein_distance(real.snr, gen.snr))
-        low, high = two_sample_bootstrap_ci(
+        return set_distance_result(
             _object_array([g for g in real_groups if g.size]),
             _object_array([g for g in gen_groups if g.size]),
             _pooled_distance,
+            per_sample,
             seed=inputs.seed,
-        )
-        return MetricResult(
-            value=value,
-            spread=float(per_sample.std()),
-            n=len(per_sample),
-            per_sample=per_sample,
-            ci_low=low,
-            ci_high=high,
             details=self._details(real, gen),
+            value=value,
         )
 
     @staticmethod

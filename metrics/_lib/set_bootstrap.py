@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from usbench.protocols import MetricResult
 from usbench.stats import bootstrap_ci
 
-__all__ = ["bootstrap_ci", "two_sample_bootstrap_ci"]
+__all__ = ["bootstrap_ci", "set_distance_result", "two_sample_bootstrap_ci"]
 
 
 def two_sample_bootstrap_ci(
@@ -39,3 +40,28 @@ def two_sample_bootstrap_ci(
         stats[b] = distance(r, g)
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def set_distance_result(
+    real: np.ndarray,
+    generated: np.ndarray,
+    distance: Callable[[np.ndarray, np.ndarray], float],
+    per_sample: np.ndarray,
+    *,
+    seed: int,
+    details: dict,
+    value: float | None = None,
+) -> MetricResult:
+    """The result of a set-vs-set distance: ``value`` = ``distance(real, generated)``
+    (unless given), spread and ``n`` from the generated images' ``per_sample`` values,
+    the interval from :func:`two_sample_bootstrap_ci`."""
+    low, high = two_sample_bootstrap_ci(real, generated, distance, seed=seed)
+    return MetricResult(
+        value=float(distance(real, generated)) if value is None else value,
+        spread=float(per_sample.std()),
+        n=len(per_sample),
+        per_sample=per_sample,
+        ci_low=low,
+        ci_high=high,
+        details=details,
+    )
