@@ -94,8 +94,8 @@ def real_split(run: dict, args: argparse.Namespace):
 
 def rescore(run: dict, stored: list[dict], args: argparse.Namespace) -> pd.DataFrame:
     """One row per stored metric score: stored and new value, spread, n and status."""
-    from usbench.harness import score_metrics
     from usbench.plugins import resolve
+    from usbench.scoring import score_metrics
 
     samples, origin = load_samples(run, args.resample)
     train, test = real_split(run, args)
