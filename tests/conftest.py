@@ -40,3 +40,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(base / "usbench-weights"))
     monkeypatch.setenv("USBENCH_CACHE_DIR", str(base / "usbench-features"))
     monkeypatch.setenv("USBENCH_STORE", str(tmp_path_factory.getbasetemp() / "store"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: tiny networks run much faster so on the shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
