@@ -29,8 +29,8 @@ from usbench.generators.sd15.tiny import build_tiny_pipeline  # noqa: E402
 from usbench.generators.sd15_hybrid import ABLATION_ROWS, SD15Hybrid  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
 
-# A path known at import time, so the conformance class can name it in its overrides; the
-# module fixture below builds the pipeline there before any class fixture runs.
+# The module fixture below builds the tiny pipeline here (the generator's conformance run is
+# in test_conformance_generators.py).
 TINY_DIR = Path(tempfile.mkdtemp(prefix="usbench-sd15-tiny-"))
 BUSI_NAMES = ("benign", "malignant", "normal")
 
