@@ -77,3 +77,10 @@ def test_busi_without_data_says_how_to_get_it(tmp_path):
         BUSI().load(image_size=32, root=None)
     with pytest.raises(BUSIMissing, match="Download BUSI"):
         BUSI().load(image_size=32, root=tmp_path)
+
+
+def test_lus_with_a_wrong_root_says_what_to_give(tmp_path):
+    from usbench.data.pocus import POCUSLung
+
+    with pytest.raises(FileNotFoundError, match="covid/, pneumonia/ and regular/"):
+        POCUSLung().load(image_size=32, root=tmp_path / "missing")
