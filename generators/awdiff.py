@@ -39,10 +39,11 @@ from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
 from usbench.generators._lib.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
+from usbench.generators._lib.seeding import sample_generators, sample_noise
 from usbench.generators._lib.wavelets import dwt_planes, wavelet_planes
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
-from usbench.training import RandomBatches, TrainSettings, step_seed, train
+from usbench.training import RandomBatches, TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -258,16 +259,22 @@ class AWDiffModel(nn.Module):
         return (1 - (z_image * self.class_text[labels]).sum(-1)).mean()
 
     @torch.no_grad()
-    def sample(self, reference: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor:
-        """Ancestral sampling guided by ``reference`` images (B×1×H×W in [0,1]) → [0, 1]."""
+    def sample(
+        self, reference: Tensor, labels: Tensor, generators: list[torch.Generator]
+    ) -> Tensor:
+        """Ancestral sampling guided by ``reference`` images (B×1×H×W in [0,1]) → [0, 1].
+
+        Row ``b`` draws its initial and per-step noise from ``generators[b]``, so a sample
+        does not depend on the other rows of the batch.
+        """
         self.eval()
         context = self.context(reference * 2.0 - 1.0, labels)
-        x = torch.randn(reference.shape, generator=generator)
+        x = sample_noise(reference.shape, generators)
         self.scheduler.set_timesteps(self.config.timesteps)
         for t in tqdm(self.scheduler.timesteps, desc="sample", leave=False, disable=True):
             t_batch = torch.full((x.shape[0],), int(t), dtype=torch.long)
             eps = self.predict_noise(x, t_batch, context)
-            x = self.scheduler.step(eps, int(t), x, generator=generator).prev_sample
+            x = self.scheduler.step(eps, int(t), x, generator=generators).prev_sample
         return ((x.clamp(-1, 1) + 1) / 2).float()
 
 
@@ -392,11 +399,11 @@ class AWDiffGenerator(Generator):
         idx, out_labels = self.choose_references(n, seed, labels)
         refs = self._require_refs()
         chunks, size = [], self.config.sample_batch_size
-        for i, start in enumerate(range(0, n, size)):
+        for start in range(0, n, size):
             part = slice(start, min(n, start + size))
-            generator = torch.Generator().manual_seed(step_seed(seed, i, 0))
+            generators = sample_generators(seed, range(part.start, part.stop))
             reference = refs.images[idx[part]]
-            chunks.append(self.model.sample(reference, out_labels[part], generator))
+            chunks.append(self.model.sample(reference, out_labels[part], generators))
         sources = tuple(refs.names[int(i)] for i in idx)
         return SampleBatch(torch.cat(chunks), out_labels, sources)
 

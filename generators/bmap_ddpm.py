@@ -30,6 +30,7 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from usbench.generators._lib.bmaps import BMapDiffusion, BMapTables, b_maps, b_schedule, probe_depth
+from usbench.generators._lib.seeding import sample_noise
 from usbench.generators.ddpm import (
     DDPMConfig,
     DDPMGenerator,
@@ -111,11 +112,12 @@ class BMapDiffusionModel(DenoisingDiffusion):
         """``x_t = √(ᾱ_t B̄_t)·x0 + √(1 − ᾱ_t B̄_t)·ε`` (B×1×H×W, ``t`` B int64)."""
         return self.tables.q_sample(x0, t, noise)
 
-    def p_step(self, x: torch.Tensor, t: int, labels, generator: torch.Generator):
-        """One ancestral step with the B-map posterior (x̂₀ clipped to [−1, 1])."""
+    def p_step(self, x: torch.Tensor, t: int, labels, generators: list[torch.Generator]):
+        """One ancestral step with the B-map posterior (x̂₀ clipped to [−1, 1]); row ``b``'s
+        noise from ``generators[b]``."""
         t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         eps = self.predict_noise(x, t_batch, labels)
-        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        noise = sample_noise(x.shape, generators).to(x.device)
         return self.tables.reverse_step(x, t, eps, noise)
 
 

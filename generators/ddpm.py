@@ -23,9 +23,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
+from usbench.generators._lib.seeding import sample_generators, sample_noise
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
-from usbench.training import RandomBatches, TrainSettings, step_seed, train
+from usbench.training import RandomBatches, TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -150,21 +151,26 @@ class DenoisingDiffusion(nn.Module):
         x_t = self.q_sample(x0, t.to(x0.device), noise)
         return F.mse_loss(self.predict_noise(x_t, t.to(x0.device), labels), noise)
 
-    def p_step(self, x: torch.Tensor, t: int, labels, generator: torch.Generator):
-        """One ancestral step ``x_t → x_{t-1}``."""
+    def p_step(self, x: torch.Tensor, t: int, labels, generators: list[torch.Generator]):
+        """One ancestral step ``x_t → x_{t-1}``; row ``b``'s noise from ``generators[b]``
+        (diffusers draws one ``1×…`` normal per generator, as :func:`sample_noise` does)."""
         t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         eps = self.predict_noise(x, t_batch, labels)
-        return self.scheduler.step(eps, t, x, generator=generator).prev_sample
+        return self.scheduler.step(eps, t, x, generator=generators).prev_sample
 
     @torch.no_grad()
-    def sample(self, shape, labels, generator: torch.Generator, progress: bool = False):
-        """Ancestral sampling from pure noise; returns images in ``[0, 1]``."""
+    def sample(self, shape, labels, generators: list[torch.Generator], progress: bool = False):
+        """Ancestral sampling from pure noise; returns images in ``[0, 1]``.
+
+        Row ``b`` draws all its noise from ``generators[b]`` (:mod:`usbench.generators.
+        seeding`), so a sample does not depend on the other rows of the batch.
+        """
         self.eval()
         device = next(self.parameters()).device
-        x = torch.randn(shape, generator=generator).to(device)
+        x = sample_noise(shape, generators).to(device)
         self.scheduler.set_timesteps(self.timesteps)
         for t in tqdm(self.scheduler.timesteps, desc="sample", disable=not progress, leave=False):
-            x = self.p_step(x, int(t), labels, generator)
+            x = self.p_step(x, int(t), labels, generators)
         return ((x.clamp(-1, 1) + 1) / 2).cpu()
 
 
@@ -249,17 +255,19 @@ class DDPMGenerator(Generator):
         self.model.load_state_dict(outcome.ema_state)
 
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
+        """``n`` images; sample ``i`` draws its noise from a stream seeded by ``(seed, i)``,
+        so it does not depend on ``sample_batch_size`` (only on ``seed`` and ``i``)."""
         if self.model is None:
             raise RuntimeError(f"{self.name} has no weights: call fit() or load() first")
         labels = self._sample_labels(n, labels)
         chunks = []
         size = self.config.sample_batch_size
-        for i, start in enumerate(range(0, n, size)):
+        for start in range(0, n, size):
             count = min(size, n - start)
-            generator = torch.Generator().manual_seed(step_seed(seed, i, 0))
+            generators = sample_generators(seed, range(start, start + count))
             chunk_labels = labels[start : start + count] if labels is not None else None
             shape = (count, 1, self.config.image_size, self.config.image_size)
-            chunks.append(self.model.sample(shape, chunk_labels, generator))
+            chunks.append(self.model.sample(shape, chunk_labels, generators))
         return SampleBatch(torch.cat(chunks).float(), labels)
 
     def _sample_labels(self, n: int, labels: torch.Tensor | None) -> torch.Tensor | None:

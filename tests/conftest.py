@@ -34,3 +34,14 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(base / "usbench-weights"))
     monkeypatch.delenv("USBENCH_CACHE_DIR", raising=False)
     monkeypatch.setenv("USBENCH_STORE", str(tmp_path_factory.getbasetemp() / "store"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: tiny networks run much faster so on the shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -233,13 +233,3 @@ def test_paper_preset_matches_seed():
     cfg = AWDiffGenerator.from_preset("paper").config
     assert (cfg.image_size, cfg.batch_size, cfg.steps, cfg.timesteps) == (256, 128, 120_000, 100)
     assert (cfg.learning_rate, cfg.encoder, cfg.text_encoder) == (1e-4, "atrous", "biomedclip")
-
-
-from usbench.testing import GeneratorConformance  # noqa: E402
-
-
-class TestAWDiffConformance(GeneratorConformance):
-    """The generator contract, with the label-embedding fallback (CLIP path tested above)."""
-
-    generator_name = "awdiff"
-    overrides = {"text_encoder": "label-embedding"}

@@ -234,14 +234,6 @@ def test_paper_preset_matches_seed():
     assert (cfg.beta_schedule, cfg.bmap_schedule, cfg.bmap_floor) == ("cosine", "sqrt", 0.97)
 
 
-from usbench.testing import GeneratorConformance  # noqa: E402
-
-
-class TestBMapConformance(GeneratorConformance):
-    generator_name = "bmap_ddpm"
-    overrides = {"probe": "convex", "class_conditional": "true"}
-
-
 def test_figure_helper(tmp_path):
     from usbench.generators._lib.bmap_figures import bmap_figure, figure_timesteps, forward_strip
 

@@ -11,11 +11,6 @@ from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance, tiny_dataset
 
 
-class TestDDPMConformance(GeneratorConformance):
-    generator_name = "ddpm"
-    preset = "smoke"
-
-
 class TestConditionalDDPMConformance(GeneratorConformance):
     generator_name = "ddpm"
     preset = "smoke"

@@ -143,3 +143,33 @@ def test_third_party_generator_via_entry_points(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "ssim ↑" in run.stdout
+
+
+def test_example_plugins_pass_their_conformance_suites(tmp_path):
+    """The README's example package, installed: its generator, metric and dataset are
+    registered through entry points and pass the three conformance suites."""
+    source = tmp_path / "src"
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    target = tmp_path / "site"
+    _pip("--target", str(target), str(source))
+    env = {**os.environ, "PYTHONPATH": str(target), "HF_HUB_OFFLINE": "1"}
+    env |= {k: str(tmp_path / k.lower()) for k in ("USBENCH_CACHE", "USBENCH_WEIGHTS_DIR")}
+    code = (
+        "from usbench.testing import registered;"
+        "print(registered('generators'), registered('metrics'), registered('datasets'))"
+    )
+    names = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert all(name in names for name in ("'toygen'", "'brightness_gap'", "'stripes'"))
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-rs"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=source,
+        timeout=600,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "failed" not in tests.stdout and " passed" in tests.stdout
+    assert "not registered" not in tests.stdout  # installed: the selector checks ran

@@ -28,10 +28,9 @@ from usbench.generators._sd15.base_model import (  # noqa: E402
 from usbench.generators._sd15.prompts import class_prompt, parse_class_prompts  # noqa: E402
 from usbench.generators.sd15_hybrid import ABLATION_ROWS, SD15Hybrid  # noqa: E402
 from usbench.protocols import FitContext  # noqa: E402
-from usbench.testing import GeneratorConformance  # noqa: E402
 
-# A path known at import time, so the conformance class can name it in its overrides; the
-# module fixture below builds the pipeline there before any class fixture runs.
+# The module fixture below builds the tiny pipeline here (the generator's conformance run is
+# in test_conformance_generators.py).
 TINY_DIR = Path(tempfile.mkdtemp(prefix="usbench-sd15-tiny-"))
 BUSI_NAMES = ("benign", "malignant", "normal")
 
@@ -293,13 +292,6 @@ def test_fit_resumes_finished_stages_without_training(fitted) -> None:
 
 
 # -- the shared generator contract ------------------------------------------------------
-class TestSD15HybridConformance(GeneratorConformance):
-    generator_name = "sd15_hybrid"
-    preset = "smoke"
-    overrides = {"base_model": str(TINY_DIR)}
-    n_samples = 3
-
-
 @pytest.mark.subprocess
 @pytest.mark.slow
 def test_two_processes_keep_the_adapters_in_lockstep(tiny_base, tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ from usbench.generators.sinddm import (
     start_steps,
 )
 from usbench.protocols import FitContext
-from usbench.testing import GeneratorConformance
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -277,20 +276,3 @@ def test_resume_continues_to_identical_weights(tmp_path):
     fresh = SinDDM.from_preset("smoke", {"steps": "3"})
     fresh.fit(data, FitContext(tmp_path / "fresh", seed=2, progress=False))
     assert not all(torch.equal(a[k], fresh.state_tensors()[k]) for k in a)
-
-
-class TestSinDDMConformance(GeneratorConformance):
-    generator_name = "sinddm"
-    preset = "smoke"
-    overrides = {"steps": "3", "sources_per_class": "1", "coarsest_side": "8,8"}
-
-
-class TestFewDDMConformance(GeneratorConformance):
-    generator_name = "fewddm"
-    preset = "smoke"
-    overrides = {
-        "steps": "3",
-        "images_per_model": "2",
-        "sources_per_class": "2",
-        "coarsest_side": "8,8",
-    }

@@ -19,7 +19,6 @@ from usbench.generators.singan import (
     singan_pyramid_sizes,
 )
 from usbench.protocols import FitContext
-from usbench.testing import GeneratorConformance
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -157,9 +156,3 @@ def test_resume_after_kill_continues_at_next_scale(tmp_path, monkeypatch):
     a, b = full.state_tensors(), resumed.state_tensors()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-
-
-class TestSinGANConformance(GeneratorConformance):
-    generator_name = "singan"
-    preset = "smoke"
-    overrides = {"iterations": "4", "sources_per_class": "1"}

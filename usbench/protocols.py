@@ -153,7 +153,8 @@ class Generator(Plugin, ABC):
 
     @abstractmethod
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
-        """Draw ``n`` images; the same ``seed`` gives the same images.
+        """Draw ``n`` images; the same ``seed`` gives the same images, however they are
+        batched internally (e.g. a ``sample_batch_size`` setting must not change them).
 
         ``labels`` (``n`` int64) asks a class-conditional generator for those classes;
         an unconditional generator ignores them and returns ``labels=None``.
