@@ -29,6 +29,7 @@ Choices where the paper is silent (all Config values, stated in the report):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -39,9 +40,10 @@ from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
 from usbench.generators.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
+from usbench.generators.ddpm import DDPMGenerator
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
-from usbench.training import RandomBatches, TrainSettings, step_seed, train
+from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, step_seed, train
 from usbench.wavelets import dwt_planes, wavelet_planes
 
 
@@ -62,8 +64,9 @@ class AWDiffConfig:
     prompt_template, prompts: class → prompt; ``prompts`` (one per class) overrides.
     alignment_weight: λ1 of Eq. 14 (*ours*: 0.1; 0 disables the CLIP loss).
     timesteps, beta_start, beta_end: DDPM with linear β, T = 100 (ends rescaled, *ours*).
-    steps, batch_size, learning_rate, ema_decay: 120k steps, batch 128, Adam 1e-4, EMA.
-    grad_clip, checkpoint_every, sample_batch_size: loop settings (*ours*).
+    train: the shared training settings (:class:`usbench.training.TrainSettings`): 120k
+        steps, batch 128, Adam 1e-4 (0.9, 0.999), EMA; clipping and checkpoints *ours*.
+    sample_batch_size: images denoised at once when sampling (*ours*).
     """
 
     image_size: int = 256
@@ -85,13 +88,10 @@ class AWDiffConfig:
     timesteps: int = 100
     beta_start: float = 1e-3
     beta_end: float = 0.2
-    steps: int = 120_000
-    batch_size: int = 128
-    learning_rate: float = 1e-4
-    ema_decay: float = 0.9999
-    grad_clip: float = 1.0
-    checkpoint_every: int = 1000
+    train: TrainSettings = TrainSettings(steps=120_000, batch_size=128, lr=1e-4)
     sample_batch_size: int = 16
+
+    renamed: ClassVar[Mapping[str, str]] = TRAIN_KEYS_RENAMED
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mults)
@@ -102,10 +102,6 @@ class AWDiffConfig:
             )
         if any(not 0 <= a < levels for a in self.attention_levels):
             raise ValueError(f"attention_levels must lie in 0..{levels - 1}")
-
-    def train_settings(self) -> TrainSettings:
-        """The shared loop's settings (Adam β = (0.9, 0.999) is the loop's default)."""
-        return TrainSettings.from_config(self)
 
     def class_prompts(self, class_names: tuple[str, ...]) -> list[str]:
         """One text prompt per class."""
@@ -286,10 +282,9 @@ class AWDiffGenerator(Generator):
             "channel_mults": (1, 1, 2, 2, 4),
             "attention_levels": (2, 3, 4),
             "cond_dim": 512,
-            "steps": 120_000,
-            "batch_size": 128,
+            "train": {"steps": 120_000, "batch_size": 128},
         },
-        # same resolution, widths, batch and steps as the ddpm/bmap_ddpm quick presets
+        # same resolution, widths and training as the ddpm/bmap_ddpm quick presets
         "quick": {
             "image_size": 64,
             "base_channels": 16,
@@ -300,11 +295,7 @@ class AWDiffGenerator(Generator):
             "cond_dim": 64,
             "feature_channels": 16,
             "token_grid": 4,
-            "steps": 1000,
-            "batch_size": 8,
-            "learning_rate": 2e-4,
-            "ema_decay": 0.995,
-            "checkpoint_every": 250,
+            "train": dict(DDPMGenerator.presets["quick"]["train"]),
         },
         "smoke": {
             "image_size": 16,
@@ -317,11 +308,7 @@ class AWDiffGenerator(Generator):
             "feature_channels": 4,
             "token_grid": 2,
             "timesteps": 10,
-            "steps": 4,
-            "batch_size": 4,
-            "learning_rate": 1e-3,
-            "ema_decay": 0.9,
-            "checkpoint_every": 2,
+            "train": dict(DDPMGenerator.presets["smoke"]["train"]),
             "sample_batch_size": 8,
         },
     }
@@ -346,8 +333,8 @@ class AWDiffGenerator(Generator):
         torch.manual_seed(ctx.seed)
         self.model = AWDiffModel(self.config, class_text, len(self.class_names))
         self.model.clip = clip
-        batches = RandomBatches(train_set, self.config.batch_size)
-        outcome = train(self.model, batches, self.config.train_settings(), ctx, tag=self.name)
+        batches = RandomBatches(train_set, self.config.train.batch_size)
+        outcome = train(self.model, batches, self.config.train, ctx, tag=self.name)
         self.model.load_state_dict(outcome.ema_state)
         self.model.clip = None  # only the loss needs it; sampling uses class_text
 

@@ -9,20 +9,18 @@ import pytest
 import torch
 from _single_image_data import striped_images
 
-from usbench.generators.sinddm import (
+from usbench.generators._lib.sinddm_model import (
     DiffusionSchedule,
-    FewDDM,
     MultiScaleDiffusion,
-    SinDDM,
     SinDDMDenoiser,
     blur_gammas,
     cosine_alphas_cumprod,
     pyramid_sizes,
     rescale_loss,
-    sample_coarsest,
-    sample_finer,
     start_steps,
 )
+from usbench.generators._lib.sinddm_sampling import sample_coarsest, sample_finer
+from usbench.generators.sinddm import FewDDM, SinDDM
 from usbench.protocols import FitContext
 from usbench.testing import GeneratorConformance
 
@@ -203,7 +201,7 @@ def test_finer_sampler_deblurs_with_clamped_gamma():
 # -- generator API ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory) -> SinDDM:
-    gen = SinDDM.from_preset("smoke", {"steps": "6"})
+    gen = SinDDM.from_preset("smoke", {"train.steps": "6"})
     gen.fit(striped_images((0, 1)), FitContext(tmp_path_factory.mktemp("sinddm"), progress=False))
     return gen
 
@@ -245,7 +243,7 @@ def test_save_load_round_trip(fitted, tmp_path):
 
 
 def test_source_selection_by_name(tmp_path):
-    gen = SinDDM.from_preset("smoke", {"steps": "2", "source_names": "img2"})
+    gen = SinDDM.from_preset("smoke", {"train.steps": "2", "source_names": "img2"})
     gen.fit(striped_images((0, 1, 1)), FitContext(tmp_path, progress=False))
     assert [m.sources for m in gen.models] == [("img2",)]
     with pytest.raises(ValueError, match="unknown source image"):
@@ -254,7 +252,7 @@ def test_source_selection_by_name(tmp_path):
 
 
 def test_fewddm_groups_images_of_one_class(tmp_path):
-    gen = FewDDM.from_preset("smoke", {"steps": "4"})
+    gen = FewDDM.from_preset("smoke", {"train.steps": "4"})
     gen.fit(striped_images((0, 1, 1, 1, 1)), FitContext(tmp_path, progress=False))
     assert [m.sources for m in gen.models] == [("img0",), ("img1", "img2", "img3"), ("img4",)]
     batch = gen.sample(6, seed=0, labels=torch.tensor([1] * 6))
@@ -264,17 +262,17 @@ def test_fewddm_groups_images_of_one_class(tmp_path):
 
 def test_resume_continues_to_identical_weights(tmp_path):
     data = striped_images((0,))
-    full = SinDDM.from_preset("smoke", {"steps": "6"})
+    full = SinDDM.from_preset("smoke", {"train.steps": "6"})
     full.fit(data, FitContext(tmp_path / "full", seed=2, progress=False))
     # first run stops after 3 steps (its checkpoint is the newest), the second resumes
-    SinDDM.from_preset("smoke", {"steps": "3"}).fit(
+    SinDDM.from_preset("smoke", {"train.steps": "3"}).fit(
         data, FitContext(tmp_path / "cut", seed=2, progress=False)
     )
-    resumed = SinDDM.from_preset("smoke", {"steps": "6"})
+    resumed = SinDDM.from_preset("smoke", {"train.steps": "6"})
     resumed.fit(data, FitContext(tmp_path / "cut", seed=2, resume=True, progress=False))
     a, b = full.state_tensors(), resumed.state_tensors()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    fresh = SinDDM.from_preset("smoke", {"steps": "3"})
+    fresh = SinDDM.from_preset("smoke", {"train.steps": "3"})
     fresh.fit(data, FitContext(tmp_path / "fresh", seed=2, progress=False))
     assert not all(torch.equal(a[k], fresh.state_tensors()[k]) for k in a)
 
@@ -282,14 +280,14 @@ def test_resume_continues_to_identical_weights(tmp_path):
 class TestSinDDMConformance(GeneratorConformance):
     generator_name = "sinddm"
     preset = "smoke"
-    overrides = {"steps": "3", "sources_per_class": "1", "coarsest_side": "8,8"}
+    overrides = {"train.steps": "3", "sources_per_class": "1", "coarsest_side": "8,8"}
 
 
 class TestFewDDMConformance(GeneratorConformance):
     generator_name = "fewddm"
     preset = "smoke"
     overrides = {
-        "steps": "3",
+        "train.steps": "3",
         "images_per_model": "2",
         "sources_per_class": "2",
         "coarsest_side": "8,8",

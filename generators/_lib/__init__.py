@@ -1,0 +1,1 @@
+"""Private helpers of the built-in generators (networks, pyramids, schedules)."""
