@@ -12,7 +12,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from usbench import weights  # noqa: E402
 from usbench.data.imageset import ImageSet  # noqa: E402
-from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
+from usbench.generators._lib.awdiff_model import WaveletFeatureEncoder  # noqa: E402
+from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator  # noqa: E402
 from usbench.generators.clip_encoder import load_clip, model_from_weights_cache  # noqa: E402
 from usbench.protocols import FitContext, MetricUnavailable  # noqa: E402
 
@@ -167,7 +168,7 @@ def test_alignment_loss_matches_manual_cosine(tiny_clip_dir):
     folder, _ = tiny_clip_dir
     clip = load_clip(str(folder))
     cfg = AWDiffGenerator.from_preset("smoke", {"clip_model": str(folder)}).config
-    from usbench.generators.awdiff import AWDiffModel
+    from usbench.generators._lib.awdiff_model import AWDiffModel
 
     text = clip.encode_text(cfg.class_prompts(("a", "b")))
     model = AWDiffModel(cfg, text, 2)

@@ -226,3 +226,24 @@ def test_auto_log_interval_is_ten_entries_at_most_every_50_steps():
     assert [TrainSettings(steps=s).log_interval for s in (4, 60, 10_000)] == [1, 6, 50]
     assert TrainSettings(steps=60, log_every=7).log_interval == 7
     assert TrainSettings(betas=(0.5,)).betas == (0.5, 0.999)
+
+
+def test_configs_saved_with_the_old_flat_keys_still_load():
+    from usbench.config import config_from_dict, config_to_dict
+    from usbench.generators.ddpm import DDPMGenerator
+    from usbench.generators.singan import SinGAN
+
+    # config.json of a SinGAN saved before the train section (every field, paper values)
+    old_singan = {
+        **{k: v for k, v in config_to_dict(SinGAN.Config()).items() if k != "train"},
+        **{"iterations": 2000, "lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5},
+        **{"lr_milestone": 1600, "lr_gamma": 0.1},
+    }
+    assert config_from_dict(SinGAN.Config, old_singan) == SinGAN.Config()
+    old_ddpm = {
+        **{k: v for k, v in config_to_dict(DDPMGenerator.Config()).items() if k != "train"},
+        **{"steps": 60, "batch_size": 4, "learning_rate": 2e-3, "ema_decay": 0.9},
+        **{"grad_clip": 1.0, "checkpoint_every": 1000},
+    }
+    train = config_from_dict(DDPMGenerator.Config, old_ddpm).train
+    assert (train.steps, train.batch_size, train.lr, train.ema_decay) == (60, 4, 2e-3, 0.9)
