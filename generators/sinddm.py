@@ -15,9 +15,10 @@ the blur-aware posterior (γ clamped to 0.55).
 FewDDM is the same model trained on 2–3 images of one class: every training step draws
 one of them at random (seed 003 §5.3).
 
-Image size: the pyramid adapts to any image (capped at ``max_pixels``), so the Config has
-no image size; both plugins ask the harness for 256 px, the size seed 003 trained them on
-(:meth:`SinDDM.data_image_size`).
+Image size: the Config has no image size, since the pyramid is built from whatever image it
+gets (capped at ``max_pixels``); :meth:`SinDDM.data_image_size` asks the harness for
+256 px, the harness's general default, on which the paper values give 5 scales of
+55–223 px (the 50 000-pixel cap).
 
 Shapes: training images ``N×1×H×W`` float32 in [0, 1]; the networks work in [-1, 1].
 The pyramid, denoiser, schedule and samplers live in
@@ -191,8 +192,9 @@ class SinDDM(Generator):
 
     @classmethod
     def data_image_size(cls, config: SinDDMConfig) -> int:
-        """256 px: seed 003 trained SinDDM and FewDDM on 256×256 images; the pyramid
-        itself adapts to any size (capped at ``max_pixels``)."""
+        """256 px (the harness's general default), stated rather than left to a fallback:
+        the pyramid adapts to any size, so the Config has no ``image_size``; a 256×256 image
+        gives the paper's 5 scales of 55–223 px."""
         return 256
 
     # -- training --------------------------------------------------------------------

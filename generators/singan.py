@@ -25,9 +25,10 @@ continues an interrupted scale from its newest checkpoint. Training of a scale i
 deterministic function of ``(ctx.seed, source index, scale)``, so a resumed run ends with
 the weights of an uninterrupted one.
 
-Image size: SinGAN builds its own pyramid from whatever size it gets (capped at
-``max_size``), so it asks the harness for 256 px, the size seed 003 trained it on
-(:meth:`SinGAN.data_image_size`). The networks, pyramid and per-scale trainer live in
+Image size: the Config has no image size, since the pyramid is built from whatever image it
+gets (capped at ``max_size``); :meth:`SinGAN.data_image_size` asks the harness for 256 px,
+the harness's general default, on which the paper values give 10 scales of 26–250 px.
+The networks, pyramid and per-scale trainer live in
 :mod:`usbench.generators._lib.singan_model`.
 
 Shapes: training images ``N×1×H×W`` float32 in [0, 1]; the networks work in [-1, 1].
@@ -202,8 +203,9 @@ class SinGAN(Generator):
 
     @classmethod
     def data_image_size(cls, config: SinGANConfig) -> int:
-        """256 px: seed 003 trained SinGAN on 256×256 images; the pyramid itself adapts
-        to any size (capped at ``max_size``), so the Config has no image size."""
+        """256 px (the harness's general default), stated rather than left to a fallback:
+        the pyramid adapts to any size, so the Config has no ``image_size``; a 256×256 image
+        gives the paper's 10 scales of 26–250 px."""
         return 256
 
     def pyramid_sizes(self, height: int, width: int) -> tuple[tuple[int, int], ...]:

@@ -242,6 +242,15 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert torch.equal(again.sample(3, seed=2).images, fitted.sample(3, seed=2).images)
 
 
+def test_paper_training_settings_and_data_size():
+    train = SinDDM.Config().train
+    assert (train.steps, train.batch_size, train.lr, train.grad_clip) == (120_000, 32, 1e-3, None)
+    assert train.lr_milestones == (20_000, 40_000, 70_000, 80_000, 90_000, 110_000)
+    assert (train.lr_gamma, train.ema_decay, train.checkpoint_every) == (0.5, 0.9995, 10_000)
+    # no image_size in the Config: both ask the harness for 256 px explicitly
+    assert SinDDM.data_image_size(SinDDM.Config()) == FewDDM.data_image_size(FewDDM.Config()) == 256
+
+
 def test_source_selection_by_name(tmp_path):
     gen = SinDDM.from_preset("smoke", {"train.steps": "2", "source_names": "img2"})
     gen.fit(striped_images((0, 1, 1)), FitContext(tmp_path, progress=False))
