@@ -44,7 +44,7 @@ def main() -> None:
     if args.image_size:
         overrides["image_size"] = str(args.image_size)
     if args.steps:
-        overrides["steps"] = str(args.steps)
+        overrides["train.steps"] = str(args.steps)
     from usbench.generators.awdiff import AWDiffGenerator
 
     size = AWDiffGenerator.from_preset(args.preset, overrides).config.image_size

@@ -45,8 +45,8 @@ def timed_fit(preset: str, base_model: str, steps: int, workdir: Path) -> tuple[
     overrides = {
         "base_model": base_model,
         "ti_steps": steps,
-        "lora_steps": steps,
-        "checkpoint_every": 10**9,
+        "train.steps": steps,
+        "train.checkpoint_every": 10**9,
         "device": "cpu",
     }
     gen = SD15Hybrid.from_preset(preset, overrides)
@@ -66,7 +66,7 @@ def run_preset(preset: str, base_model: str, steps: int, samples: int, workdir: 
     return {
         "preset": preset,
         "size": gen.config.image_size,
-        "batch": gen.config.batch_size,
+        "batch": gen.config.train.batch_size,
         "load_s": overhead,
         "steps_per_s": 2 * steps / max(fit_seconds - overhead, 1e-9),
         "s_per_sample": sample_seconds / samples,

@@ -27,16 +27,16 @@ def time_fit(
 ) -> tuple[float, int, int]:
     """Seconds per training step of ``name`` (one warm-up step excluded), size, batch."""
     cls = registry("generators").get(name)
-    values = {"steps": str(steps), "checkpoint_every": str(10**9), **overrides}
+    values = {"train.steps": str(steps), "train.checkpoint_every": str(10**9), **overrides}
     gen = cls.from_preset(preset, values)
     data = tiny_dataset(image_size=gen.config.image_size, n=32)
     with tempfile.TemporaryDirectory() as tmp:
-        warm = cls.from_preset(preset, {**values, "steps": "1"})
+        warm = cls.from_preset(preset, {**values, "train.steps": "1"})
         warm.fit(data, FitContext(Path(tmp) / "warm", progress=False))
         start = time.perf_counter()
         gen.fit(data, FitContext(Path(tmp) / "run", progress=False))
         seconds = time.perf_counter() - start
-    return seconds / steps, gen.config.image_size, gen.config.batch_size
+    return seconds / steps, gen.config.image_size, gen.config.train.batch_size
 
 
 def main() -> None:

@@ -18,15 +18,20 @@ SinGAN 10 scales: scale 0 all 2000 iterations in 225 s, ≈0.8 → 3.2 s/it at s
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
+from usbench.checkpoints import CheckpointDir
+from usbench.generators._lib.singan_model import ScaleTrainer, SinGANPyramid
 from usbench.generators._lib.single_source import resize, to_signed
 from usbench.generators.sinddm import SinDDM
-from usbench.generators.singan import ScaleTrainer, SinGAN, SinGANPyramid
+from usbench.generators.singan import SinGAN
 from usbench.testing import tiny_dataset
 
 
@@ -34,7 +39,7 @@ def sinddm_scale_times(preset: str, image: torch.Tensor, repeats: int, max_scale
     """Median seconds per optimizer step at each scale (up to ``max_scales``) and the config."""
     gen = SinDDM.from_preset(preset)
     objective = gen.build_objective(image, seed=0)
-    optimizer = torch.optim.Adam(objective.parameters(), lr=gen.config.learning_rate)
+    optimizer = torch.optim.Adam(objective.parameters(), lr=gen.config.train.lr)
     rng = torch.Generator().manual_seed(0)
     times, sizes = [], gen.pyramid(*image.shape[-2:]).sizes
     for scale in range(min(objective.n_scales, max_scales)):
@@ -53,18 +58,25 @@ def sinddm_scale_times(preset: str, image: torch.Tensor, repeats: int, max_scale
 def singan_scale_times(preset: str, image: torch.Tensor, iterations: int, max_scales: int):
     """Seconds per iteration at each scale (trains ``iterations`` per scale) and the config."""
     gen = SinGAN.from_preset(preset)
-    config = replace(gen.config, iterations=iterations)
+    config = replace(gen.config, train=replace(gen.config.train, steps=iterations))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-singan-"))
     pyramid = SinGANPyramid([], "bench", 0)
     sizes = gen.pyramid_sizes(*image.shape[-2:])
     times = []
     for n, size in enumerate(sizes[:max_scales]):
         real = to_signed(resize(image, size).clamp(0, 1))
         trainer = ScaleTrainer(
-            config, pyramid, real, width=gen.width(n), generator=torch.Generator().manual_seed(n)
+            config,
+            pyramid,
+            real,
+            width=gen.width(n),
+            generator=torch.Generator().manual_seed(n),
+            store=CheckpointDir(workdir / f"scale-{n}"),
         )
         start = time.perf_counter()
         pyramid.scales.append(trainer.run())
         times.append((time.perf_counter() - start) / iterations)
+    shutil.rmtree(workdir, ignore_errors=True)
     return gen.config, sizes, times
 
 
@@ -75,10 +87,10 @@ def report_sinddm(preset: str, image: torch.Tensor, repeats: int, max_scales: in
         print(f"sinddm  {preset:6s} scale {s} {sizes[s][0]:>3d}x{sizes[s][1]:<3d} {t:9.3f} s/step")
     if len(times) == len(sizes):
         mean = statistics.fmean(times)
-        total = config.steps * mean
+        total = config.train.steps * mean
         print(
             f"sinddm  {preset:6s} all scales: {1 / mean:.2f} steps/s, "
-            f"{config.steps} steps ≈ {total / 60:.1f} min per image"
+            f"{config.train.steps} steps ≈ {total / 60:.1f} min per image"
         )
 
 
@@ -88,9 +100,9 @@ def report_singan(preset: str, image: torch.Tensor, iterations: int, max_scales:
     for n, t in enumerate(times):
         print(f"singan  {preset:6s} scale {n} {sizes[n][0]:>3d}x{sizes[n][1]:<3d} {t:9.3f} s/iter")
     if len(times) == len(sizes):
-        total = config.iterations * sum(times)
+        total = config.train.steps * sum(times)
         print(
-            f"singan  {preset:6s} all scales: {config.iterations} it/scale ≈ "
+            f"singan  {preset:6s} all scales: {config.train.steps} it/scale ≈ "
             f"{total / 60:.1f} min per image"
         )
 

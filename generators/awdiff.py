@@ -9,7 +9,7 @@ features ``f = E_ψ(x)`` (Eq. 7–10): the à trous planes ``WP⁽¹⁾…WP⁽�
 learned position and scale embedding. DDPM (Eq. 3–6) with a linear β schedule, T = 100;
 loss ``MSE + λ1·(1 − cos(Φ_image(x̂₀), Φ_text(y)))`` (Eq. 12–14) with the frozen
 BiomedCLIP (:mod:`usbench.generators._lib.clip_encoder`); Adam 1e-4 (0.9, 0.999); EMA weights
-for sampling.
+for sampling. The networks live in :mod:`usbench.generators._lib.awdiff_model`.
 
 Choices where the paper is silent (all Config values, stated in the report):
 * ``f`` at sampling time: the paper (Fig. 2) generates variants of given input images, so
@@ -29,21 +29,21 @@ Choices where the paper is silent (all Config values, stated in the report):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import Tensor
 
 from usbench.data.imageset import ImageSet
+from usbench.generators._lib.awdiff_model import AWDiffModel
 from usbench.generators._lib.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
-from usbench.generators._lib.seeding import sample_generators, sample_noise
-from usbench.generators._lib.wavelets import dwt_planes, wavelet_planes
+from usbench.generators._lib.seeding import sample_generators
+from usbench.generators.ddpm import DDPMGenerator
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
-from usbench.training import RandomBatches, TrainSettings, train
+from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ class AWDiffConfig:
     prompt_template, prompts: class → prompt; ``prompts`` (one per class) overrides.
     alignment_weight: λ1 of Eq. 14 (*ours*: 0.1; 0 disables the CLIP loss).
     timesteps, beta_start, beta_end: DDPM with linear β, T = 100 (ends rescaled, *ours*).
-    steps, batch_size, learning_rate, ema_decay: 120k steps, batch 128, Adam 1e-4, EMA.
-    grad_clip, checkpoint_every, sample_batch_size: loop settings (*ours*).
+    train: the shared training settings (:class:`usbench.training.TrainSettings`): 120k
+        steps, batch 128, Adam 1e-4 (0.9, 0.999), EMA; clipping and checkpoints *ours*.
+    sample_batch_size: images denoised at once when sampling (*ours*).
     """
 
     image_size: int = 256
@@ -86,13 +87,10 @@ class AWDiffConfig:
     timesteps: int = 100
     beta_start: float = 1e-3
     beta_end: float = 0.2
-    steps: int = 120_000
-    batch_size: int = 128
-    learning_rate: float = 1e-4
-    ema_decay: float = 0.9999
-    grad_clip: float = 1.0
-    checkpoint_every: int = 1000
+    train: TrainSettings = TrainSettings(steps=120_000, batch_size=128, lr=1e-4)
     sample_batch_size: int = 16
+
+    renamed: ClassVar[Mapping[str, str]] = TRAIN_KEYS_RENAMED
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mults)
@@ -103,10 +101,6 @@ class AWDiffConfig:
             )
         if any(not 0 <= a < levels for a in self.attention_levels):
             raise ValueError(f"attention_levels must lie in 0..{levels - 1}")
-
-    def train_settings(self) -> TrainSettings:
-        """The shared loop's settings (Adam β = (0.9, 0.999) is the loop's default)."""
-        return TrainSettings.from_config(self)
 
     def class_prompts(self, class_names: tuple[str, ...]) -> list[str]:
         """One text prompt per class."""
@@ -120,162 +114,6 @@ class AWDiffConfig:
         return [
             self.prompt_template.format(c.replace("_", " ").replace("-", " ")) for c in class_names
         ]
-
-
-class WaveletFeatureEncoder(nn.Module):
-    """E_ψ: images → wavelet planes → dilated convolutions → context tokens.
-
-    Input ``B×1×H×W`` in [−1, 1]; output ``B×(S·g²)×cond_dim`` (S scales, g = token_grid).
-    """
-
-    def __init__(self, config: AWDiffConfig) -> None:
-        super().__init__()
-        self.kind, self.scales, self.grid = config.encoder, config.wavelet_scales, config.token_grid
-        per_scale = 1 if self.kind == "atrous" else 3
-        c = config.feature_channels
-        self.convs = nn.ModuleList(
-            nn.Sequential(
-                nn.Conv2d(per_scale, c, 3, padding=2**s, dilation=2**s),
-                nn.SiLU(),
-                nn.Conv2d(c, c, 3, padding=2**s, dilation=2**s),
-            )
-            for s in range(self.scales)
-        )
-        self.project = nn.Linear(c, config.cond_dim)
-        self.position = nn.Parameter(torch.zeros(1, self.grid**2, config.cond_dim))
-        self.scale_embed = nn.Parameter(torch.zeros(self.scales, 1, config.cond_dim))
-        nn.init.normal_(self.position, std=0.02)
-        nn.init.normal_(self.scale_embed, std=0.02)
-
-    def planes(self, x: Tensor) -> list[Tensor]:
-        """Per-scale wavelet inputs, each ``B×(1 or 3)×H×W`` (finest first)."""
-        if self.kind == "atrous":
-            return list(wavelet_planes(x, self.scales).split(1, dim=1))
-        return list(dwt_planes(x, self.scales).split(3, dim=1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        tokens = []
-        for s, (plane, conv) in enumerate(zip(self.planes(x), self.convs, strict=True)):
-            pooled = F.adaptive_avg_pool2d(conv(plane), self.grid)  # B×C×g×g
-            tok = self.project(pooled.flatten(2).transpose(1, 2))  # B×g²×D
-            tokens.append(tok + self.position + self.scale_embed[s])
-        return torch.cat(tokens, dim=1)
-
-
-def build_unet(config: AWDiffConfig) -> nn.Module:
-    """diffusers ``UNet2DConditionModel`` with cross-attention at ``attention_levels``."""
-    from diffusers import UNet2DConditionModel
-
-    levels = range(len(config.channel_mults))
-    attn = set(config.attention_levels)
-    return UNet2DConditionModel(
-        sample_size=config.image_size,
-        in_channels=1,
-        out_channels=1,
-        down_block_types=tuple(
-            "CrossAttnDownBlock2D" if i in attn else "DownBlock2D" for i in levels
-        ),
-        up_block_types=tuple(
-            "CrossAttnUpBlock2D" if i in attn else "UpBlock2D" for i in reversed(levels)
-        ),
-        block_out_channels=tuple(config.base_channels * m for m in config.channel_mults),
-        layers_per_block=config.layers_per_block,
-        cross_attention_dim=config.cond_dim,
-        attention_head_dim=config.attention_heads,
-        norm_num_groups=min(32, config.base_channels),
-    )
-
-
-def build_scheduler(config: AWDiffConfig):
-    """diffusers ``DDPMScheduler``: linear β, ε-prediction, x̂₀ clipped to [−1, 1]."""
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(
-        num_train_timesteps=config.timesteps,
-        beta_schedule="linear",
-        beta_start=config.beta_start,
-        beta_end=config.beta_end,
-        prediction_type="epsilon",
-        clip_sample=True,
-    )
-
-
-class AWDiffModel(nn.Module):
-    """UNet + wavelet encoder + text conditioning; ``forward`` returns the training loss.
-
-    ``class_text``: ``K×E`` unit-norm text embeddings of the class prompts (a buffer, so
-    sampling needs no CLIP), or ``None`` with ``label_embedding`` as the fallback.
-    ``clip``: the frozen CLIP for the alignment loss (training only; not saved).
-    """
-
-    def __init__(self, config: AWDiffConfig, class_text: Tensor | None, num_classes: int) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = WaveletFeatureEncoder(config)
-        self.unet = build_unet(config)
-        self.scheduler = build_scheduler(config)
-        self.clip: FrozenCLIP | None = None
-        if class_text is None:
-            self.label_embedding = nn.Embedding(num_classes, config.cond_dim)
-            self.register_buffer("class_text", None)
-            self.text_proj = nn.Identity()
-        else:
-            self.label_embedding = None
-            self.register_buffer("class_text", class_text.float().clone())
-            self.text_proj = nn.Linear(class_text.shape[1], config.cond_dim)
-
-    def context(self, reference: Tensor, labels: Tensor) -> Tensor:
-        """Cross-attention tokens ``[z_y; f]``: ``B×(1 + S·g²)×cond_dim``."""
-        if self.class_text is None:
-            text = self.label_embedding(labels)
-        else:
-            text = self.text_proj(self.class_text[labels])
-        return torch.cat([text[:, None], self.encoder(reference)], dim=1)
-
-    def predict_noise(self, x: Tensor, t: Tensor, context: Tensor) -> Tensor:
-        """ε̂(x_t, t, y, f), same shape as ``x``."""
-        return self.unet(x, t, encoder_hidden_states=context).sample
-
-    def forward(self, images: Tensor, labels: Tensor | None, generator: torch.Generator):
-        if labels is None:
-            raise ValueError("AWDiff is class-conditional: the training data need labels")
-        x0 = images * 2.0 - 1.0
-        t = torch.randint(self.config.timesteps, (x0.shape[0],), generator=generator)
-        t = t.to(x0.device)
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-        x_t = self.scheduler.add_noise(x0, noise, t)
-        eps = self.predict_noise(x_t, t, self.context(x0, labels))
-        loss = F.mse_loss(eps, noise)
-        if self.clip is not None and self.class_text is not None and self.config.alignment_weight:
-            loss = loss + self.config.alignment_weight * self.alignment_loss(x_t, t, eps, labels)
-        return loss
-
-    def alignment_loss(self, x_t: Tensor, t: Tensor, eps: Tensor, labels: Tensor) -> Tensor:
-        """Eq. 13: mean ``1 − cos(Φ_image(x̂₀(t)), Φ_text(y))`` over the batch."""
-        alpha_bar = self.scheduler.alphas_cumprod.to(x_t)[t].view(-1, 1, 1, 1)
-        x0_hat = (x_t - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
-        image = (x0_hat.clamp(-1, 1) + 1) / 2
-        z_image = self.clip.encode_image(image)
-        return (1 - (z_image * self.class_text[labels]).sum(-1)).mean()
-
-    @torch.no_grad()
-    def sample(
-        self, reference: Tensor, labels: Tensor, generators: list[torch.Generator]
-    ) -> Tensor:
-        """Ancestral sampling guided by ``reference`` images (B×1×H×W in [0,1]) → [0, 1].
-
-        Row ``b`` draws its initial and per-step noise from ``generators[b]``, so a sample
-        does not depend on the other rows of the batch.
-        """
-        self.eval()
-        context = self.context(reference * 2.0 - 1.0, labels)
-        x = sample_noise(reference.shape, generators)
-        self.scheduler.set_timesteps(self.config.timesteps)
-        for t in tqdm(self.scheduler.timesteps, desc="sample", leave=False, disable=True):
-            t_batch = torch.full((x.shape[0],), int(t), dtype=torch.long)
-            eps = self.predict_noise(x, t_batch, context)
-            x = self.scheduler.step(eps, int(t), x, generator=generators).prev_sample
-        return ((x.clamp(-1, 1) + 1) / 2).float()
 
 
 class AWDiffGenerator(Generator):
@@ -293,10 +131,9 @@ class AWDiffGenerator(Generator):
             "channel_mults": (1, 1, 2, 2, 4),
             "attention_levels": (2, 3, 4),
             "cond_dim": 512,
-            "steps": 120_000,
-            "batch_size": 128,
+            "train": {"steps": 120_000, "batch_size": 128},
         },
-        # same resolution, widths, batch and steps as the ddpm/bmap_ddpm quick presets
+        # same resolution, widths and training as the ddpm/bmap_ddpm quick presets
         "quick": {
             "image_size": 64,
             "base_channels": 16,
@@ -307,11 +144,7 @@ class AWDiffGenerator(Generator):
             "cond_dim": 64,
             "feature_channels": 16,
             "token_grid": 4,
-            "steps": 1000,
-            "batch_size": 8,
-            "learning_rate": 2e-4,
-            "ema_decay": 0.995,
-            "checkpoint_every": 250,
+            "train": dict(DDPMGenerator.presets["quick"]["train"]),
         },
         "smoke": {
             "image_size": 16,
@@ -324,11 +157,7 @@ class AWDiffGenerator(Generator):
             "feature_channels": 4,
             "token_grid": 2,
             "timesteps": 10,
-            "steps": 4,
-            "batch_size": 4,
-            "learning_rate": 1e-3,
-            "ema_decay": 0.9,
-            "checkpoint_every": 2,
+            "train": dict(DDPMGenerator.presets["smoke"]["train"]),
             "sample_batch_size": 8,
         },
     }
@@ -353,8 +182,8 @@ class AWDiffGenerator(Generator):
         torch.manual_seed(ctx.seed)
         self.model = AWDiffModel(self.config, class_text, len(self.class_names))
         self.model.clip = clip
-        batches = RandomBatches(train_set, self.config.batch_size)
-        outcome = train(self.model, batches, self.config.train_settings(), ctx, tag=self.name)
+        batches = RandomBatches(train_set, self.config.train.batch_size)
+        outcome = train(self.model, batches, self.config.train, ctx, tag=self.name)
         self.model.load_state_dict(outcome.ema_state)
         self.model.clip = None  # only the loss needs it; sampling uses class_text
 

@@ -14,6 +14,7 @@ a conditional model is asked for samples without labels.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -26,7 +27,7 @@ from usbench.data.imageset import ImageSet
 from usbench.generators._lib.seeding import sample_generators, sample_noise
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
-from usbench.training import RandomBatches, TrainSettings, train
+from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class DDPMConfig:
     beta_schedule: ``linear`` (Ho et al.) or ``cosine`` (Nichol & Dhariwal; seed 002).
     beta_start, beta_end: ends of the linear schedule.
     class_conditional: learn a class embedding and sample requested classes.
-    steps, batch_size, learning_rate, ema_decay, grad_clip, checkpoint_every: training
-        (seed 002: batch 4, learning rate 1e-4, 28k–50k iterations).
+    train: the shared training settings (:class:`usbench.training.TrainSettings`;
+        seed 002: batch 4, learning rate 1e-4, 28k–50k iterations).
     sample_batch_size: images denoised at once when sampling.
     """
 
@@ -58,13 +59,10 @@ class DDPMConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     class_conditional: bool = False
-    steps: int = 10_000
-    batch_size: int = 16
-    learning_rate: float = 1e-4
-    ema_decay: float = 0.9999
-    grad_clip: float = 1.0
-    checkpoint_every: int = 1000
+    train: TrainSettings = TrainSettings(steps=10_000, batch_size=16, lr=1e-4)
     sample_batch_size: int = 16
+
+    renamed: ClassVar[Mapping[str, str]] = TRAIN_KEYS_RENAMED
 
     def __post_init__(self) -> None:
         levels = len(self.channel_mults)
@@ -75,10 +73,6 @@ class DDPMConfig:
             )
         if any(not 0 <= a < levels for a in self.attention_levels):
             raise ValueError(f"attention_levels must lie in 0..{levels - 1}")
-
-    def train_settings(self) -> TrainSettings:
-        """The shared loop's settings for this config."""
-        return TrainSettings.from_config(self)
 
 
 def build_unet(config: DDPMConfig, num_classes: int | None) -> nn.Module:
@@ -190,10 +184,7 @@ class DDPMGenerator(Generator):
             "attention_levels": (3,),
             "timesteps": 2000,
             "beta_schedule": "cosine",
-            "steps": 50_000,
-            "batch_size": 4,
-            "learning_rate": 1e-4,
-            "checkpoint_every": 2000,
+            "train": {"steps": 50_000, "batch_size": 4, "lr": 1e-4, "checkpoint_every": 2000},
         },
         "quick": {
             "image_size": 64,
@@ -203,11 +194,13 @@ class DDPMGenerator(Generator):
             "attention_levels": (2,),
             "timesteps": 200,
             "beta_schedule": "cosine",
-            "steps": 1000,
-            "batch_size": 8,
-            "learning_rate": 2e-4,
-            "ema_decay": 0.995,
-            "checkpoint_every": 250,
+            "train": {
+                "steps": 1000,
+                "batch_size": 8,
+                "lr": 2e-4,
+                "ema_decay": 0.995,
+                "checkpoint_every": 250,
+            },
         },
         "smoke": {
             "image_size": 16,
@@ -216,11 +209,13 @@ class DDPMGenerator(Generator):
             "layers_per_block": 1,
             "attention_levels": (),
             "timesteps": 10,
-            "steps": 4,
-            "batch_size": 4,
-            "learning_rate": 1e-3,
-            "ema_decay": 0.9,
-            "checkpoint_every": 2,
+            "train": {
+                "steps": 4,
+                "batch_size": 4,
+                "lr": 1e-3,
+                "ema_decay": 0.9,
+                "checkpoint_every": 2,
+            },
             "sample_batch_size": 8,
         },
     }
@@ -250,8 +245,8 @@ class DDPMGenerator(Generator):
         self.class_names = train_set.class_names
         torch.manual_seed(ctx.seed)
         self.model = self.build_model(self._num_classes())
-        batches = RandomBatches(train_set, self.config.batch_size)
-        outcome = train(self.model, batches, self.config.train_settings(), ctx, tag=self.name)
+        batches = RandomBatches(train_set, self.config.train.batch_size)
+        outcome = train(self.model, batches, self.config.train, ctx, tag=self.name)
         self.model.load_state_dict(outcome.ema_state)
 
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:

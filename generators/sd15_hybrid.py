@@ -16,6 +16,7 @@ base weights (``base_model``: a local diffusers folder or a hub id in the HF cac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -31,6 +32,7 @@ from usbench.generators._sd15.prompts import (
 )
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
+from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
 
 
 @dataclass(frozen=True)
@@ -49,21 +51,22 @@ class SD15HybridConfig:
         textual_inversion: learn ``placeholder_token`` and append it to every prompt.
         placeholder_token, initializer_token: the new token and the word its embedding
             starts from (paper: ``<ultrasound>``; initializer ours: ``ultrasound``).
-        ti_steps, ti_learning_rate.
+        ti_steps, ti_lr: the token stage's steps and learning rate; every other setting
+            of that stage is ``train``'s (without its ``lr_milestones``).
     LoRA (paper sec. 3.2; rank 4, lr 1e-4, batch 4, 3000 steps per the issue):
         lora_rank, lora_alpha (alpha = rank as in diffusers' LoRA example: not stated),
-        lora_targets (attention projections, diffusers' LoRA example), lora_steps,
-        lora_learning_rate, batch_size (both stages).
-    Optimiser (not stated): the shared loop's Adam, weight_decay 0, grad_clip 1.0 (max
-        grad norm, as diffusers' example scripts), constant learning rate, no EMA;
-        log_every: steps between logged losses.
+        lora_targets (attention projections, diffusers' LoRA example).
+    train: the LoRA stage's settings (:class:`usbench.training.TrainSettings`):
+        ``train.steps`` 3000, ``train.lr`` 1e-4, ``train.batch_size`` 4 (both stages).
+        Not stated: Adam, weight_decay 0, grad_clip 1.0 (max grad norm, as diffusers'
+        example scripts), constant learning rate, no EMA (``train.ema_decay`` must stay
+        0), checkpoints every 500 steps, a loss logged every 50.
     Sampling (paper sec. 3.3): inference_steps and guidance_scale (not stated; diffusers'
         SD1.5 defaults 50 and 7.5), img2img_strength 0.3 (0 disables refinement; img2img
         runs int(inference_steps·strength) steps), sample_batch_size.
     Order (not stated; our choice): the token is learned first on the frozen base model,
     then LoRA is trained with prompts that contain it (the paper appends the token "during
     both training and inference").
-    checkpoint_every: steps between resumable checkpoints of each stage.
     device: ``auto`` (CUDA when available) or ``cpu``/``cuda``.
     """
 
@@ -75,34 +78,38 @@ class SD15HybridConfig:
     placeholder_token: str = "<ultrasound>"
     initializer_token: str = "ultrasound"
     ti_steps: int = 2000
-    ti_learning_rate: float = 5e-4
+    ti_lr: float = 5e-4
     lora_rank: int = 4
     lora_alpha: float = 4.0
     lora_targets: tuple[str, ...] = LORA_TARGETS
-    lora_steps: int = 3000
-    lora_learning_rate: float = 1e-4
-    batch_size: int = 4
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
+    train: TrainSettings = TrainSettings(
+        steps=3000, batch_size=4, lr=1e-4, ema_decay=0.0, checkpoint_every=500, log_every=50
+    )
     inference_steps: int = 50
     guidance_scale: float = 7.5
     img2img_strength: float = 0.3
     sample_batch_size: int = 8
-    checkpoint_every: int = 500
-    log_every: int = 50
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    renamed: ClassVar[Mapping[str, str]] = {
+        **TRAIN_KEYS_RENAMED,
+        "lora_steps": "train.steps",
+        "lora_learning_rate": "train.lr",
+        "ti_learning_rate": "ti_lr",
+    }
 
     def __post_init__(self) -> None:
         if self.image_size <= 0 or self.image_size % 8:
             raise ValueError(f"image_size={self.image_size} must be a positive multiple of 8")
         if not 0.0 <= self.img2img_strength <= 1.0:
             raise ValueError(f"img2img_strength={self.img2img_strength} must lie in [0, 1]")
-        for key in ("ti_steps", "lora_steps"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key} must be >= 0")
-        for key in ("batch_size", "sample_batch_size", "inference_steps", "lora_rank"):
+        if self.ti_steps < 0:
+            raise ValueError("ti_steps must be >= 0")
+        for key in ("sample_batch_size", "inference_steps", "lora_rank"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1")
+        if self.train.ema_decay:
+            raise ValueError("sd15_hybrid trains its adapters without EMA: train.ema_decay=0")
         parse_class_prompts(self.class_prompts)
 
 
@@ -130,20 +137,15 @@ class SD15Hybrid(Generator):
         "quick": {
             "image_size": 64,
             "ti_steps": 100,
-            "lora_steps": 200,
+            "train": {"steps": 200, "checkpoint_every": 50, "log_every": 10},
             "inference_steps": 20,
-            "checkpoint_every": 50,
-            "log_every": 10,
         },
         "smoke": {
             "image_size": 32,
             "ti_steps": 2,
-            "lora_steps": 2,
-            "batch_size": 2,
+            "train": {"steps": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1},
             "inference_steps": 4,
             "img2img_strength": 0.5,
-            "checkpoint_every": 1,
-            "log_every": 1,
             "device": "cpu",
         },
     }

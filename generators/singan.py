@@ -17,30 +17,44 @@ resizing is torch's antialiased bicubic instead of the official MATLAB-style ``i
 and the upsampled image is resized straight to the next pyramid size instead of resized by
 ``1/scale_factor`` and cropped; the generator loss re-runs the generator at every G step.
 
-Each finished scale is written to ``ctx.workdir/src-<i>/scale-<n>/`` (safetensors + JSON);
-``ctx.resume`` reloads the finished scales and continues with the next one. Training of a
-scale is a deterministic function of ``(ctx.seed, source index, scale)``, so a resumed run
-ends with the weights of an uninterrupted one.
+Training goes through the shared checkpoints (:mod:`usbench.checkpoints`): every
+``train.checkpoint_every`` iterations and at the end of each scale, scale ``n`` of source
+``i`` is saved under ``ctx.workdir/src-<i>/scale-<n>/`` (G, D, both Adam states, the scale's
+random-generator state, ``z_opt`` and ``σ_n``). ``ctx.resume`` reloads finished scales and
+continues an interrupted scale from its newest checkpoint. Training of a scale is a
+deterministic function of ``(ctx.seed, source index, scale)``, so a resumed run ends with
+the weights of an uninterrupted one.
+
+Image size: the Config has no image size, since the pyramid is built from whatever image it
+gets (capped at ``max_size``); :meth:`SinGAN.data_image_size` asks the harness for 256 px,
+the harness's general default, on which the paper values give 10 scales of 26–250 px.
+The networks, pyramid and per-scale trainer live in
+:mod:`usbench.generators._lib.singan_model`.
 
 Shapes: training images ``N×1×H×W`` float32 in [0, 1]; the networks work in [-1, 1].
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from usbench.checkpoints import CheckpointDir
 from usbench.data.imageset import ImageSet
-from usbench.fileio import atomic_write_text
+from usbench.generators._lib.singan_model import (
+    ScaleModel,
+    ScaleTrainer,
+    SinGANGenerator,
+    SinGANPyramid,
+    scale_width,
+    scaled_size,
+    singan_pyramid_sizes,
+)
 from usbench.generators._lib.single_source import (
     assign_models,
     resize,
@@ -50,101 +64,9 @@ from usbench.generators._lib.single_source import (
 )
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
+from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
 
 log = logging.getLogger(__name__)
-
-
-def singan_pyramid_sizes(
-    height: int, width: int, *, min_size: int, max_size: int, scale_factor: float
-) -> tuple[tuple[int, int], ...]:
-    """The SinGAN pyramid rule (official ``adjust_scales2image`` + ``creat_reals_pyramid``).
-
-    With ``r = scale_factor``: ``N = ceil(log_r(min_size / short)) + 1``,
-    ``drop = ceil(log_r(min(max_size, long) / long))`` and ``stop = N − drop``; the image
-    is first shrunk by ``min(max_size / long, 1)`` (sides rounded up), the factor refitted
-    to ``r' = (min_size / short')^(1 / stop)``, and scales ``i = 0 … stop`` have sides
-    ``ceil(side' · r'^(stop − i))`` — ``stop + 1`` scales, coarsest first. A 256×256 image
-    with the paper values gives 10 scales, 26 … 250 px.
-    """
-    short, long = min(height, width), max(height, width)
-    if short <= min_size:
-        return ((height, width),)
-    n_scales = math.ceil(math.log(min_size / short, scale_factor)) + 1
-    drop = math.ceil(math.log(min(max_size, long) / long, scale_factor))
-    stop = n_scales - drop
-    shrink = min(max_size / long, 1.0)
-    h1, w1 = math.ceil(height * shrink), math.ceil(width * shrink)
-    if stop < 1:
-        return ((h1, w1),)
-    factor = (min_size / min(h1, w1)) ** (1.0 / stop)
-    return tuple(
-        (math.ceil(h1 * factor ** (stop - i)), math.ceil(w1 * factor ** (stop - i)))
-        for i in range(stop + 1)
-    )
-
-
-def scale_width(scale: int, *, nfc: int, cap: int) -> int:
-    """Channels of every layer at ``scale``: ``nfc`` doubled every 4 scales, at most ``cap``."""
-    return min(nfc * 2 ** (scale // 4), cap)
-
-
-def _conv_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel),
-        nn.BatchNorm2d(c_out, track_running_stats=False),
-        nn.LeakyReLU(0.2),
-    )
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Official init: conv weights N(0, 0.02); BatchNorm weights N(1, 0.02), bias 0."""
-    if isinstance(module, nn.Conv2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-class PatchNet(nn.Module):
-    """``layers`` unpadded 3×3 convolutions: ``layers − 1`` conv–BN–LeakyReLU(0.2) blocks
-    and a last conv to ``out_channels``. ``B×1×H×W`` → ``B×out×(H−2p)×(W−2p)`` with
-    ``p = layers·(kernel−1)/2`` (5 for the paper's 5 layers of 3×3)."""
-
-    def __init__(self, *, width: int, layers: int, kernel: int, out_channels: int) -> None:
-        super().__init__()
-        blocks = [_conv_block(1, width, kernel)]
-        blocks += [_conv_block(width, width, kernel) for _ in range(layers - 2)]
-        self.features = nn.Sequential(*blocks)
-        self.tail = nn.Conv2d(width, out_channels, kernel)
-        self.apply(_init_weights)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the convolutions."""
-        return self.tail(self.features(x))
-
-
-class SinGANGenerator(nn.Module):
-    """One scale's generator: ``prev + tanh(net(pad(noisy)))`` (sizes equal to ``prev``)."""
-
-    def __init__(self, *, width: int, layers: int, kernel: int) -> None:
-        super().__init__()
-        self.pad = layers * (kernel - 1) // 2
-        self.net = PatchNet(width=width, layers=layers, kernel=kernel, out_channels=1)
-
-    def forward(self, noisy: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """``noisy = σ z + prev`` and ``prev``, both ``B×1×h×w`` → ``B×1×h×w``."""
-        return prev + torch.tanh(self.net(F.pad(noisy, [self.pad] * 4)))
-
-
-def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, weight: float, generator
-) -> torch.Tensor:
-    """WGAN-GP term as in the official code: one uniform mixing weight for the image, the
-    gradient norm taken over channels per pixel, ``weight · mean((‖∇‖ − 1)²)``."""
-    mix = torch.rand(1, generator=generator).item()
-    point = (mix * real + (1 - mix) * fake).requires_grad_(True)
-    grad = torch.autograd.grad(critic(point).sum(), point, create_graph=True)[0]
-    return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
 # --------------------------------------------------------------------------------------
@@ -162,9 +84,14 @@ class SinGANConfig:
     ``nfc`` 32 channels doubled every 4 scales up to ``nfc_cap`` 128 (G and D alike).
     Losses: WGAN-GP with ``lambda_grad`` 0.1 plus ``alpha`` 10 × reconstruction MSE;
     ``noise_amp`` 0.1 (σ_n = noise_amp × RMSE of the upsampled reconstruction).
-    Optimisation per scale: ``iterations`` 2000, Adam ``lr_g`` = ``lr_d`` 5e-4,
-    ``beta1`` 0.5 (β2 0.999), LR × ``lr_gamma`` 0.1 at iteration ``lr_milestone`` 1600,
-    ``d_steps`` 3 and ``g_steps`` 3 per iteration.
+    Optimisation per scale (``train``, :class:`usbench.training.TrainSettings`):
+    ``train.steps`` 2000 iterations, Adam ``train.lr`` 5e-4 for G and D alike,
+    ``train.betas`` (0.5, 0.999), LR × ``train.lr_gamma`` 0.1 from iteration
+    ``train.lr_milestones`` 1600, a checkpoint every ``train.checkpoint_every`` 500
+    iterations; ``d_steps`` 3 and ``g_steps`` 3 per iteration. One image per step, no EMA,
+    no gradient clipping (``train.batch_size`` 1, ``train.ema_decay`` 0,
+    ``train.grad_clip`` None are required); the reconstruction loss is kept for every
+    iteration (``train.log_every`` does not apply).
 
     Sources and output size as in SinDDM: ``source_names`` / ``source_classes`` /
     ``sources_per_class`` pick the images (one model each); ``scale_hw`` multiplies the
@@ -183,18 +110,32 @@ class SinGANConfig:
     lambda_grad: float = 0.1
     alpha: float = 10.0
     noise_amp: float = 0.1
-    iterations: int = 2000
-    lr_g: float = 5e-4
-    lr_d: float = 5e-4
-    beta1: float = 0.5
-    lr_milestone: int = 1600
-    lr_gamma: float = 0.1
+    train: TrainSettings = TrainSettings(
+        steps=2000,
+        batch_size=1,
+        lr=5e-4,
+        lr_milestones=(1600,),
+        lr_gamma=0.1,
+        betas=(0.5, 0.999),
+        ema_decay=0.0,
+        grad_clip=None,
+        checkpoint_every=500,
+    )
     d_steps: int = 3
     g_steps: int = 3
     source_names: tuple[str, ...] = ()
     source_classes: tuple[str, ...] = ()
     sources_per_class: int = 0
     scale_hw: tuple[float, ...] = (1.0, 1.0)
+
+    renamed: ClassVar[Mapping[str, str]] = {
+        **TRAIN_KEYS_RENAMED,
+        "iterations": "train.steps",
+        "lr_g": "train.lr",
+        "lr_d": "train.lr",
+        "beta1": "train.betas",
+        "lr_milestone": "train.lr_milestones",
+    }
 
     def __post_init__(self) -> None:
         if not 0 < self.scale_factor < 1:
@@ -204,8 +145,14 @@ class SinGANConfig:
                 f"min_size={self.min_size} is smaller than the discriminator's receptive "
                 "field; raise min_size or lower layers"
             )
-        if self.layers < 2 or self.iterations < 1 or self.d_steps < 1 or self.g_steps < 1:
-            raise ValueError("layers must be >= 2; iterations, d_steps and g_steps >= 1")
+        if self.layers < 2 or self.train.steps < 1 or self.d_steps < 1 or self.g_steps < 1:
+            raise ValueError("layers must be >= 2; train.steps, d_steps and g_steps >= 1")
+        t = self.train
+        if t.batch_size != 1 or t.ema_decay or t.grad_clip:
+            raise ValueError(
+                "SinGAN trains on one image per step without EMA or gradient clipping: "
+                "keep train.batch_size=1, train.ema_decay=0 and train.grad_clip=none"
+            )
         if len(self.scale_hw) != 2 or min(self.scale_hw) <= 0:
             raise ValueError("scale_hw must be two positive factors, e.g. scale_hw=1,1.5")
 
@@ -215,8 +162,7 @@ _QUICK = {
     "min_size": 20,
     "nfc": 16,
     "nfc_cap": 32,
-    "iterations": 100,
-    "lr_milestone": 80,
+    "train": {"steps": 100, "lr_milestones": (80,)},
 }
 _SMOKE = {
     "max_size": 24,
@@ -224,213 +170,10 @@ _SMOKE = {
     "layers": 3,
     "nfc": 8,
     "nfc_cap": 8,
-    "iterations": 12,
-    "lr_milestone": 10,
+    "train": {"steps": 12, "lr_milestones": (10,)},
     "d_steps": 1,
     "g_steps": 1,
 }
-
-
-# --------------------------------------------------------------------------------------
-# One trained pyramid
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class ScaleModel:
-    """A finished scale: its generator, fixed reconstruction noise and noise amplitude."""
-
-    generator: SinGANGenerator
-    z_opt: torch.Tensor  # 1×1×h×w
-    noise_amp: float
-    size: tuple[int, int]
-    rec_losses: list[float] = field(default_factory=list)
-
-
-@dataclass
-class SinGANPyramid:
-    """All scales of one source image, coarsest first, plus the source's name and class."""
-
-    scales: list[ScaleModel]
-    source: str
-    label: int
-
-    @torch.no_grad()
-    def generate(
-        self,
-        generator: torch.Generator | None,
-        *,
-        scale_hw: tuple[float, float] = (1.0, 1.0),
-        upto: int | None = None,
-        reconstruct: bool = False,
-    ) -> torch.Tensor:
-        """Run scales ``0 … upto − 1`` (all by default) coarse to fine; ``1×1×h×w`` in [-1, 1].
-
-        ``reconstruct=True`` uses the fixed noise maps ``z_opt`` (the reconstruction path,
-        sizes unscaled); otherwise fresh noise from ``generator`` at sizes × ``scale_hw``.
-        """
-        x = None
-        for scale in self.scales[: len(self.scales) if upto is None else upto]:
-            size = scale.size if reconstruct else _scaled(scale.size, scale_hw)
-            prev = torch.zeros(1, 1, *size) if x is None else resize(x, size)
-            z = scale.z_opt if reconstruct else torch.randn(1, 1, *size, generator=generator)
-            x = scale.generator(scale.noise_amp * z + prev, prev)
-        return x
-
-
-def _scaled(size: tuple[int, int], scale_hw: tuple[float, float]) -> tuple[int, int]:
-    return max(1, round(size[0] * scale_hw[0])), max(1, round(size[1] * scale_hw[1]))
-
-
-# --------------------------------------------------------------------------------------
-# Training of one scale
-# --------------------------------------------------------------------------------------
-
-
-class ScaleTrainer:
-    """Trains scale ``n`` of a pyramid whose scales ``0 … n−1`` are finished and frozen.
-
-    ``real`` is the image at this scale (``1×1×h×w`` in [-1, 1]); ``g_init``/``d_init``
-    are the previous scale's state dicts (used when the width is unchanged) or ``None``.
-    All randomness comes from ``generator``.
-    """
-
-    def __init__(
-        self,
-        config: SinGANConfig,
-        pyramid: SinGANPyramid,
-        real: torch.Tensor,
-        *,
-        width: int,
-        generator: torch.Generator,
-    ) -> None:
-        c = self.config = config
-        self.pyramid, self.real, self.rng = pyramid, real, generator
-        self.size = (int(real.shape[-2]), int(real.shape[-1]))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-            self.G = SinGANGenerator(width=width, layers=c.layers, kernel=c.kernel)
-            self.D = PatchNet(width=width, layers=c.layers, kernel=c.kernel, out_channels=1)
-
-    def warm_start(self, g_state: dict | None, d_state: dict | None) -> None:
-        """Start from the previous scale's weights (official: when the width is unchanged)."""
-        if g_state is not None and d_state is not None:
-            self.G.load_state_dict(g_state)
-            self.D.load_state_dict(d_state)
-
-    def run(self) -> ScaleModel:
-        """Train for ``iterations`` and return the frozen scale."""
-        c, first = self.config, not self.pyramid.scales
-        z_opt = (
-            torch.randn(1, 1, *self.size, generator=self.rng)
-            if first
-            else torch.zeros(1, 1, *self.size)
-        )
-        prev_rec = self._upsampled(self.pyramid.generate(None, reconstruct=True))
-        amp = 1.0 if first else c.noise_amp * float(F.mse_loss(prev_rec, self.real).sqrt())
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=(c.beta1, 0.999))
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=(c.beta1, 0.999))
-        rec_losses = []
-        for it in range(c.iterations):
-            lr_scale = c.lr_gamma if it >= c.lr_milestone else 1.0
-            for opt, lr in ((opt_d, c.lr_d), (opt_g, c.lr_g)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * lr_scale
-            noise = torch.randn(1, 1, *self.size, generator=self.rng)
-            prev = self._critic_steps(opt_d, noise, amp)
-            rec_losses.append(self._generator_steps(opt_g, noise, amp, prev, z_opt, prev_rec))
-        for p in self.G.parameters():
-            p.requires_grad_(False)
-        return ScaleModel(self.G.eval(), z_opt, amp, self.size, rec_losses)
-
-    def _upsampled(self, coarser: torch.Tensor | None) -> torch.Tensor:
-        return torch.zeros_like(self.real) if coarser is None else resize(coarser, self.size)
-
-    def _random_prev(self) -> torch.Tensor:
-        return self._upsampled(self.pyramid.generate(self.rng))
-
-    def _critic_steps(self, opt_d, noise: torch.Tensor, amp: float) -> torch.Tensor:
-        prev = self._random_prev()
-        for step in range(self.config.d_steps):
-            if step > 0:
-                prev = self._random_prev()
-            with torch.no_grad():
-                fake = self.G(amp * noise + prev, prev)
-            opt_d.zero_grad(set_to_none=True)
-            loss = -self.D(self.real).mean() + self.D(fake).mean()
-            loss = loss + gradient_penalty(
-                self.D, self.real, fake, self.config.lambda_grad, self.rng
-            )
-            loss.backward()
-            opt_d.step()
-        return prev
-
-    def _generator_steps(self, opt_g, noise, amp, prev, z_opt, prev_rec) -> float:
-        rec_value = 0.0
-        for _ in range(self.config.g_steps):
-            opt_g.zero_grad(set_to_none=True)
-            adversarial = -self.D(self.G(amp * noise + prev, prev)).mean()
-            rec = F.mse_loss(self.G(amp * z_opt + prev_rec, prev_rec), self.real)
-            (adversarial + self.config.alpha * rec).backward()
-            opt_g.step()
-            rec_value = float(rec.detach())
-        return rec_value
-
-
-# --------------------------------------------------------------------------------------
-# Per-scale checkpoints
-# --------------------------------------------------------------------------------------
-
-
-def _scale_dir(root: Path, scale: int) -> Path:
-    return root / f"scale-{scale}"
-
-
-def save_scale(root: Path, scale: int, model: ScaleModel, d_state: dict) -> None:
-    """Write a finished scale: ``weights.safetensors`` (G, D, z_opt) then ``scale.json``.
-
-    The JSON is written last and atomically, so a scale counts as finished only when its
-    weights are complete.
-    """
-    from safetensors.torch import save_file
-
-    folder = _scale_dir(root, scale)
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"G.{k}": v.contiguous() for k, v in model.generator.state_dict().items()}
-    tensors |= {f"D.{k}": v.contiguous() for k, v in d_state.items()}
-    tensors["z_opt"] = model.z_opt.contiguous()
-    tmp = folder / ".weights.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    os.replace(tmp, folder / "weights.safetensors")
-    meta = {"noise_amp": model.noise_amp, "size": list(model.size), "rec_losses": model.rec_losses}
-    atomic_write_text(folder / "scale.json", json.dumps(meta))
-
-
-def load_scale(
-    root: Path, scale: int, config: SinGANConfig, width: int
-) -> tuple[ScaleModel, dict, dict] | None:
-    """A finished scale from :func:`save_scale` (model, G state, D state) or ``None``."""
-    from safetensors.torch import load_file
-
-    folder = _scale_dir(root, scale)
-    if not (folder / "scale.json").exists():
-        return None
-    meta = json.loads((folder / "scale.json").read_text())
-    tensors = load_file(str(folder / "weights.safetensors"))
-    g_state = {k[2:]: v for k, v in tensors.items() if k.startswith("G.")}
-    d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
-    gen = SinGANGenerator(width=width, layers=config.layers, kernel=config.kernel)
-    gen.load_state_dict(g_state)
-    gen.requires_grad_(False)
-    size = (int(meta["size"][0]), int(meta["size"][1]))
-    model = ScaleModel(
-        gen.eval(),
-        tensors["z_opt"],
-        float(meta["noise_amp"]),
-        size,
-        [float(v) for v in meta["rec_losses"]],
-    )
-    return model, g_state, d_state
 
 
 # --------------------------------------------------------------------------------------
@@ -457,6 +200,13 @@ class SinGAN(Generator):
         self.pyramids: list[SinGANPyramid] = []
         self.image_size: tuple[int, int] = (0, 0)
         self.class_names: tuple[str, ...] = ()
+
+    @classmethod
+    def data_image_size(cls, config: SinGANConfig) -> int:
+        """256 px (the harness's general default), stated rather than left to a fallback:
+        the pyramid adapts to any size, so the Config has no ``image_size``; a 256×256 image
+        gives the paper's 10 scales of 26–250 px."""
+        return 256
 
     def pyramid_sizes(self, height: int, width: int) -> tuple[tuple[int, int], ...]:
         """Scale sizes this config gives an ``height×width`` image, coarsest first."""
@@ -492,30 +242,25 @@ class SinGAN(Generator):
         sizes = self.pyramid_sizes(*image.shape[-2:])
         states: tuple[dict, dict] | None = None
         for n, size in enumerate(sizes):
-            loaded = load_scale(root, n, self.config, self.width(n)) if ctx.resume else None
-            if loaded is None:
-                real = to_signed(resize(image, size).clamp(0.0, 1.0))
-                rng = torch.Generator().manual_seed(ctx.seed * 1_000_003 + i * 1009 + n)
-                trainer = ScaleTrainer(
-                    self.config, pyramid, real, width=self.width(n), generator=rng
-                )
-                if states is not None and self.width(n) == self.width(n - 1):
-                    trainer.warm_start(*states)
-                model = trainer.run()
-                d_state = {k: v.detach().clone() for k, v in trainer.D.state_dict().items()}
-                g_state = {k: v.detach().clone() for k, v in model.generator.state_dict().items()}
-                save_scale(root, n, model, d_state)
-                states = (g_state, d_state)
-            else:
-                model, g_state, d_state = loaded
-                states = (g_state, d_state)
+            real = to_signed(resize(image, size).clamp(0.0, 1.0))
+            rng = torch.Generator().manual_seed(ctx.seed * 1_000_003 + i * 1009 + n)
+            store = CheckpointDir(root / f"scale-{n}")
+            trainer = ScaleTrainer(
+                self.config, pyramid, real, width=self.width(n), generator=rng, store=store
+            )
+            if states is not None and self.width(n) == self.width(n - 1):
+                trainer.warm_start(*states)
+            model = trainer.run(resume=ctx.resume)
+            d_state = {k: v.detach().clone() for k, v in trainer.D.state_dict().items()}
+            g_state = {k: v.detach().clone() for k, v in model.generator.state_dict().items()}
+            states = (g_state, d_state)
             pyramid.scales.append(model)
             log.info("singan src-%d scale %d %s: rec mse %.4f", i, n, size, model.rec_losses[-1])
 
     # -- sampling --------------------------------------------------------------------
     def output_size(self) -> tuple[int, int]:
         """``(H, W)`` of the samples: the training size times ``scale_hw``."""
-        return _scaled(self.image_size, tuple(self.config.scale_hw))
+        return scaled_size(self.image_size, tuple(self.config.scale_hw))
 
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
         """``n`` samples ``n×1×H'×W'`` in [0, 1]; sample ``i`` uses the stream ``(seed, i)``."""

@@ -82,7 +82,7 @@ class BLineConfig:
     """Settings of ``bline``.
 
     detector: the line detector's thresholds (``detector.bline_contrast=0.5``, ...; see
-        :class:`usbench.lines.LineDetectorConfig`).
+        :class:`usbench.metrics._lib.lines.LineDetectorConfig`).
     n_figure: detections kept for the figure (does not change the value).
     """
 

@@ -56,7 +56,7 @@ class DepthProfileConfig:
 
     n_bins: depth bins of the profile.
     geometry: auto (decided from the edge slopes of the content region, see
-        :func:`usbench.fan_geometry.estimate_geometry`), linear or convex.
+        :func:`usbench.metrics._lib.fan_geometry.estimate_geometry`), linear or convex.
     """
 
     n_bins: int = 32

@@ -21,7 +21,7 @@ from usbench.testing import tiny_dataset
 def main() -> None:
     base, workdir = sys.argv[1], Path(sys.argv[2])
     torch.set_num_threads(1)
-    overrides = {"base_model": base, "ti_steps": "3", "lora_steps": "3"}
+    overrides = {"base_model": base, "ti_steps": "3", "train.steps": "3"}
     generator = SD15Hybrid.from_preset("smoke", overrides)
     generator.fit(tiny_dataset(image_size=32, n=6, num_classes=3), FitContext(workdir, seed=3))
     rank = os.environ.get("RANK", "0")

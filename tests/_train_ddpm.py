@@ -20,7 +20,7 @@ from usbench.testing import tiny_dataset
 def main() -> None:
     workdir, steps = Path(sys.argv[1]), sys.argv[2]
     generator = DDPMGenerator.from_preset(
-        "smoke", {"steps": steps, "checkpoint_every": "3", "base_channels": "16"}
+        "smoke", {"train.steps": steps, "train.checkpoint_every": "3", "base_channels": "16"}
     )
     ctx = FitContext(workdir=workdir, seed=7, resume="--resume" in sys.argv, progress=False)
     generator.fit(tiny_dataset(image_size=16, n=8), ctx)

@@ -12,8 +12,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from usbench import weights  # noqa: E402
 from usbench.data.imageset import ImageSet  # noqa: E402
+from usbench.generators._lib.awdiff_model import WaveletFeatureEncoder  # noqa: E402
 from usbench.generators._lib.clip_encoder import load_clip, model_from_weights_cache  # noqa: E402
-from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator, WaveletFeatureEncoder  # noqa: E402
+from usbench.generators.awdiff import AWDiffConfig, AWDiffGenerator  # noqa: E402
 from usbench.protocols import FitContext, MetricUnavailable  # noqa: E402
 
 EMBED = 16
@@ -167,7 +168,7 @@ def test_alignment_loss_matches_manual_cosine(tiny_clip_dir):
     folder, _ = tiny_clip_dir
     clip = load_clip(str(folder))
     cfg = AWDiffGenerator.from_preset("smoke", {"clip_model": str(folder)}).config
-    from usbench.generators.awdiff import AWDiffModel
+    from usbench.generators._lib.awdiff_model import AWDiffModel
 
     text = clip.encode_text(cfg.class_prompts(("a", "b")))
     model = AWDiffModel(cfg, text, 2)
@@ -219,10 +220,10 @@ def test_fallback_is_recorded_and_resume_is_exact(tmp_path):
     from usbench.config import config_hash
 
     assert config_hash(gen.config) != config_hash(
-        AWDiffGenerator.from_preset("smoke", {"encoder": "dwt", "steps": "4"}).config
+        AWDiffGenerator.from_preset("smoke", {"encoder": "dwt", "train.steps": "4"}).config
     )
     _fit(tmp_path / "b", text_encoder="label-embedding", encoder="dwt", steps=2)
-    values = {"text_encoder": "label-embedding", "encoder": "dwt", "steps": "4"}
+    values = {"text_encoder": "label-embedding", "encoder": "dwt", "train.steps": "4"}
     resumed = AWDiffGenerator.from_preset("smoke", values)
     resumed.fit(tiny_images(), FitContext(tmp_path / "b", seed=3, resume=True, progress=False))
     for name, tensor in gen.state_tensors().items():
@@ -231,5 +232,12 @@ def test_fallback_is_recorded_and_resume_is_exact(tmp_path):
 
 def test_paper_preset_matches_seed():
     cfg = AWDiffGenerator.from_preset("paper").config
-    assert (cfg.image_size, cfg.batch_size, cfg.steps, cfg.timesteps) == (256, 128, 120_000, 100)
-    assert (cfg.learning_rate, cfg.encoder, cfg.text_encoder) == (1e-4, "atrous", "biomedclip")
+    train = cfg.train
+    assert (cfg.image_size, train.batch_size, train.steps, cfg.timesteps) == (
+        256,
+        128,
+        120_000,
+        100,
+    )
+    assert (train.lr, train.betas) == (1e-4, (0.9, 0.999))
+    assert (cfg.encoder, cfg.text_encoder) == ("atrous", "biomedclip")

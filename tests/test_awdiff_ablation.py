@@ -17,7 +17,7 @@ from usbench.samples import SampleBatch  # noqa: E402
 from usbench.testing import tiny_dataset  # noqa: E402
 
 SIZE = 32
-OVERRIDES = {"text_encoder": "label-embedding", "image_size": str(SIZE), "steps": "2"}
+OVERRIDES = {"text_encoder": "label-embedding", "image_size": str(SIZE), "train.steps": "2"}
 
 
 def _metric_or_skip(name: str) -> None:

@@ -230,7 +230,7 @@ def test_probe_auto_takes_the_majority_and_survives_load(tmp_path):
 def test_paper_preset_matches_seed():
     cfg = BMapDDPMGenerator.from_preset("paper").config
     assert cfg.probe == "auto"  # one model per dataset with that dataset's probe, as in §3.1
-    assert (cfg.timesteps, cfg.batch_size, cfg.learning_rate) == (2000, 4, 1e-4)
+    assert (cfg.timesteps, cfg.train.batch_size, cfg.train.lr) == (2000, 4, 1e-4)
     assert (cfg.beta_schedule, cfg.bmap_schedule, cfg.bmap_floor) == ("cosine", "sqrt", 0.97)
 
 

@@ -54,5 +54,5 @@ def test_training_lowers_the_denoising_loss(tmp_path):
 
 def test_paper_preset_follows_seed_002():
     paper = DDPMGenerator.from_preset("paper").config
-    assert (paper.batch_size, paper.learning_rate, paper.timesteps) == (4, 1e-4, 2000)
+    assert (paper.train.batch_size, paper.train.lr, paper.timesteps) == (4, 1e-4, 2000)
     assert paper.beta_schedule == "cosine" and paper.image_size == 128

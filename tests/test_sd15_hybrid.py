@@ -85,7 +85,7 @@ def test_ablation_rows_are_valid_configs() -> None:
     configs = {row: SD15Hybrid.from_preset("paper", v).config for row, v in ABLATION_ROWS.items()}
     assert configs["sd15"].textual_inversion is False and configs["sd15"].img2img_strength == 0
     assert configs["sd15+ti+img2img"] == SD15Hybrid.Config()  # the default is the full method
-    assert SD15Hybrid.Config().lora_rank == 4 and SD15Hybrid.Config().lora_steps == 3000
+    assert SD15Hybrid.Config().lora_rank == 4 and SD15Hybrid.Config().train.steps == 3000
 
 
 # -- base model ------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_checkpoints_hold_only_the_adapters(fitted) -> None:
 
 def test_killed_and_resumed_fit_equals_an_uninterrupted_one(tiny_base, tmp_path: Path) -> None:
     def fit(ti_steps: int, lora_steps: int, resume: bool) -> SD15Hybrid:
-        overrides = {"base_model": str(tiny_base), "ti_steps": ti_steps, "lora_steps": lora_steps}
+        overrides = {"base_model": str(tiny_base), "ti_steps": ti_steps, "train.steps": lora_steps}
         gen = SD15Hybrid.from_preset("smoke", overrides)
         gen.fit(
             toy_busi(),

@@ -9,20 +9,18 @@ import pytest
 import torch
 from _single_image_data import striped_images
 
-from usbench.generators.sinddm import (
+from usbench.generators._lib.sinddm_model import (
     DiffusionSchedule,
-    FewDDM,
     MultiScaleDiffusion,
-    SinDDM,
     SinDDMDenoiser,
     blur_gammas,
     cosine_alphas_cumprod,
     pyramid_sizes,
     rescale_loss,
-    sample_coarsest,
-    sample_finer,
     start_steps,
 )
+from usbench.generators._lib.sinddm_sampling import sample_coarsest, sample_finer
+from usbench.generators.sinddm import FewDDM, SinDDM
 from usbench.protocols import FitContext
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -202,7 +200,7 @@ def test_finer_sampler_deblurs_with_clamped_gamma():
 # -- generator API ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory) -> SinDDM:
-    gen = SinDDM.from_preset("smoke", {"steps": "6"})
+    gen = SinDDM.from_preset("smoke", {"train.steps": "6"})
     gen.fit(striped_images((0, 1)), FitContext(tmp_path_factory.mktemp("sinddm"), progress=False))
     return gen
 
@@ -243,8 +241,17 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert torch.equal(again.sample(3, seed=2).images, fitted.sample(3, seed=2).images)
 
 
+def test_paper_training_settings_and_data_size():
+    train = SinDDM.Config().train
+    assert (train.steps, train.batch_size, train.lr, train.grad_clip) == (120_000, 32, 1e-3, None)
+    assert train.lr_milestones == (20_000, 40_000, 70_000, 80_000, 90_000, 110_000)
+    assert (train.lr_gamma, train.ema_decay, train.checkpoint_every) == (0.5, 0.9995, 10_000)
+    # no image_size in the Config: both ask the harness for 256 px explicitly
+    assert SinDDM.data_image_size(SinDDM.Config()) == FewDDM.data_image_size(FewDDM.Config()) == 256
+
+
 def test_source_selection_by_name(tmp_path):
-    gen = SinDDM.from_preset("smoke", {"steps": "2", "source_names": "img2"})
+    gen = SinDDM.from_preset("smoke", {"train.steps": "2", "source_names": "img2"})
     gen.fit(striped_images((0, 1, 1)), FitContext(tmp_path, progress=False))
     assert [m.sources for m in gen.models] == [("img2",)]
     with pytest.raises(ValueError, match="unknown source image"):
@@ -253,7 +260,7 @@ def test_source_selection_by_name(tmp_path):
 
 
 def test_fewddm_groups_images_of_one_class(tmp_path):
-    gen = FewDDM.from_preset("smoke", {"steps": "4"})
+    gen = FewDDM.from_preset("smoke", {"train.steps": "4"})
     gen.fit(striped_images((0, 1, 1, 1, 1)), FitContext(tmp_path, progress=False))
     assert [m.sources for m in gen.models] == [("img0",), ("img1", "img2", "img3"), ("img4",)]
     batch = gen.sample(6, seed=0, labels=torch.tensor([1] * 6))
@@ -263,16 +270,16 @@ def test_fewddm_groups_images_of_one_class(tmp_path):
 
 def test_resume_continues_to_identical_weights(tmp_path):
     data = striped_images((0,))
-    full = SinDDM.from_preset("smoke", {"steps": "6"})
+    full = SinDDM.from_preset("smoke", {"train.steps": "6"})
     full.fit(data, FitContext(tmp_path / "full", seed=2, progress=False))
     # first run stops after 3 steps (its checkpoint is the newest), the second resumes
-    SinDDM.from_preset("smoke", {"steps": "3"}).fit(
+    SinDDM.from_preset("smoke", {"train.steps": "3"}).fit(
         data, FitContext(tmp_path / "cut", seed=2, progress=False)
     )
-    resumed = SinDDM.from_preset("smoke", {"steps": "6"})
+    resumed = SinDDM.from_preset("smoke", {"train.steps": "6"})
     resumed.fit(data, FitContext(tmp_path / "cut", seed=2, resume=True, progress=False))
     a, b = full.state_tensors(), resumed.state_tensors()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    fresh = SinDDM.from_preset("smoke", {"steps": "3"})
+    fresh = SinDDM.from_preset("smoke", {"train.steps": "3"})
     fresh.fit(data, FitContext(tmp_path / "fresh", seed=2, progress=False))
     assert not all(torch.equal(a[k], fresh.state_tensors()[k]) for k in a)

@@ -1,4 +1,4 @@
-"""SinGAN: pyramid rule, widths, shapes, reconstruction learning, per-scale resume, API."""
+"""SinGAN: pyramid rule, widths, shapes, reconstruction learning, resume inside a scale, API."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ import pytest
 import torch
 from _single_image_data import striped_images
 
-from usbench.generators.singan import (
+from usbench.generators._lib.singan_model import (
     PatchNet,
     ScaleTrainer,
-    SinGAN,
     SinGANGenerator,
     gradient_penalty,
     scale_width,
     singan_pyramid_sizes,
 )
+from usbench.generators.singan import SinGAN
 from usbench.protocols import FitContext
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-TINY = {"min_size": "12", "max_size": "16", "iterations": "40", "lr_milestone": "40"}
+TINY = {"min_size": "12", "max_size": "16", "train.steps": "40", "train.lr_milestones": "40"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -130,29 +130,56 @@ def test_save_load_round_trip(fitted, tmp_path):
     assert torch.equal(again.sample(3, seed=5).images, fitted.sample(3, seed=5).images)
 
 
-def test_resume_after_kill_continues_at_next_scale(tmp_path, monkeypatch):
+class Killed(Exception):
+    """Stands in for the process being killed."""
+
+
+def test_resume_inside_a_scale_ends_bit_identical(tmp_path, monkeypatch):
     data = striped_images((0,), size=16)
-    settings = {**TINY, "iterations": "8"}
+    settings = {**TINY, "train.steps": "8", "train.lr_milestones": "5"}
     full = SinGAN.from_preset("smoke", settings)
     full.fit(data, FitContext(tmp_path / "full", seed=4, progress=False))
-
-    run = SinGAN.from_preset("smoke", settings)
-    run.fit(data, FitContext(tmp_path / "killed", seed=4, progress=False))
-    n_scales = len(run.pyramids[0].scales)
-    # a kill during the last scale leaves its weights without the finishing JSON
-    (tmp_path / "killed" / "src-0" / f"scale-{n_scales - 1}" / "scale.json").unlink()
+    n_scales = len(full.pyramids[0].scales)
+    assert n_scales >= 2
 
     calls = []
-    original = ScaleTrainer.run
+    original = ScaleTrainer._generator_steps
 
-    def counting(self):
+    def counting(self, *args):
         calls.append(self.size)
-        return original(self)
+        if kill_at is not None and len(calls) == kill_at:
+            raise Killed
+        return original(self, *args)
 
-    monkeypatch.setattr(ScaleTrainer, "run", counting)
-    resumed = SinGAN.from_preset("smoke", settings)
+    monkeypatch.setattr(ScaleTrainer, "_generator_steps", counting)
+    killed = {**settings, "train.checkpoint_every": "3"}
+    kill_at = 8 + 7  # scale 1, iteration 7: its newest checkpoint is iteration 6
+    with pytest.raises(Killed):
+        SinGAN.from_preset("smoke", killed).fit(
+            data, FitContext(tmp_path / "killed", seed=4, progress=False)
+        )
+    calls.clear()
+    kill_at = None
+    resumed = SinGAN.from_preset("smoke", killed)
     resumed.fit(data, FitContext(tmp_path / "killed", seed=4, resume=True, progress=False))
-    assert len(calls) == 1
+    sizes = [s.size for s in full.pyramids[0].scales]
+    # scale 0 is loaded, scale 1 continues at iteration 6, the others train from the start
+    assert calls == [sizes[1]] * 2 + [size for size in sizes[2:] for _ in range(8)]
     a, b = full.state_tensors(), resumed.state_tensors()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [s.rec_losses for s in resumed.pyramids[0].scales] == [
+        s.rec_losses for s in full.pyramids[0].scales
+    ]
+
+
+def test_old_keys_still_configure_training():
+    config = SinGAN.from_preset(
+        "smoke", {"iterations": "7", "lr_g": "1e-3", "beta1": "0.6", "lr_milestone": "5"}
+    ).config
+    assert config.train.steps == 7 and config.train.lr == 1e-3
+    assert config.train.betas == (0.6, 0.999) and config.train.lr_milestones == (5,)
+    paper = SinGAN.Config().train
+    assert (paper.steps, paper.lr, paper.betas) == (2000, 5e-4, (0.5, 0.999))
+    assert (paper.lr_milestones, paper.lr_gamma) == ((1600,), 0.1)
+    assert SinGAN.data_image_size(SinGAN.Config()) == 256

@@ -41,7 +41,7 @@ def _settings(steps: int, log_every: int = 1) -> TrainSettings:
     return TrainSettings(
         steps=steps,
         batch_size=4,
-        learning_rate=1e-2,
+        lr=1e-2,
         ema_decay=0.9,
         lr_milestones=(3,),
         checkpoint_every=2,
@@ -82,9 +82,7 @@ def test_loss_log_after_resume_between_log_entries(tmp_path):
 
 
 def test_learning_rate_schedule():
-    settings = TrainSettings(
-        steps=10, batch_size=1, learning_rate=1.0, lr_milestones=(2, 5), lr_gamma=0.5
-    )
+    settings = TrainSettings(steps=10, batch_size=1, lr=1.0, lr_milestones=(2, 5), lr_gamma=0.5)
     assert [settings.learning_rate_at(s) for s in (0, 1, 2, 4, 5, 9)] == [
         1,
         1,
@@ -189,3 +187,63 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     rank1 = load_file(str(tmp_path / "final-rank1.safetensors"))
     for key in rank0:  # data-parallel replicas stay in lockstep
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+TRAINED = {
+    "ddpm": "usbench.generators.ddpm:DDPMGenerator",
+    "bmap_ddpm": "usbench.generators.bmap_ddpm:BMapDDPMGenerator",
+    "awdiff": "usbench.generators.awdiff:AWDiffGenerator",
+    "sinddm": "usbench.generators.sinddm:SinDDM",
+    "fewddm": "usbench.generators.sinddm:FewDDM",
+    "singan": "usbench.generators.singan:SinGAN",
+    "sd15_hybrid": "usbench.generators.sd15_hybrid:SD15Hybrid",
+}
+
+
+def _plugin(target: str):
+    import importlib
+
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("name", sorted(TRAINED))
+def test_every_trained_generator_reads_the_train_section(name):
+    from usbench.config import field_docs, parse_assignments, plugin_config
+
+    plugin = _plugin(TRAINED[name])
+    config = plugin_config(plugin, "smoke", parse_assignments(["train.steps=5", "train.lr=2e-3"]))
+    assert isinstance(config.train, TrainSettings)
+    assert (config.train.steps, config.train.lr) == (5, 2e-3)
+    # old command lines: --set steps=5 still sets train.steps
+    old = plugin_config(plugin, "smoke", parse_assignments(["steps=5", "learning_rate=2e-3"]))
+    assert old == config
+    assert {"train.steps", "train.lr", "train.lr_milestones"} <= set(field_docs(plugin.Config))
+    assert not hasattr(config, "steps") and not hasattr(config, "learning_rate")
+
+
+def test_auto_log_interval_is_ten_entries_at_most_every_50_steps():
+    assert [TrainSettings(steps=s).log_interval for s in (4, 60, 10_000)] == [1, 6, 50]
+    assert TrainSettings(steps=60, log_every=7).log_interval == 7
+    assert TrainSettings(betas=(0.5,)).betas == (0.5, 0.999)
+
+
+def test_configs_saved_with_the_old_flat_keys_still_load():
+    from usbench.config import config_from_dict, config_to_dict
+    from usbench.generators.ddpm import DDPMGenerator
+    from usbench.generators.singan import SinGAN
+
+    # config.json of a SinGAN saved before the train section (every field, paper values)
+    old_singan = {
+        **{k: v for k, v in config_to_dict(SinGAN.Config()).items() if k != "train"},
+        **{"iterations": 2000, "lr_g": 5e-4, "lr_d": 5e-4, "beta1": 0.5},
+        **{"lr_milestone": 1600, "lr_gamma": 0.1},
+    }
+    assert config_from_dict(SinGAN.Config, old_singan) == SinGAN.Config()
+    old_ddpm = {
+        **{k: v for k, v in config_to_dict(DDPMGenerator.Config()).items() if k != "train"},
+        **{"steps": 60, "batch_size": 4, "learning_rate": 2e-3, "ema_decay": 0.9},
+        **{"grad_clip": 1.0, "checkpoint_every": 1000},
+    }
+    train = config_from_dict(DDPMGenerator.Config, old_ddpm).train
+    assert (train.steps, train.batch_size, train.lr, train.ema_decay) == (60, 4, 2e-3, 0.9)

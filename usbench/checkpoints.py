@@ -5,8 +5,12 @@ Layout of one training folder::
     <root>/checkpoints/step-00000100/model.safetensors      weights
                                     /ema.safetensors        EMA shadow weights
                                     /optimizer.safetensors  optimizer tensors
+                                    /extra.safetensors      trainer tensors (RNG state, ...)
                                     /state.json             step, loss log, optimizer/EMA scalars
     <root>/checkpoints/latest                               name of the newest complete one
+
+A trainer with several optimizers (a GAN's generator and discriminator) passes them as a
+mapping ``{name: optimizer}``; each is saved as ``optimizer-<name>.safetensors``.
 
 A checkpoint folder is first written under a temporary name and renamed when complete;
 ``latest`` is replaced atomically afterwards. A crash therefore leaves the previous
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ class TrainingState:
     step: int = 0
     losses: list[tuple[int, float]] = field(default_factory=list)
     num_processes: int = 1
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Tensors a trainer needs to continue exactly (e.g. a ``torch.Generator`` state)."""
 
 
 @dataclass(frozen=True)
@@ -65,20 +72,25 @@ class CheckpointDir:
         return CheckpointRef(path, json.loads((path / "state.json").read_text())["step"])
 
     def save(self, state: TrainingState, model: nn.Module, optimizer, ema=None) -> CheckpointRef:
-        """Write a checkpoint of the current step and make it ``latest``."""
+        """Write a checkpoint of the current step and make it ``latest``.
+
+        ``optimizer``: one optimizer or a mapping ``{name: optimizer}``.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"step-{state.step:08d}"
         tmp = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{name}."))
         try:
             save_file(_cpu(model.state_dict()), str(tmp / "model.safetensors"))
-            opt_tensors, opt_meta = flatten_optimizer_state(optimizer.state_dict())
-            save_file(opt_tensors, str(tmp / "optimizer.safetensors"))
             meta: dict[str, Any] = {
                 "step": state.step,
                 "losses": state.losses,
                 "num_processes": state.num_processes,
-                "optimizer": opt_meta,
             }
+            for stem, opt in _named(optimizer).items():
+                opt_tensors, meta[stem] = flatten_optimizer_state(opt.state_dict())
+                save_file(opt_tensors, str(tmp / f"{stem}.safetensors"))
+            if state.extra:
+                save_file(_cpu(state.extra), str(tmp / "extra.safetensors"))
             if ema is not None:
                 ema_tensors, meta["ema"] = flatten_ema_state(ema.state_dict())
                 save_file(ema_tensors, str(tmp / "ema.safetensors"))
@@ -101,22 +113,34 @@ class CheckpointDir:
             raise FileNotFoundError(f"no checkpoint under {self.folder}")
         meta = json.loads((ref.path / "state.json").read_text())
         model.load_state_dict(load_file(str(ref.path / "model.safetensors")))
-        opt_tensors = load_file(str(ref.path / "optimizer.safetensors"))
-        optimizer.load_state_dict(unflatten_optimizer_state(opt_tensors, meta["optimizer"]))
+        for stem, opt in _named(optimizer).items():
+            opt_tensors = load_file(str(ref.path / f"{stem}.safetensors"))
+            opt.load_state_dict(unflatten_optimizer_state(opt_tensors, meta[stem]))
         if ema is not None:
             if "ema" not in meta:
                 raise ValueError(f"{ref.path} has no EMA state but EMA is enabled")
             ema_tensors = load_file(str(ref.path / "ema.safetensors"))
             ema.load_state_dict(unflatten_ema_state(ema_tensors, meta["ema"]))
         losses = [(int(s), float(v)) for s, v in meta["losses"]]
+        extra_file = ref.path / "extra.safetensors"
         return TrainingState(
-            step=int(meta["step"]), losses=losses, num_processes=int(meta["num_processes"])
+            step=int(meta["step"]),
+            losses=losses,
+            num_processes=int(meta["num_processes"]),
+            extra=load_file(str(extra_file)) if extra_file.exists() else {},
         )
 
     def _prune(self) -> None:
         done = sorted(p for p in self.folder.glob("step-*") if p.is_dir())
         for old in done[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _named(optimizer) -> dict[str, Any]:
+    """``{file stem: optimizer}``: ``optimizer`` alone, or ``optimizer-<name>`` each."""
+    if isinstance(optimizer, Mapping):
+        return {f"optimizer-{name}": opt for name, opt in optimizer.items()}
+    return {"optimizer": optimizer}
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

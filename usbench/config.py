@@ -256,12 +256,12 @@ def _split_sequence(value: Any) -> list[Any]:
 
 
 def parse_assignments(items: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``["lr=1e-4", "steps=10"]`` → ``{"lr": "1e-4", "steps": "10"}``."""
+    """``["train.lr=1e-4", "train.steps=10"]`` → ``{"train.lr": "1e-4", "train.steps": "10"}``."""
     result: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. --set steps=100)")
+            raise ConfigError(f"--set expects key=value, got {item!r} (e.g. --set train.steps=100)")
         result[key.strip()] = value.strip()
     return result
 

@@ -36,7 +36,8 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
         metric = s["name"]
         if s["source"] == "task":
             metric = metric.split("/", 1)[1]
-        steps = runs[s["run_id"]]["config"].get("steps", "")
+        config = runs[s["run_id"]]["config"]  # steps: the train section, or a flat key (older)
+        steps = config.get("train", {}).get("steps", config.get("steps", ""))
         records.append({**{k: s[k] for k in ("dataset", "generator", "preset", "run_id",
                                              "config_hash")},
                         "source": s["source"], "task": s["name"].split("/")[0],

@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Protocol
 
 import torch
@@ -32,39 +33,71 @@ from usbench.protocols import FitContext
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Optimisation settings of one training run (all counts in optimizer steps)."""
+    """Optimisation settings of one training run: the ``train`` section of every trained
+    generator's Config (``--set train.lr=1e-4``, ``-g ddpm:train.steps=200``). Counts are
+    optimizer steps; each generator gives its own defaults.
 
-    steps: int
-    batch_size: int
-    learning_rate: float
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    ema_decay: float = 0.9999
+    steps: optimizer steps (SinGAN: iterations per scale).
+    batch_size: images per step.
+    lr: Adam learning rate before any decay.
+    lr_milestones: steps at which the learning rate is multiplied by ``lr_gamma``.
+    lr_gamma: factor applied at every milestone.
+    betas: Adam (β1, β2); a single value sets β1 alone (β2 = 0.999).
+    weight_decay: Adam's L2 weight decay.
+    ema_decay: decay of the EMA weights used for sampling (0 = no EMA).
+    grad_clip: maximum gradient norm (None or 0 = no clipping).
+    checkpoint_every: steps between resumable checkpoints (the last step always writes one).
+    log_every: steps between logged losses (None or 0 = ten entries a run, at most every
+        50 steps).
+    """
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-4
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.5
+    betas: tuple[float, ...] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    ema_decay: float = 0.9999
     grad_clip: float | None = 1.0
     checkpoint_every: int = 1000
-    log_every: int = 50
+    log_every: int | None = None
 
-    @classmethod
-    def from_config(cls, config) -> TrainSettings:
-        """Settings from a generator Config that has the fields ``steps``, ``batch_size``,
-        ``learning_rate``, ``ema_decay``, ``grad_clip`` and ``checkpoint_every``; the loss is
-        logged ten times per run (at most every 50 steps)."""
-        return cls(
-            steps=config.steps,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            ema_decay=config.ema_decay,
-            grad_clip=config.grad_clip,
-            checkpoint_every=config.checkpoint_every,
-            log_every=max(1, min(50, config.steps // 10)),
-        )
+    def __post_init__(self) -> None:
+        if len(self.betas) == 1:  # SinGAN's former ``beta1`` key
+            object.__setattr__(self, "betas", (float(self.betas[0]), 0.999))
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must be two values b1,b2, got {self.betas}")
+        if self.steps < 0 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps must be >= 0, batch_size and checkpoint_every >= 1")
+
+    @property
+    def log_interval(self) -> int:
+        """Steps between logged losses (``log_every``, or its automatic value)."""
+        return self.log_every or max(1, min(50, self.steps // 10))
 
     def learning_rate_at(self, step: int) -> float:
         """Learning rate used for optimizer step ``step`` (0-based)."""
         decays = sum(1 for m in self.lr_milestones if step >= m)
-        return self.learning_rate * self.lr_gamma**decays
+        return self.lr * self.lr_gamma**decays
+
+
+TRAIN_KEYS_RENAMED: Mapping[str, str] = MappingProxyType(
+    {
+        "steps": "train.steps",
+        "batch_size": "train.batch_size",
+        "learning_rate": "train.lr",
+        "lr_milestones": "train.lr_milestones",
+        "lr_gamma": "train.lr_gamma",
+        "weight_decay": "train.weight_decay",
+        "ema_decay": "train.ema_decay",
+        "grad_clip": "train.grad_clip",
+        "checkpoint_every": "train.checkpoint_every",
+        "log_every": "train.log_every",
+    }
+)
+"""The flat keys generators had before the ``train`` section, for a Config's ``renamed``:
+old command lines (``--set steps=500``) and saved ``config.json`` files keep working."""
 
 
 class BatchSource(Protocol):
@@ -104,7 +137,7 @@ class TrainOutcome:
     """Result of :func:`train`.
 
     ema_state: the EMA weights as a ``state_dict`` (raw weights when EMA is off).
-    losses: ``(step, loss)`` every ``log_every`` steps (mean over processes).
+    losses: ``(step, loss)`` every ``log_interval`` steps (mean over processes).
     steps: optimizer steps done in total (including those before a resume).
     """
 
@@ -134,8 +167,8 @@ def train(
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     optimizer = torch.optim.Adam(
         model.parameters(),
-        lr=settings.learning_rate,
-        betas=settings.adam_betas,
+        lr=settings.lr,
+        betas=settings.betas,
         weight_decay=settings.weight_decay,
     )
     ema = EMAModel(model.parameters(), decay=settings.ema_decay) if settings.ema_decay else None
@@ -187,7 +220,7 @@ class _Loop:
             count += 1
             state.step = step + 1
             bar.update(1)
-            if state.step % settings.log_every == 0 or state.step == settings.steps:
+            if state.step % settings.log_interval == 0 or state.step == settings.steps:
                 state.losses.append((state.step, running / count))
                 bar.set_postfix(loss=f"{running / count:.4f}")
                 running, count = 0.0, 0
@@ -216,7 +249,7 @@ class _Loop:
             where = f"step {last.step} in {last.path}" if last else "none was written yet"
             raise TrainingDiverged(
                 f"loss became {mean_loss} at step {step}; the last good checkpoint is {where}. "
-                "Lower the learning rate (--set learning_rate=...) and resume with --resume."
+                "Lower the learning rate (--set train.lr=...) and resume with --resume."
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)

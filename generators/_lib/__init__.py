@@ -1,2 +1,3 @@
-"""Private helpers of the built-in generators: B-maps, BiomedCLIP encoder, wavelets,
-single-source image handling. Not a public API."""
+"""Private helpers of the built-in generators: networks, pyramids and schedules, B-maps,
+the BiomedCLIP encoder, wavelets, single-source image handling, per-sample seeding. Not a
+public API."""

@@ -98,28 +98,21 @@ def _prompt_ids(tokenizer, prompts: list[str], token_id: int | None) -> torch.Te
 
 def _latent_batches(pipe, train: ImageSet, config) -> LatentBatches:
     images = generation.resize_square(train.images, config.image_size)
-    mean, std = generation.encode_latent_stats(pipe.vae, images, batch_size=config.batch_size)
+    batch_size = config.train.batch_size
+    mean, std = generation.encode_latent_stats(pipe.vae, images, batch_size=batch_size)
     return LatentBatches(
         mean,
         std,
         train.labels.clone(),
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         scale=pipe.vae.config.scaling_factor,
     )
 
 
-def _settings(config, steps: int, lr: float):
-    from usbench.training import TrainSettings
-
-    return TrainSettings(
-        steps=steps,
-        batch_size=config.batch_size,
-        learning_rate=lr,
-        weight_decay=config.weight_decay,
-        ema_decay=0.0,
-        grad_clip=config.grad_clip or None,
-        checkpoint_every=config.checkpoint_every,
-        log_every=config.log_every,
+def _token_settings(config):
+    """The token stage: ``config.train`` with the stage's own steps and learning rate."""
+    return dataclasses.replace(
+        config.train, steps=config.ti_steps, lr=config.ti_lr, lr_milestones=()
     )
 
 
@@ -141,7 +134,7 @@ def _train_token(pipe, token_id, batches, prompt_ids, config, ctx) -> list[tuple
         outcome = train(
             objective,
             batches,
-            _settings(config, config.ti_steps, config.ti_learning_rate),
+            _token_settings(config),
             ctx,
             tag="textual_inversion",
         )
@@ -167,7 +160,7 @@ def _train_lora(pipe, batches, prompt_ids, config, ctx) -> list[tuple[int, float
     outcome = train(
         objective,
         batches,
-        _settings(config, config.lora_steps, config.lora_learning_rate),
+        config.train,
         lora_ctx,
         tag="lora",
     )
