@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from usbench.data.phantom import LUSPhantom, PhantomOptions, render_dataset_image
+from usbench.data.phantom import LUSPhantom, render_dataset_image
 from usbench.data.phantom_anatomy import PhantomParams
 
 SIZE = 64
@@ -25,28 +25,31 @@ def radial_profile(image: np.ndarray, truth, bins: int = 30) -> np.ndarray:
     return np.array([image[(ring == k) & truth.mask].mean() for k in range(1, bins + 1)])
 
 
+def _options(values: dict[str, str]):
+    """The phantom's Config for ``--data-option``-style strings."""
+    return LUSPhantom.from_preset(None, values).config
+
+
 def test_simus_renderer_options_are_validated() -> None:
     with pytest.raises(ValueError, match="geometry=convex"):
-        PhantomOptions.parse({"renderer": "simus"})  # default geometry is mixed
-    with pytest.raises(ValueError, match="procedural .* or simus"):
-        PhantomOptions.parse({"renderer": "field2"})
+        _options({"renderer": "simus"})  # default geometry is mixed
+    with pytest.raises(ValueError, match="choose one of procedural, simus"):
+        LUSPhantom.from_preset(None, {"renderer": "field2"})
     with pytest.raises(ValueError, match="simus_density"):
-        PhantomOptions.parse({"simus_density": "0"})
+        _options({"simus_density": "0"})
     with pytest.raises(ValueError, match="convex"):
         PhantomParams(geometry="linear", speckle="simus")
-    opts = PhantomOptions.parse({"renderer": "simus", "geometry": "convex"})
+    opts = _options({"renderer": "simus", "geometry": "convex"})
     assert opts.speckle == "simus" and opts.simus_density == 10.0
-    assert PhantomOptions.parse({}).speckle == "rayleigh"
+    assert _options({}).speckle == "rayleigh"
 
 
 @pytest.mark.slow
 def test_simus_render_keeps_anatomy_and_truth(tmp_path, monkeypatch) -> None:
     pytest.importorskip("pymust", reason="the simulator is the optional extra usbench[sim]")
     monkeypatch.setenv("USBENCH_CACHE", str(tmp_path))
-    procedural = PhantomOptions.parse({"geometry": "convex"})
-    simus = PhantomOptions.parse(
-        {"geometry": "convex", "renderer": "simus", "simus_density": "0.05"}
-    )
+    procedural = _options({"geometry": "convex"})
+    simus = _options({"geometry": "convex", "renderer": "simus", "simus_density": "0.05"})
     reference, truth, label = render_dataset_image(procedural, 2, SIZE)
     image, sim_truth, sim_label = render_dataset_image(simus, 2, SIZE)
 
