@@ -80,5 +80,5 @@ def test_simus_render_keeps_anatomy_and_truth(tmp_path, monkeypatch) -> None:
 
 
 def test_dataset_rejects_simus_on_mixed_geometry() -> None:
-    with pytest.raises(ValueError, match="--data-option geometry=convex"):
+    with pytest.raises(ValueError, match="renderer=simus,geometry=convex"):
         LUSPhantom.from_preset(None, {"renderer": "simus", "n_per_class": "1"}).load(image_size=32)

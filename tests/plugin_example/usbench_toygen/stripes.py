@@ -30,6 +30,7 @@ class Stripes(DatasetSource):
     Config: ClassVar[type] = StripesConfig
 
     def load(self, *, image_size: int, root: Path | None = None) -> ImageSet:
+        """One stripe image per (class, k), returned as an ImageSet."""
         rows = torch.arange(image_size, dtype=torch.float32)[:, None] / image_size
         images, labels = [], []
         for label, depth in enumerate((1 / 3, 2 / 3)):
