@@ -127,3 +127,14 @@ def test_generator_selector_picks_preset_and_train_settings():
     assert spec.preset == "smoke" and spec.config.image_size == 32
     with pytest.raises(ConfigError, match="Unknown preset 'fast'.*paper, quick, smoke"):
         resolve("generators", "ddpm:preset=fast")
+
+
+def test_file_stems_are_portable():
+    from usbench.selectors import file_stem
+
+    assert (
+        file_stem("sifid:layer=pool2,network=tv-inception")
+        == "sifid_layer-pool2_network-tv-inception"
+    )
+    assert file_stem('folder:"/a b/c"') == "folder_abc"
+    assert file_stem("fid") == "fid"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from usbench.selectors import file_stem
 from usbench.store import ResultStore
 
 
@@ -138,7 +139,7 @@ def metric_distribution_figures(frame, out: Path) -> list[Path]:
                      fontsize=9)  # fmt: skip
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
-        written += _save(fig, out, f"distribution_{metric}")
+        written += _save(fig, out, f"distribution_{file_stem(metric)}")
         plt.close(fig)
     return written
 

@@ -17,6 +17,7 @@ from usbench.plugins import PluginSpec
 from usbench.protocols import EvalInputs, Metric, MetricResult, MetricUnavailable
 from usbench.registry import PluginLoadError
 from usbench.samples import SampleBatch
+from usbench.selectors import file_stem
 from usbench.store import ScoreRow
 
 
@@ -87,11 +88,13 @@ def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
 
 
 def draw_metric_figures(inputs: EvalInputs, outcomes: list[MetricOutcome], folder: Path) -> None:
-    """Each successful metric's own figure (if it has one) as ``folder/<metric>.png``."""
+    """Each successful metric's own figure (if it has one) as ``folder/<metric>.png``, the
+    metric named by :func:`usbench.selectors.file_stem` of its selector."""
     for outcome in outcomes:
         if outcome.metric is None:
             continue
         try:
-            outcome.metric.figure(outcome.result, inputs, folder / f"{outcome.row.name}.png")
+            path = folder / f"{file_stem(outcome.row.name)}.png"
+            outcome.metric.figure(outcome.result, inputs, path)
         except Exception as err:  # a figure must not cost the run its numbers
             warnings.warn(f"figure of {outcome.row.name} failed: {err}", stacklevel=2)

@@ -154,3 +154,13 @@ def _split_top_level(text: str) -> list[str]:
         raise ConfigError(f"{text!r}: a quote ({quote}) is not closed")
     tokens.append("".join(current).strip())
     return [t for t in tokens if t]
+
+
+def file_stem(selector: str) -> str:
+    """A selector as a portable file-name part: ``sifid:layer=pool2`` → ``sifid_layer-pool2``.
+
+    ``:`` and ``,`` become ``_``, ``=`` becomes ``-``; quotes, brackets and path separators
+    are dropped, so the name is valid on every file system.
+    """
+    stem = selector.replace(":", "_").replace(",", "_").replace("=", "-")
+    return "".join(c for c in stem if c not in "'\"[]()/\\ ")
