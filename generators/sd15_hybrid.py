@@ -54,16 +54,20 @@ class SD15HybridConfig:
         ti_steps, ti_lr: the token stage's steps and learning rate; every other setting
             of that stage is ``train``'s (without its ``lr_milestones``).
     LoRA (paper sec. 3.2; rank 4, lr 1e-4, batch 4, 3000 steps per the issue):
-        lora_rank, lora_alpha (alpha = rank as in diffusers' LoRA example: not stated),
-        lora_targets (attention projections, diffusers' LoRA example).
+        lora_rank, lora_alpha: the adapters' rank and scale (alpha = rank as in diffusers'
+            LoRA example: not stated).
+        lora_targets: the adapted layers (attention projections, diffusers' LoRA example).
     train: the LoRA stage's settings (:class:`usbench.training.TrainSettings`):
         ``train.steps`` 3000, ``train.lr`` 1e-4, ``train.batch_size`` 4 (both stages).
         Not stated: Adam, weight_decay 0, grad_clip 1.0 (max grad norm, as diffusers'
         example scripts), constant learning rate, no EMA (``train.ema_decay`` must stay
         0), checkpoints every 500 steps, a loss logged every 50.
-    Sampling (paper sec. 3.3): inference_steps and guidance_scale (not stated; diffusers'
-        SD1.5 defaults 50 and 7.5), img2img_strength 0.3 (0 disables refinement; img2img
-        runs int(inference_steps·strength) steps), sample_batch_size.
+    Sampling (paper sec. 3.3):
+        inference_steps, guidance_scale: denoising steps and classifier-free guidance (not
+            stated; diffusers' SD1.5 defaults 50 and 7.5).
+        img2img_strength: refinement strength, 0.3 (0 disables refinement; img2img runs
+            int(inference_steps·strength) steps).
+        sample_batch_size: images generated at once.
     Order (not stated; our choice): the token is learned first on the frozen base model,
     then LoRA is trained with prompts that contain it (the paper appends the token "during
     both training and inference").

@@ -98,6 +98,20 @@ class SinGANConfig:
     height and width of every noise map (the official ``scale_v``/``scale_h``) and the
     output is resized to ``round(H·scale_hw[0]) × round(W·scale_hw[1])`` of the training
     image ``H×W``.
+
+    Settings, one line each:
+        scale_factor: ratio between pyramid scales (refitted).
+        min_size, max_size: shortest side of the coarsest scale, longest of the finest (px).
+        layers, kernel: convolutions per network and their kernel size.
+        nfc, nfc_cap: channels at the coarsest scale (doubled every 4 scales) and their cap.
+        lambda_grad: WGAN-GP gradient-penalty weight.
+        alpha: weight of the reconstruction MSE.
+        noise_amp: σ_n = noise_amp × RMSE of the upsampled reconstruction.
+        d_steps, g_steps: discriminator and generator updates per iteration.
+        source_names: explicit training images (one model each).
+        source_classes: classes to take images from (all when empty).
+        sources_per_class: images per class (0 = all), in dataset order.
+        scale_hw: (height, width) multipliers of every noise map and of the output.
     """
 
     scale_factor: float = 0.75

@@ -71,6 +71,7 @@ class ClassifierGainConfig:
     minority_fractions: shares of the minority's real training images kept (0 < p ≤ 1).
     synthetic_mode: ``minority`` (add ``synthetic_per_image`` per kept minority image)
         or ``balance`` (pad every class to the largest class).
+    synthetic_per_image: synthetic images per kept minority image (seed 003: 32).
     arms: which of ``real``, ``real+aug``, ``real+synthetic``, ``real+synthetic+aug``.
     classifier: ``pocovid`` (VGG16 + head), ``resnet18`` or ``small-cnn``.
     pretrained: ImageNet weights for the backbone (from the weights cache).
@@ -78,6 +79,7 @@ class ClassifierGainConfig:
     epochs, batch_size, learning_rate: Adam training of the classifier.
     patience: early stopping on a patient-level validation split of the real training
         images (``val_fraction`` of the patients); 0 disables it.
+    val_fraction: share of the training patients held out for early stopping.
     """
 
     folds: int = 5

@@ -138,3 +138,19 @@ def test_file_stems_are_portable():
     )
     assert file_stem('folder:"/a b/c"') == "folder_abc"
     assert file_stem("fid") == "fid"
+
+
+@pytest.mark.parametrize("kind", ["generators", "metrics", "datasets", "tasks"])
+def test_every_setting_of_every_registered_plugin_is_documented(kind):
+    """``usbench list KIND NAME`` shows a description for every key users can set."""
+    from usbench.registry import registry
+
+    for name in registry(kind).names():
+        config_cls = registry(kind).get(name).Config
+        if config_cls is None:
+            continue
+        docs = field_docs(config_cls)
+        undocumented = [k for k in valid_keys(config_cls) if not docs.get(k)]
+        assert not undocumented, (
+            f"{kind} {name}: add `key: text` docstring lines for {undocumented}"
+        )

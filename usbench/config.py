@@ -148,23 +148,38 @@ def valid_keys(config_cls: type) -> list[str]:
 def field_docs(config_cls: type) -> dict[str, str]:
     """``{key: description}`` from the ``key: text`` lines of the Config's docstring.
 
-    A description may continue on the following lines, indented deeper than its key.
+    A description may continue on the following lines, indented deeper than its key; one
+    line may document several keys (``n_depth, n_lines: scan-line grid size``). A subclass
+    inherits the descriptions of its bases' docstrings.
     """
     docs: dict[str, str] = {}
-    key, indent = None, 0
-    for line in (config_cls.__doc__ or "").splitlines():
-        depth = len(line) - len(line.lstrip())
-        match = re.match(r"\s*([a-z_][a-z0-9_]*)\s*:\s+(.+)", line)
-        if match and (key is None or depth <= indent):
-            key, indent = match.group(1), depth
-            docs.setdefault(key, match.group(2).strip())
-        elif key is not None and line.strip() and depth > indent:
-            docs[key] += " " + line.strip()
-        else:
-            key = None
+    for cls in reversed([c for c in config_cls.__mro__ if dataclasses.is_dataclass(c)]):
+        docs.update(_docstring_fields(cls.__doc__ or ""))
     for name, section_cls in _sections(config_cls).items():
         for sub_key, text in field_docs(section_cls).items():
             docs[f"{name}.{sub_key}"] = text
+    return docs
+
+
+_FIELD_LINE = re.compile(r"\s*([a-z_][a-z0-9_]*(?:\s*,\s*[a-z_][a-z0-9_]*)*)\s*:(?:\s+(.*))?$")
+
+
+def _docstring_fields(doc: str) -> dict[str, str]:
+    docs: dict[str, str] = {}
+    keys: list[str] = []
+    indent = 0
+    for line in doc.splitlines():
+        depth = len(line) - len(line.lstrip())
+        match = _FIELD_LINE.match(line)
+        if match and (not keys or depth <= indent):
+            keys, indent = [k.strip() for k in match.group(1).split(",")], depth
+            for key in keys:
+                docs[key] = (match.group(2) or "").strip()
+        elif keys and line.strip() and depth > indent:
+            for key in keys:
+                docs[key] = f"{docs[key]} {line.strip()}".strip()
+        else:
+            keys = []
     return docs
 
 

@@ -40,8 +40,9 @@ from usbench.metrics._lib.fan_geometry import FanGeometry
 class LineDetectorConfig:
     """Thresholds of the detector; defaults tuned on the procedural lung phantom.
 
-    n_depth, n_lines: scan-line grid size. pleura_search: fraction of the depth searched
-    for the pleura. pleura_contrast, max_gap: pleural coverage and continuity rule.
+    n_depth, n_lines: scan-line grid size.
+    pleura_search: fraction of the depth searched for the pleura.
+    pleura_contrast, max_gap: pleural coverage and continuity rule.
     bline_contrast, min_extent, min_separation: B-line rule (see module docstring).
     baseline_quantile: quantile across lit scan lines taken as each row's background.
     lateral_window: width (fraction of the scan lines) of the running lateral median a
