@@ -150,6 +150,17 @@ def test_failing_metric_is_recorded_not_dropped(tiny_folder, tmp_path):
         (["run", "-g", "ddpm", "-d", "folder:/no/such/dir"], "/no/such/dir"),
         (["run", "-g", "ddpm", "-d", "no-such-data"], "No dataset called 'no-such-data'"),
         (["run", "-g", "ddpm", "-d", "lus-phantom", "--metrics", "sim"], "Did you mean 'ssim'"),
+        (["run", "-g", "ddpm", "-d", "lus-phantom:n_per_clas=8"], "Did you mean 'n_per_class'"),
+        (
+            ["run", "-g", "ddpm", "-d", "lus-phantom", "--metrics", "fid:layr=pool2,kid"],
+            "Valid keys: layer, n_boot",
+        ),
+        (
+            ["run", "-g", "ddpm", "-d", "lus-phantom", "--metrics", "fid:layer=pool4"],
+            "choose one of pool3, pool1, pool2",
+        ),
+        (["run", "-g", "ddpm:preset=fast", "-d", "lus-phantom"], "choose one of: paper, quick"),
+        (["run", "-g", "ddpm", "-d", "lus-phantom", "--set", "train.lr=fast"], "expected float"),
         (["report", "--out", "x"], "usbench run"),
     ],
 )
