@@ -22,7 +22,9 @@ gets (capped at ``max_pixels``); :meth:`SinDDM.data_image_size` asks the harness
 
 Shapes: training images ``N×1×H×W`` float32 in [0, 1]; the networks work in [-1, 1].
 The pyramid, denoiser, schedule and samplers live in
-:mod:`usbench.generators._lib.sinddm_model` and ``sinddm_sampling``.
+:mod:`usbench.generators._lib.sinddm_model` and ``sinddm_sampling``; this module keeps the
+Config (its documented settings make it a little over 400 lines), the presets and the two
+registered plugins, which share them.
 """
 
 from __future__ import annotations
