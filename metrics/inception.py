@@ -148,8 +148,17 @@ class _SetFeatures(_InceptionMetric):
     mode: ClassVar[str] = "pytorch-fid"
 
     def set_features(self, inputs: EvalInputs) -> tuple[dict, dict]:
-        """``(generated, real)`` dicts layer → float64 ``N×C`` features."""
+        """``(generated, real)`` dicts layer → float64 ``N×C`` features.
+
+        Raises MetricUnavailable when either set holds fewer than 2 images.
+        """
         real = inputs.train
+        if min(len(inputs.generated), len(real)) < 2:
+            raise MetricUnavailable(
+                f"{self.name} compares image sets and needs at least 2 images in each (got "
+                f"{len(inputs.generated)} generated, {len(real)} real).",
+                "score more images (set metrics are only stable with hundreds).",
+            )
         fields = {
             "extractor": self.extractor,
             "weights": self.weights_id(),

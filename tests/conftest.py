@@ -26,6 +26,23 @@ def pocus_dir() -> Path:
     return require_lus()
 
 
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    """Ten 16×16 images of :func:`usbench.testing.tiny_dataset` in class folders."""
+    from PIL import Image
+
+    from usbench.images import to_uint8
+    from usbench.testing import tiny_dataset
+
+    root = tmp_path_factory.mktemp("tiny-folder")
+    data = tiny_dataset(image_size=16, n=10)
+    for i, image in enumerate(data.images):
+        folder = root / data.class_names[int(data.labels[i])]
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(to_uint8(image)).save(folder / f"img{i:02d}.png")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep caches, weights and stores of every test out of the user's home."""

@@ -13,20 +13,7 @@ from PIL import Image
 
 from usbench import harness
 from usbench.cli import entry, main
-from usbench.images import to_uint8
 from usbench.store import ResultStore
-from usbench.testing import tiny_dataset
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tiny-folder")
-    data = tiny_dataset(image_size=16, n=10)
-    for i, image in enumerate(data.images):
-        folder = root / data.class_names[int(data.labels[i])]
-        folder.mkdir(exist_ok=True)
-        Image.fromarray(to_uint8(image)).save(folder / f"img{i:02d}.png")
-    return root
 
 
 def _run_args(tiny_folder: Path, store: Path, *extra: str) -> list[str]:

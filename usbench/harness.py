@@ -121,7 +121,7 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
     scores = metric_scores + task_scores
 
-    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{gen_spec.name}-{key[:8]}"
+    run_id = new_run_id(gen_spec.name, key)
     row = RunRow(
         run_id=run_id,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -137,9 +137,14 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         run_dir=str(store.runs_dir / run_id),
         provenance={**provenance.collect(), "request": _request_record(request, data)},
     )
-    run_dir = _write_run_folder(store, row, generator, samples, scores, (inputs, outcomes))
+    run_dir = write_run_folder(store, row, samples, scores, (inputs, outcomes), generator)
     store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def new_run_id(label: str, key: str) -> str:
+    """``<UTC time>-<label>-<first 8 of key>``, the name of a run and its folder."""
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{label}-{key[:8]}"
 
 
 def _request_record(request: RunRequest, data: ImageSet) -> dict[str, Any]:
@@ -184,16 +189,25 @@ def _open_data(request: RunRequest, gen_spec: PluginSpec) -> ImageSet:
 
 
 def split_data(data: ImageSet, request: RunRequest) -> tuple[ImageSet, ImageSet | None, dict]:
-    """Patient-level train/test split; with one patient everything trains, nothing tests."""
-    if len(set(data.patient_ids)) < 2 or request.test_fraction <= 0:
+    """:func:`split_by_patient` with the request's test fraction and seed."""
+    return split_by_patient(data, test_fraction=request.test_fraction, seed=request.seed)
+
+
+def split_by_patient(
+    data: ImageSet, *, test_fraction: float, seed: int
+) -> tuple[ImageSet, ImageSet | None, dict]:
+    """Patient-level train/test split; with one patient everything trains, nothing tests.
+
+    Returns ``(train, test or None, split record)``; ``usbench run`` and ``usbench score
+    --samples`` make the same split of the same data with the same seed.
+    """
+    if len(set(data.patient_ids)) < 2 or test_fraction <= 0:
         return data, None, {"kind": "all-train", "train": len(data), "test": 0}
-    train_idx, test_idx = patient_split(
-        data, test_fraction=request.test_fraction, seed=request.seed
-    )
+    train_idx, test_idx = patient_split(data, test_fraction=test_fraction, seed=seed)
     split = {
         "kind": "patient",
-        "test_fraction": request.test_fraction,
-        "seed": request.seed,
+        "test_fraction": test_fraction,
+        "seed": seed,
         "train": len(train_idx),
         "test": len(test_idx),
         "test_names_sha256": _names_hash([data.names[i] for i in test_idx]),
@@ -293,16 +307,26 @@ def run_tasks(
     return rows
 
 
-def _write_run_folder(
-    store: ResultStore, row: RunRow, generator, samples, scores, metric_outcomes
+def write_run_folder(
+    store: ResultStore,
+    row: RunRow,
+    samples: SampleBatch,
+    scores: list[ScoreRow],
+    metric_outcomes: tuple,
+    generator: Generator | None = None,
 ) -> Path:
-    """Assemble the run folder under a temporary name, then rename it into place."""
+    """Assemble the run folder under a temporary name, then rename it into place.
+
+    ``metric_outcomes`` is what :func:`usbench.scoring.score_metrics` returned; the
+    generator is saved under ``generator/`` when there is one (external samples have none).
+    """
     final = Path(row.run_dir)
     tmp = final.with_name(f".partial-{final.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        generator.save(tmp / "generator")
+        if generator is not None:
+            generator.save(tmp / "generator")
         save_pngs(samples.images, tmp / "samples")
         save_file({"images": samples.images.contiguous()}, str(tmp / "samples.safetensors"))
         save_png_grid(samples.images, tmp / "samples_grid.png")
