@@ -15,7 +15,7 @@ from usbench.registry import KINDS, PluginLoadError, UnknownPluginError
 DEFAULT_STORE = paths.DEFAULT_STORE
 
 
-def _store_option(func):
+def store_option(func):
     return click.option(
         "--store",
         "store_dir",
@@ -117,7 +117,7 @@ def main() -> None:
     help="Sample from a saved generator folder instead of training.",
 )
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@_store_option
+@store_option
 def run(
     generator,
     dataset,
@@ -176,10 +176,10 @@ def run(
         return
     click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
     for score in result.scores:
-        click.echo("  " + _score_line(score))
+        click.echo("  " + score_line(score))
 
 
-def _score_line(score) -> str:
+def score_line(score) -> str:
     arrow = "↑" if score.higher_is_better else "↓"
     name = f"{score.name}{'[' + score.group + ']' if score.group else ''} {arrow}"
     if score.status == "ok":
@@ -230,7 +230,7 @@ def _score_line(score) -> str:
     is_flag=True,
     help="Add the papers' published numbers (shipped with usbench) below ours.",
 )
-@_store_option
+@store_option
 def report(formats, out, filters, metrics, no_figures, layout, with_published, store_dir) -> None:
     """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
 
@@ -259,119 +259,6 @@ def report(formats, out, filters, metrics, no_figures, layout, with_published, s
         click.echo(str(path))
 
 
-@main.command()
-@click.argument("real", required=False, type=click.Path(path_type=Path))
-@click.argument("fake", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--metrics",
-    help="Metric selectors and @suites, comma-separated (default: fid,kid for two folders, "
-    "@all with --samples).",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--image-size",
-    type=int,
-    help="Load both folders at this side (default: the first real image's shorter side).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@click.option(
-    "--samples",
-    type=click.Path(path_type=Path),
-    help="Store these samples as a run: a folder of images (optional manifest.csv with "
-    "file,label,source); needs --dataset and --name.",
-)
-@click.option("--dataset", "-d", help="With --samples: the dataset selector trained on.")
-@click.option("--data-root", type=click.Path(path_type=Path), help="With --samples.")
-@click.option(
-    "--data-option", "data_options", multiple=True, metavar="KEY=VALUE", help="With --samples."
-)
-@click.option("--name", help="With --samples: the generator's name (stored as external:NAME).")
-@click.option("--description", default="", help="With --samples: what made the samples.")
-@_store_option
-def score(
-    real,
-    fake,
-    metrics,
-    seed,
-    image_size,
-    as_json,
-    samples,
-    dataset,
-    data_root,
-    data_options,
-    name,
-    description,
-    store_dir,
-) -> None:
-    """Score generated images against real ones (REAL FAKE), or store generated samples as
-    a run beside trained generators (--samples).
-
-    \b
-    Examples:
-      usbench score data/real my_samples --metrics fid,kid
-      usbench score data/real my_samples --image-size 256 --json
-      usbench score --samples my_samples --dataset lus --data-root ~/data/pocus-lus \\
-          --name my-gan --description "StyleGAN2, 10k steps" --metrics @default
-    """
-    if samples is not None:
-        if real is not None or fake is not None:
-            raise click.UsageError("give either REAL FAKE or --samples, not both")
-        if not dataset or not name:
-            raise click.UsageError("--samples needs --dataset and --name")
-        from usbench.external_runs import ExternalRequest
-
-        request = ExternalRequest(
-            samples=samples,
-            dataset=dataset,
-            name=name,
-            description=description,
-            data_root=data_root,
-            data_options=parse_assignments(data_options),
-            metrics=metrics or "@all",
-            seed=seed,
-        )
-        _score_external(request, store_dir)
-        return
-    if real is None or fake is None:
-        raise click.UsageError("give two folders, REAL FAKE (or --samples DIR --dataset ...)")
-    from usbench.quick_score import score as score_images
-
-    table = score_images(real, fake, metrics=metrics or "fid,kid", seed=seed, image_size=image_size)
-    if as_json:
-        click.echo(table.to_json(orient="records", indent=2))
-        return
-    for line in _score_table_lines(table):
-        click.echo(line)
-
-
-def _score_external(request, store_dir: Path) -> None:
-    from usbench.external_runs import score_external
-    from usbench.store import ResultStore
-
-    result = score_external(request, ResultStore(store_dir))
-    click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
-    for row in result.scores:
-        click.echo("  " + _score_line(row))
-
-
-def _missing(value) -> bool:
-    return value is None or value != value  # None or NaN
-
-
-def _score_table_lines(table) -> list[str]:
-    lines = [f"{'metric':<24} {'value ± spread':<22} {'95 % CI':<24} N"]
-    for row in table.itertuples():
-        if row.status != "ok":
-            reason = str(row.message).splitlines()[0] if row.message else ""
-            lines.append(f"{row.metric:<24} {row.status.upper()}: {reason}")
-            continue
-        ci = "" if _missing(row.ci_low) else f"[{row.ci_low:.4g}, {row.ci_high:.4g}]"
-        lines.append(
-            f"{row.metric:<24} {f'{row.value:.4g} ± {row.spread:.3g}':<22} {ci:<24} {row.n}"
-        )
-    return lines
-
-
 @main.command("list")
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("name", required=False)
@@ -392,6 +279,9 @@ def list_plugins(kind: str, name: str | None) -> None:
 
 
 def _attach_optional_groups() -> None:
+    from usbench.score_cli import score
+
+    main.add_command(score)
     try:
         from usbench.weights_cli import weights
     except ImportError:
