@@ -2,8 +2,8 @@
 
 The run folder is assembled under a temporary name and renamed when complete; the
 database learns of the run only after that, in one transaction. Training checkpoints live
-in ``<store>/work/<run key>/`` so that ``resume=True`` continues a killed run; the run key
-is a hash of everything that determines the trained weights.
+in the store's ``work`` folder, one sub-folder per run key, so that ``resume=True``
+continues a killed run; the run key is a hash of everything that determines the trained weights.
 """
 
 from __future__ import annotations

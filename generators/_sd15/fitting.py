@@ -49,18 +49,24 @@ def class_prompts(config, class_names: tuple[str, ...]) -> list[str]:
     ]
 
 
+def _add_token(pipe, config) -> int | None:
+    """The placeholder token's id after adding it to the tokenizer and text encoder, or
+    ``None`` when textual inversion is off."""
+    if not config.textual_inversion:
+        return None
+    return adapters.add_placeholder_token(
+        pipe.tokenizer,
+        pipe.text_encoder,
+        token=config.placeholder_token,
+        initializer=config.initializer_token,
+    )
+
+
 def fit_adapters(config, train: ImageSet, ctx: FitContext, *, device: str) -> FittedAdapters:
     """Load the base model, learn the token (if on) and the LoRA on ``train``."""
     pipe = load_base_pipeline(config.base_model)
     pipe.to(device)
-    token_id = None
-    if config.textual_inversion:
-        token_id = adapters.add_placeholder_token(
-            pipe.tokenizer,
-            pipe.text_encoder,
-            token=config.placeholder_token,
-            initializer=config.initializer_token,
-        )
+    token_id = _add_token(pipe, config)
     prompt_ids = _prompt_ids(pipe.tokenizer, class_prompts(config, train.class_names), token_id)
     batches = _latent_batches(pipe, train, config)
     losses: dict[str, list[tuple[int, float]]] = {}
@@ -179,14 +185,8 @@ def pipeline_with_adapters(config, meta: dict[str, Any], tensors: dict[str, torc
             f"These adapters were trained on other base weights than {config.base_model!r} "
             f"(fingerprint {expected}); pass the original one with --set base_model=..."
         )
-    token_id = None
-    if config.textual_inversion:
-        token_id = adapters.add_placeholder_token(
-            pipe.tokenizer,
-            pipe.text_encoder,
-            token=config.placeholder_token,
-            initializer=config.initializer_token,
-        )
+    token_id = _add_token(pipe, config)
+    if token_id is not None:
         adapters.set_token_embedding(pipe.text_encoder, token_id, tensors["token.embedding"])
     adapters.add_lora(
         pipe.unet,
