@@ -66,7 +66,7 @@ def train_unet(
             loss = loss_fn(model(images[idx] * 2 - 1), masks[idx][:, None])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         curve.append(total / len(order))
     return curve
 
