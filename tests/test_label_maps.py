@@ -127,3 +127,31 @@ def test_a_label_map_generator_needs_label_maps(tmp_path, tiny_folder):
     generator = resolve("generators", "ddpm:conditioning=label-map", preset="smoke").build()
     with pytest.raises(ValueError, match="needs a dataset with label maps"):
         generator.fit(data, FitContext(workdir=tmp_path, progress=False))
+
+
+def test_folder_manifest_label_maps_are_cropped_and_resized_like_their_images(tmp_path):
+    from PIL import Image
+
+    from usbench.data import open_dataset
+
+    rows = ["file,label,patient_id,mask"]
+    for i in range(3):
+        image = np.zeros((40, 60), dtype=np.uint8)
+        mask = np.zeros((40, 60), dtype=np.uint8)
+        image[10:30, 25:35] = 200  # a lesion in the centre; the crop keeps columns 10..49
+        mask[10:30, 25:35] = 1
+        mask[:, :10] = 2  # cropped away: never reaches the loaded map
+        Image.fromarray(image).save(tmp_path / f"im{i}.png")
+        Image.fromarray(mask).save(tmp_path / f"m{i}.png")
+        rows.append(f"im{i}.png,a,p{i},m{i}.png")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    data = open_dataset(f"folder:{tmp_path},mask_names=background;lesion;edge", image_size=20)
+    assert data.masks.shape == (3, 20, 20) and data.mask_names == ("background", "lesion", "edge")
+    assert set(data.masks.unique().tolist()) == {0, 1}
+    lesion, bright = data.masks[0] == 1, data.images[0, 0] > 0.5  # map on its image's lesion
+    assert (lesion & bright).sum() / (lesion | bright).sum() >= 0.75  # half-pixel edges
+    rows, cols = torch.nonzero(lesion, as_tuple=True)
+    assert float(rows.float().mean()) == pytest.approx(9.5, abs=0.6)  # rows 10..29 of 40
+    assert float(cols.float().mean()) == pytest.approx(9.5, abs=0.6)  # cols 15..24 of 40
+    with pytest.raises(ValueError, match="only 1 names"):
+        open_dataset(f"folder:{tmp_path},mask_names=background", image_size=20)
