@@ -271,6 +271,9 @@ def write_report(
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
+    from usbench.study.report_tables import write_study_reports
+
+    written += write_study_reports(store.root, out, formats, figures)
     if figures:
         from usbench.figures import (
             comparison_grid_figures,
