@@ -50,6 +50,7 @@ def test_blinded_ids_no_metadata_and_key_apart(created):
             assert image.info == {} and image.mode == "L"  # no text chunks, no time stamp
         assert b"tEXt" not in path.read_bytes() and b"sample_" not in path.read_bytes()
     assert study.paths.folder not in study.paths.key.parents  # the key is outside the study
+    assert study.paths.key.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(study.paths.database) as con:
         dump = "\n".join(con.iterdump())
     for item in key.values():  # the served database names no source, run or truth
@@ -91,6 +92,17 @@ def test_images_of_another_size_are_refused(tmp_path):
         Image.new("L", (64, 64)).save(path)
     with pytest.raises(ValueError, match="give the real ones away"):
         new_study(store, "mixed", per_run=2)
+
+
+def test_runs_tested_on_other_real_images_are_refused(tmp_path):
+    store = study_store(tmp_path, generators=("ddpm",))
+    other = dict(store.runs()[0]["split"], test_names_sha256="0" * 64)
+    add_run(store, "run-other", "singan", 2, other)
+    with pytest.raises(ValueError, match="tested on different real images"):
+        new_study(store, "mixed", per_run=2)
+    request = StudyRequest(name="one", run_filter={"generator": "singan"}, per_run=2, seed=0)
+    with pytest.raises(ValueError, match="differs from the one run run-other held out"):
+        create_study(store, request)
 
 
 def new_study_filtered(store, run_filter):

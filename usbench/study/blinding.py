@@ -94,7 +94,7 @@ def create_study(store: ResultStore, request: StudyRequest) -> CreatedStudy:
     rng = random.Random(request.seed) if request.seed is not None else random.SystemRandom()
     generated = [item for run in runs for item in _draw_samples(run, request.per_run, rng)]
     n_real = len(generated) if request.n_real is None else request.n_real
-    real = _draw_real(runs[0], request.real_folder, n_real, rng)
+    real = _draw_real(runs, request.real_folder, n_real, rng)
     items = generated + real
     _check_one_size(items)
     rng.shuffle(items)
@@ -138,8 +138,13 @@ def _draw_samples(run: dict, per_run: int, rng: random.Random) -> list[dict]:
     ]
 
 
-def _draw_real(run: dict, folder: Path | None, n_real: int, rng: random.Random) -> list[dict]:
-    names, pixels = _real_folder(folder) if folder is not None else _real_test_split(run)
+def _draw_real(
+    runs: list[dict], folder: Path | None, n_real: int, rng: random.Random
+) -> list[dict]:
+    if folder is not None:
+        names, pixels = _real_folder(folder)
+    else:
+        names, pixels = _real_test_split(_one_test_split(runs))
     if len(names) < n_real:
         raise ValueError(f"only {len(names)} real test images are available, --real asks {n_real}")
     chosen = rng.sample(range(len(names)), n_real)
@@ -155,6 +160,18 @@ def _draw_real(run: dict, folder: Path | None, n_real: int, rng: random.Random) 
     ]
 
 
+def _one_test_split(runs: list[dict]) -> dict:
+    """The run whose test split gives the real images; all runs must share that split."""
+    splits = {(r["dataset"], r["data_hash"], r["split"].get("test_names_sha256")) for r in runs}
+    if len(splits) > 1:
+        raise ValueError(
+            "the chosen runs were tested on different real images (datasets or splits "
+            f"{sorted(s[0] for s in splits)}); choose runs of one dataset and split with "
+            "--runs, or give the real images with --real-folder DIR"
+        )
+    return runs[0]
+
+
 def _real_folder(folder: Path) -> tuple[list[str], list[np.ndarray]]:
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in {".png", ".jpg"})
     if not files:
@@ -167,7 +184,7 @@ def _real_test_split(run: dict) -> tuple[list[str], list[np.ndarray]]:
     from usbench.harness import split_by_patient
 
     record = run["provenance"].get("request")
-    if not record or run["split"].get("kind") != "patient":
+    if not record or "test_fraction" not in record or run["split"].get("kind") != "patient":
         raise ValueError(
             f"run {run['run_id']} has no held-out real test split to draw from; "
             "give the real images with --real-folder DIR"
@@ -217,6 +234,7 @@ def _write_study(paths: StudyPaths, items: list[dict], n_real: int, n_gen: int) 
     meta = {"name": paths.folder.name, "secret": new_token(), "admin_sha256": token_digest(admin)}
     StudyDatabase(paths.database).initialise(meta, rows)
     atomic_write_text(paths.key, json.dumps(key, indent=1, sort_keys=True))
+    paths.key.chmod(0o600)  # the key is for the study's organiser only
     return CreatedStudy(paths, n_real, n_gen, admin)
 
 
