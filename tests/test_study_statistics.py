@@ -128,7 +128,9 @@ def test_report_shows_the_reader_table(tmp_path):
             wrong = flip and i % 3 == 0
             said = ("real" if truth == "synthetic" else "synthetic") if wrong else truth
             db.record_answer(reader, image_id, said, 1 + i % 5, "")
-    written = write_report(store, tmp_path / "out", layout="seed003", metrics="ssim")
+    written = write_report(
+        store, tmp_path / "out", layout="seed003", metrics="ssim", with_published=True
+    )
     names = {p.name for p in written}
     assert {"study_vtt.md", "study_vtt.tex", "study_vtt.csv", "study_vtt_roc.png"} <= names
     md = (tmp_path / "out" / "study_vtt.md").read_text()
@@ -139,3 +141,12 @@ def test_report_shows_the_reader_table(tmp_path):
     assert table.set_index("reader").loc["dr-b", "correct"] == 8
     tex = (tmp_path / "out" / "study_vtt.tex").read_text()
     assert tex.count(r"\toprule") == 2
+    seed003 = (tmp_path / "out" / "tables_seed003.md").read_text().split("Fake detection", 1)[1]
+    for generator in ("ddpm", "sinddm"):  # seed 003 Table 4, in percent
+        said = [a.answer for a in db.all_answers() if key[a.image_id]["generator"] == generator]
+        rate = 100 * said.count("synthetic") / len(said)
+        assert (
+            f"| {generator} | {rate:.2f}" in seed003 or f"| {generator} | **{rate:.2f}**" in seed003
+        )
+    assert "| *SinDDM* † | 9.37 |" in seed003 and "| *SinGAN* † | 100.00 |" in seed003
+    assert "real |" not in seed003

@@ -19,9 +19,17 @@ import pandas as pd
 
 from usbench.fileio import atomic_write_text
 from usbench.latex import tex_escape
+from usbench.paper_cells import Cell, PaperTable
+from usbench.reference_rows import published_rows
 from usbench.study.blinding import StudyPaths, read_key
 from usbench.study.database import StudyDatabase
-from usbench.study.statistics import StudyScores, answer_table, score_answers, synthetic_rating
+from usbench.study.statistics import (
+    StudyScores,
+    answer_table,
+    generator_table,
+    score_answers,
+    synthetic_rating,
+)
 
 EXPORT_COLUMNS = (
     "reader", "image_id", "truth", "generator", "run_id", "source",
@@ -170,6 +178,32 @@ def roc_figure(scores: StudyScores, frame: pd.DataFrame, out: Path) -> list[Path
     paths = _save(fig, out, f"study_{scores.name}_roc")
     plt.close(fig)
     return paths
+
+
+def seed003_detection_tables(store_root: Path, with_published: bool) -> list[PaperTable]:
+    """Seed 003 Table 4 for each study with answers: the fake detection rate (%) of each
+    generator (share of its images the readers called synthetic; lower = more realistic),
+    with the paper's sonographer's rates below when ``with_published``."""
+    published = published_rows("003", "4") if with_published else None
+    tables = []
+    for name in study_names(store_root):
+        frame = study_frame(store_root, name)
+        if frame.empty:
+            continue
+        rates = generator_table(frame[frame["truth"] == "synthetic"])
+        caption = (
+            f"Fake detection rate per model, reader study {name} "
+            f"({frame['reader'].nunique()} reader(s), {len(frame)} answers; Wilson 95 % "
+            f"intervals in study_{name}.md)"
+        )
+        table = PaperTable(caption, ["Model"], [("Fake detection rate (%)", False)], digits=2)
+        for row in rates.itertuples():
+            table.rows.append(([row.generator], [Cell(100.0 * row.detection_rate)]))
+        for row in [] if published is None else published.itertuples():
+            table.published.append(([row.method], [Cell(float(row.value))]))
+        table.mark_best()
+        tables.append(table)
+    return tables
 
 
 def write_study_reports(
