@@ -75,7 +75,11 @@ def study_store(root: Path, generators: tuple[str, ...] = ("ddpm", "sinddm")) ->
     return store
 
 
-def new_study(store: ResultStore, name: str, per_run: int, n_real: int | None = None):
+def new_study(
+    store: ResultStore, name: str, per_run: int, n_real: int | None = None, mode: str = "single"
+):
     """:func:`create_study` over every run of ``store`` with seed 0."""
-    request = StudyRequest(name=name, run_filter={}, per_run=per_run, n_real=n_real, seed=0)
+    request = StudyRequest(
+        name=name, run_filter={}, per_run=per_run, n_real=n_real, seed=0, mode=mode
+    )
     return create_study(store, request)

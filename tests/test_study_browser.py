@@ -117,3 +117,34 @@ def test_reader_takes_the_study_resumes_and_finishes(tmp_path, browser):
     assert [g[0] for g in given] == list(reader.image_ids)  # in the reader's own order
     with Image.open(tmp_path / "midway.png") as shot:
         assert shot.width > 300 and shot.height > 300
+
+
+def test_two_alternative_trials_with_arrow_keys(tmp_path, browser):
+    store = study_store(tmp_path / "store", generators=("ddpm",))
+    created = new_study(store, "pairs", per_run=4, mode="2afc")
+    db = StudyDatabase(created.paths.database)
+    token = new_token()
+    reader = db.add_reader("dr-b", token, None, seed=0)
+    given = []
+    with live_server(build_app(created.paths)) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/r/{token}")
+        _wait_for_count(page, 0, total=4)
+        assert page.inner_text("#title") == "Which image is synthetic?"
+        assert page.is_visible("#left") and page.is_visible("#right")
+        assert not page.is_visible("#image") and not page.is_visible("#real")
+        for i in range(4):
+            page.wait_for_function(
+                "() => ['left', 'right'].every(id => document.getElementById(id).complete"
+                " && document.getElementById(id).naturalWidth === 32)"
+            )
+            side = ("left", "right")[i % 2]
+            given.append((reader.image_ids[i], side, 2 + i))
+            page.keyboard.press("r")  # the single-image shortcut does nothing here
+            page.keyboard.press("ArrowLeft" if side == "left" else "ArrowRight")
+            page.keyboard.press(str(2 + i))
+            page.keyboard.press("Enter")
+            _wait_for_count(page, i + 1, total=4)
+        assert page.is_visible("#finished") and page.inner_text("#error") == ""
+        page.close()
+    assert [(a.image_id, a.answer, a.confidence) for a in db.all_answers()] == given

@@ -27,7 +27,7 @@ def test_create_add_reader_export_score(tmp_path):
         "study", "create", "--name", "cli", "--runs", "generator=ddpm", "--per-run", "4",
         "--seed", "1", "--store", root,
     )  # fmt: skip
-    assert "study cli: 4 real + 4 generated images" in created
+    assert "study cli (single): 4 real + 4 generated images" in created
     admin = re.search(r"/admin/([A-Za-z0-9_-]{43})", created).group(1)
     paths = StudyPaths.of(store.root, "cli")
     assert {item["generator"] for item in read_key(paths).values()} == {"real", "ddpm"}

@@ -27,11 +27,12 @@ from PIL import Image
 from usbench.fileio import atomic_write_text
 from usbench.images import to_uint8
 from usbench.store import ResultStore
-from usbench.study.database import StudyDatabase
+from usbench.study.database import SIDES, StudyDatabase
 from usbench.study.tokens import new_image_id, new_token, token_digest
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 RUN_FILTER_KEYS = ("run_id", "dataset", "generator", "preset")
+MODES = ("single", "2afc")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class StudyRequest:
     n_real: real test images (``None``: as many as generated images, a balanced study).
     seed: seed of the draws and the shuffle (``None``: fresh randomness).
     real_folder: take the real images from this folder instead of the runs' test split.
+    mode: single (one image per trial: real or synthetic?) or 2afc (a real and a generated
+        image side by side, sides at random: which one is synthetic?).
     """
 
     name: str
@@ -73,6 +76,7 @@ class StudyRequest:
     n_real: int | None = None
     seed: int | None = None
     real_folder: Path | None = None
+    mode: str = "single"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class CreatedStudy:
 def create_study(store: ResultStore, request: StudyRequest) -> CreatedStudy:
     """Build the study folder, database and key (see the module docstring)."""
     paths = StudyPaths.of(store.root, request.name)
+    if request.mode not in MODES:
+        raise ValueError(f"mode {request.mode!r}: choose single or 2afc")
     if paths.folder.exists() or paths.key.exists():
         raise FileExistsError(f"a study called {request.name!r} exists already in {store.root}")
     runs = chosen_runs(store, request.run_filter)
@@ -95,10 +101,31 @@ def create_study(store: ResultStore, request: StudyRequest) -> CreatedStudy:
     generated = [item for run in runs for item in _draw_samples(run, request.per_run, rng)]
     n_real = len(generated) if request.n_real is None else request.n_real
     real = _draw_real(runs, request.real_folder, n_real, rng)
-    items = generated + real
-    _check_one_size(items)
-    rng.shuffle(items)
-    return _write_study(paths, items, len(real), len(generated))
+    _check_one_size(generated + real)
+    if request.mode == "2afc":
+        trials = _pairs(generated, real, rng)
+    else:
+        trials = [{"images": [item.pop("pixels")], **item} for item in generated + real]
+        rng.shuffle(trials)
+    return _write_study(paths, request.mode, trials, len(real), len(generated))
+
+
+def _pairs(generated: list[dict], real: list[dict], rng: random.Random) -> list[dict]:
+    """Each generated image beside a different real one, the generated one left or right
+    at random; the trial's truth is the side of the generated image."""
+    if len(real) != len(generated):
+        raise ValueError(
+            f"a 2afc study pairs each of the {len(generated)} generated images with a real "
+            f"one; ask for --real {len(generated)} (or leave --real out)"
+        )
+    rng.shuffle(real)
+    trials = []
+    for fake, true in zip(generated, real, strict=True):
+        side = rng.choice(SIDES)
+        images = [fake.pop("pixels"), true["pixels"]][:: 1 if side == "left" else -1]
+        trials.append({"images": images, **fake, "truth": side, "real_source": true["source"]})
+    rng.shuffle(trials)
+    return trials
 
 
 def chosen_runs(store: ResultStore, run_filter: Mapping[str, str]) -> list[dict]:
@@ -221,25 +248,37 @@ def _check_one_size(items: list[dict]) -> None:
         )
 
 
-def _write_study(paths: StudyPaths, items: list[dict], n_real: int, n_gen: int) -> CreatedStudy:
+def _write_study(
+    paths: StudyPaths, mode: str, trials: list[dict], n_real: int, n_gen: int
+) -> CreatedStudy:
     paths.images.mkdir(parents=True)
-    key, rows = {}, []
-    for item in items:
-        image_id = new_image_id()
-        pixels = item.pop("pixels")
-        Image.fromarray(pixels, mode="L").save(paths.images / f"{image_id}.png", format="PNG")
-        key[image_id] = item
-        rows.append((image_id, int(pixels.shape[1]), int(pixels.shape[0])))
+    key, rows, pairs = {}, [], []
+    for trial in trials:
+        images = trial.pop("images")
+        trial_id = new_image_id()
+        ids = [trial_id] if mode == "single" else [new_image_id() for _ in images]
+        for image_id, pixels in zip(ids, images, strict=True):
+            Image.fromarray(pixels, mode="L").save(paths.images / f"{image_id}.png", format="PNG")
+        if mode == "2afc":
+            pairs += [(trial_id, side, image_id) for side, image_id in zip(SIDES, ids, strict=True)]
+        key[trial_id] = trial
+        rows.append((trial_id, int(images[0].shape[1]), int(images[0].shape[0])))
     admin = new_token()
-    meta = {"name": paths.folder.name, "secret": new_token(), "admin_sha256": token_digest(admin)}
-    StudyDatabase(paths.database).initialise(meta, rows)
+    meta = {
+        "name": paths.folder.name,
+        "mode": mode,
+        "secret": new_token(),
+        "admin_sha256": token_digest(admin),
+    }
+    StudyDatabase(paths.database).initialise(meta, rows, pairs)
     atomic_write_text(paths.key, json.dumps(key, indent=1, sort_keys=True))
     paths.key.chmod(0o600)  # the key is for the study's organiser only
     return CreatedStudy(paths, n_real, n_gen, admin)
 
 
 def read_key(paths: StudyPaths) -> dict[str, dict]:
-    """The study's key: ``image_id → {truth, run_id, generator, source}``."""
+    """The study's key: ``trial id → {truth, run_id, generator, source}`` (``2afc``: truth
+    is the side of the generated image, and ``real_source`` names the real one)."""
     if not paths.key.exists():
         raise FileNotFoundError(f"the key of this study is missing: {paths.key}")
     return json.loads(paths.key.read_text())

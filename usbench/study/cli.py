@@ -42,9 +42,17 @@ def study() -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Take the real images from this folder instead of the runs' held-out test split.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["single", "2afc"]),
+    default="single",
+    show_default=True,
+    help="single: one image at a time, real or synthetic?  2afc: a real and a generated "
+    "image side by side, which one is synthetic?",
+)
 @click.option("--seed", type=int, help="Seed of the draws and shuffle (default: random).")
 @store_option
-def create(name, run_filter, per_run, n_real, real_folder, seed, store_dir) -> None:
+def create(name, run_filter, per_run, n_real, real_folder, mode, seed, store_dir) -> None:
     """Draw a balanced, shuffled, blinded set of real and generated images.
 
     \b
@@ -52,6 +60,7 @@ def create(name, run_filter, per_run, n_real, real_folder, seed, store_dir) -> N
       usbench study create --name lus-vtt --runs dataset=lus --per-run 20
       usbench study create --name pilot --runs run_id=20260101T000000-ddpm-1a2b3c4d \\
           --per-run 10 --real 10 --real-folder ~/data/held-out
+      usbench study create --name lus-2afc --runs generator=sinddm --per-run 30 --mode 2afc
     """
     from usbench.store import ResultStore
     from usbench.study.blinding import StudyRequest, create_study
@@ -63,10 +72,11 @@ def create(name, run_filter, per_run, n_real, real_folder, seed, store_dir) -> N
         n_real=n_real,
         seed=seed,
         real_folder=real_folder,
+        mode=mode,
     )
     created = create_study(ResultStore(store_dir), request)
     click.echo(
-        f"study {name}: {created.n_real} real + {created.n_generated} generated images in "
+        f"study {name} ({mode}): {created.n_real} real + {created.n_generated} generated images in "
         f"{created.paths.folder}\nkey (keep it from readers): {created.paths.key}\n"
         f"admin page: /admin/{created.admin_token}  (shown once; keep it)\n"
         f"next: usbench study add-reader {name} --reader NAME"

@@ -1,10 +1,14 @@
 """The answers database of one reader study: SQLite in WAL mode, one commit per answer.
 
-Tables: ``meta`` (study name, secret, admin token digest), ``images`` (opaque id and
-size; no file names, no truth), ``readers`` (name and token digest), ``assignments`` (the
-images of each reader in that reader's shuffled order) and ``answers`` (one row per
-reader and image, never updated). ``synchronous=FULL``: an answer acknowledged to the
-browser survives a power cut. The key (which image is real) is not in this database.
+Tables: ``meta`` (study name, mode, secret, admin token digest), ``images`` (the trials:
+opaque id and size; no file names, no truth), ``pair_images`` (two-alternative studies:
+the left and right image of each trial), ``readers`` (name and token digest),
+``assignments`` (the trials of each reader in that reader's shuffled order) and
+``answers`` (one row per reader and trial, never updated). A trial is one image
+(``single`` mode: answer ``real``/``synthetic``) or a pair (``2afc`` mode: answer the
+side, ``left``/``right``, that shows the synthetic image). ``synchronous=FULL``: an
+answer acknowledged to the browser survives a power cut. The key (which image is real)
+is not in this database.
 """
 
 from __future__ import annotations
@@ -20,12 +24,19 @@ from typing import Any
 
 from usbench.study.tokens import token_digest
 
-ANSWERS = ("real", "synthetic")
+ANSWERS = {"single": ("real", "synthetic"), "2afc": ("left", "right")}
+SIDES = ("left", "right")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (
     image_id TEXT PRIMARY KEY, width INTEGER NOT NULL, height INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pair_images (
+    trial_id TEXT NOT NULL REFERENCES images(image_id),
+    side TEXT NOT NULL CHECK (side IN ('left', 'right')),
+    image_id TEXT NOT NULL UNIQUE,
+    PRIMARY KEY (trial_id, side)
 );
 CREATE TABLE IF NOT EXISTS readers (
     reader_id INTEGER PRIMARY KEY,
@@ -43,7 +54,7 @@ CREATE TABLE IF NOT EXISTS assignments (
 CREATE TABLE IF NOT EXISTS answers (
     reader_id INTEGER NOT NULL REFERENCES readers(reader_id),
     image_id TEXT NOT NULL REFERENCES images(image_id),
-    answer TEXT NOT NULL CHECK (answer IN ('real', 'synthetic')),
+    answer TEXT NOT NULL CHECK (answer IN ('real', 'synthetic', 'left', 'right')),
     confidence INTEGER NOT NULL CHECK (confidence BETWEEN 1 AND 5),
     comment TEXT NOT NULL DEFAULT '',
     answered_at TEXT NOT NULL,
@@ -102,12 +113,32 @@ class StudyDatabase:
         finally:
             con.close()
 
-    def initialise(self, meta: dict[str, str], images: Sequence[tuple[str, int, int]]) -> None:
-        """Create the tables, the ``meta`` entries and the ``(image_id, width, height)`` rows."""
+    def initialise(
+        self,
+        meta: dict[str, str],
+        images: Sequence[tuple[str, int, int]],
+        pairs: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
+        """Create the tables, the ``meta`` entries, the ``(trial id, width, height)`` rows
+        and, in ``2afc`` mode, the ``(trial id, side, image id)`` rows."""
         with self.connect() as con:
             con.executescript(_SCHEMA)
             con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
             con.executemany("INSERT INTO images VALUES (?, ?, ?)", images)
+            con.executemany("INSERT INTO pair_images VALUES (?, ?, ?)", pairs)
+
+    def mode(self) -> str:
+        """``single`` (one image per trial) or ``2afc`` (a pair per trial)."""
+        return self.meta("mode")
+
+    def pair_image(self, trial_id: str, side: str) -> str | None:
+        """The id of the image shown on ``side`` of a ``2afc`` trial (``None`` if none)."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT image_id FROM pair_images WHERE trial_id = ? AND side = ?",
+                (trial_id, side),
+            ).fetchone()
+        return None if row is None else row[0]
 
     def meta(self, key: str) -> str:
         """One ``meta`` value (``name``, ``secret``, ``admin_sha256``, ``created_at``)."""
@@ -195,10 +226,12 @@ class StudyDatabase:
 
         Refused (:class:`AnswerRefused`): an image outside the reader's set (403), an
         image already answered — a replay — or not the next one in the reader's order
-        (409), an answer other than real/synthetic or a confidence outside 1–5 (422).
+        (409), an answer not of the study's mode (real/synthetic, or left/right) or a
+        confidence outside 1–5 (422).
         """
-        if answer not in ANSWERS:
-            raise AnswerRefused("answer must be 'real' or 'synthetic'", 422)
+        allowed = ANSWERS[self.mode()]
+        if answer not in allowed:
+            raise AnswerRefused(f"answer must be {' or '.join(map(repr, allowed))}", 422)
         if not 1 <= confidence <= 5:
             raise AnswerRefused("confidence must be an integer from 1 to 5", 422)
         if image_id not in reader.image_ids:

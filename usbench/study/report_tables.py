@@ -166,7 +166,7 @@ def roc_figure(scores: StudyScores, frame: pd.DataFrame, out: Path) -> list[Path
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     for name, group in frame.groupby("reader", sort=True):
-        if group["truth"].nunique() == 2:
+        if set(group["truth"]) == {"real", "synthetic"}:
             fpr, tpr, _ = roc_curve(group["truth"] == "synthetic", synthetic_rating(group))
             line = ax.plot(fpr, tpr, linewidth=0.8, alpha=0.6)[0]
             row = scores.readers[scores.readers["reader"] == name].iloc[0]
@@ -190,7 +190,7 @@ def seed003_detection_tables(store_root: Path, with_published: bool) -> list[Pap
         frame = study_frame(store_root, name)
         if frame.empty:
             continue
-        rates = generator_table(frame[frame["truth"] == "synthetic"])
+        rates = generator_table(frame[frame["generator"] != "real"])
         caption = (
             f"Fake detection rate per model, reader study {name} "
             f"({frame['reader'].nunique()} reader(s), {len(frame)} answers; Wilson 95 % "

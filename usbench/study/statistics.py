@@ -2,7 +2,11 @@
 
 The input is one row per answer (:func:`answer_table`): ``reader``, ``image_id``,
 ``truth`` and ``answer`` (``real``/``synthetic``), ``confidence`` (1–5) and
-``generator`` (``real`` for real images). "Synthetic" is the positive class.
+``generator`` (``real`` for real images). "Synthetic" is the positive class. In a
+two-alternative study (``2afc``) a trial pairs a generated with a real image, ``truth``
+and ``answer`` are sides (``left``/``right``: where the generated image is, where the
+reader saw it) and a correct answer is a detected fake; sensitivity, specificity and AUC
+do not apply there (n/a), the rest reads the same with chance at 50 %.
 
 - accuracy: share of correct answers, with a **Wilson** score 95 % interval and the exact
   two-sided binomial p-value against 50 % (chance), per reader and pooled over readers
@@ -31,6 +35,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 POOLED = "all readers"
 LABELS = ("real", "synthetic")
+SIDES = ("left", "right")
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,16 @@ def answer_table(answers: Sequence, key: Mapping[str, Mapping[str, str]]) -> pd.
         for a in answers
     ]
     columns = ["reader", "image_id", "truth", "generator", "answer", "confidence"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    two_sided = frame["truth"].isin(SIDES)
+    frame["called_synthetic"] = np.where(
+        two_sided, frame["answer"] == frame["truth"], frame["answer"] == "synthetic"
+    )
+    return frame
+
+
+def _labels(frame: pd.DataFrame) -> tuple[str, str]:
+    return SIDES if frame["truth"].isin(SIDES).any() else LABELS
 
 
 def synthetic_rating(frame: pd.DataFrame) -> np.ndarray:
@@ -115,10 +129,11 @@ def reader_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def generator_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per generator (and ``real``): images answered, share called synthetic, Wilson CI."""
+    """Per generator (and ``real``): images answered, share called synthetic (2afc: share
+    of trials where the generated image was picked), Wilson CI."""
     rows = []
     for generator, group in frame.groupby("generator", sort=True):
-        called = proportion(int((group["answer"] == "synthetic").sum()), len(group))
+        called = proportion(int(group["called_synthetic"].sum()), len(group))
         rows.append(
             {
                 "generator": generator,
@@ -135,11 +150,12 @@ def generator_table(frame: pd.DataFrame) -> pd.DataFrame:
 def cohen_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Cohen's κ of every pair of readers on the images both answered."""
     wide = frame.pivot(index="image_id", columns="reader", values="answer")
+    labels = _labels(frame)
     rows = []
     for a, b in combinations(sorted(wide.columns), 2):
         both = wide[[a, b]].dropna()
         table = pd.crosstab(
-            pd.Categorical(both[a], LABELS), pd.Categorical(both[b], LABELS), dropna=False
+            pd.Categorical(both[a], labels), pd.Categorical(both[b], labels), dropna=False
         ).to_numpy()
         kappa = float(cohens_kappa(table).kappa) if len(both) else float("nan")
         rows.append({"reader_a": a, "reader_b": b, "n": len(both), "kappa": kappa})
@@ -156,7 +172,8 @@ def fleiss_kappa_of(frame: pd.DataFrame) -> tuple[float, int, int]:
     n_items, n_raters = wide.shape
     if n_items == 0 or n_raters < 2:
         return float("nan"), int(n_items), int(n_raters)
-    counts = np.stack([(wide == label).sum(axis=1).to_numpy() for label in LABELS], axis=1)
+    labels = _labels(frame)
+    counts = np.stack([(wide == label).sum(axis=1).to_numpy() for label in labels], axis=1)
     agreement = ((counts * (counts - 1)).sum(axis=1) / (n_raters * (n_raters - 1))).mean()
     shares = counts.sum(axis=0) / counts.sum()
     chance = float((shares**2).sum())

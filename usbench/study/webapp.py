@@ -5,6 +5,7 @@ Routes (``T`` is a reader token, ``A`` the admin token, ``I`` an opaque image id
 - ``GET /r/T``: the reader page (plain HTML/CSS/JS shipped in ``usbench/study/static``).
 - ``GET /api/r/T/state``: the reader's name, progress, own answers, next image, CSRF token.
 - ``GET /api/r/T/image/I``: the PNG of an image of the reader's set (no name, no cache).
+- ``GET /api/r/T/pair/I/left`` and ``…/right``: the two images of a trial (``2afc`` mode).
 - ``POST /api/r/T/answer``: JSON ``{image_id, answer, confidence, comment}`` with the
   header ``X-CSRF-Token``; stored at once (:meth:`StudyDatabase.record_answer`).
 - ``GET /admin/A``: progress of every reader (counts only; never the key).
@@ -30,7 +31,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from usbench.study.blinding import StudyPaths
-from usbench.study.database import AnswerRefused, Reader, StudyDatabase
+from usbench.study.database import SIDES, AnswerRefused, Reader, StudyDatabase
 from usbench.study.tokens import (
     csrf_token,
     csrf_valid,
@@ -72,15 +73,21 @@ def build_app(paths: StudyPaths) -> Starlette:
         )
     db = StudyDatabase(paths.database)
     views = _Views(db, paths.images, db.meta("secret"), db.meta("admin_sha256"))
+
     routes = [
         Route("/r/{token}", views.reader_page),
         Route("/static/{file}", views.static_file),
         Route("/api/r/{token}/state", views.state),
         Route("/api/r/{token}/image/{image_id}", views.image),
+        Route("/api/r/{token}/pair/{image_id}/{side}", views.pair_image),
         Route("/api/r/{token}/answer", views.answer, methods=["POST"]),
         Route("/admin/{token}", views.admin_page),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
+
+
+def _png(path: Path) -> Response:
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 def _not_found() -> Response:
@@ -96,6 +103,7 @@ class _Views:
 
     def __init__(self, db: StudyDatabase, images: Path, secret: str, admin_sha256: str) -> None:
         self.db, self.images, self.secret, self.admin_sha256 = db, images, secret, admin_sha256
+        self.mode = db.mode()
 
     def _reader(self, request: Request) -> Reader | None:
         token = request.path_params["token"]
@@ -129,6 +137,7 @@ class _Views:
         ]
         body = {
             "reader": reader.name,
+            "mode": self.mode,
             "total": len(reader.image_ids),
             "done": len(done),
             "next": nxt,
@@ -137,18 +146,25 @@ class _Views:
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    def image(self, request: Request) -> Response:
+    def _trial_of_reader(self, request: Request) -> str | None:
+        """The requested trial id if well formed and in the reader's set, else ``None``."""
         reader = self._reader(request)
         image_id = request.path_params["image_id"]
         if reader is None or not well_formed_image_id(image_id):
+            return None
+        return image_id if image_id in reader.image_ids else None
+
+    def image(self, request: Request) -> Response:
+        image_id = self._trial_of_reader(request)
+        if image_id is None or self.mode != "single":
             return _not_found()
-        if image_id not in reader.image_ids:
+        return _png(self.images / f"{image_id}.png")
+
+    def pair_image(self, request: Request) -> Response:
+        trial_id, side = self._trial_of_reader(request), request.path_params["side"]
+        if trial_id is None or self.mode != "2afc" or side not in SIDES:
             return _not_found()
-        return FileResponse(
-            self.images / f"{image_id}.png",
-            media_type="image/png",
-            headers={"Cache-Control": "no-store"},
-        )
+        return _png(self.images / f"{self.db.pair_image(trial_id, side)}.png")
 
     async def answer(self, request: Request) -> Response:
         reader = self._reader(request)

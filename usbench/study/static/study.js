@@ -14,9 +14,19 @@
     $("bar").style.width = (100 * state.done / state.total) + "%";
     if (!state.next) { $("task").hidden = true; $("finished").hidden = false; return; }
     $("finished").hidden = true; $("task").hidden = false;
-    const img = $("image");
-    img.width = state.next.width; img.height = state.next.height;  // native resolution
-    img.src = api + "/image/" + state.next.image_id;
+    const pair = state.mode === "2afc";
+    $("title").textContent = pair ? "Which image is synthetic?" : "Real or synthetic?";
+    ["single", "single-choice", "single-keys"].forEach((id) => { $(id).hidden = pair; });
+    ["pair", "pair-choice", "pair-keys"].forEach((id) => { $(id).hidden = !pair; });
+    const trial = state.next;
+    const shown = pair ? { left: "/pair/" + trial.image_id + "/left",
+                           right: "/pair/" + trial.image_id + "/right" }
+                       : { image: "/image/" + trial.image_id };
+    Object.entries(shown).forEach(([id, path]) => {
+      const img = $(id);
+      img.width = trial.width; img.height = trial.height;  // native resolution
+      img.src = api + path;
+    });
     answer = null; confidence = null; $("comment").value = "";
     refreshButtons();
   }
@@ -67,8 +77,11 @@
   document.addEventListener("keydown", (event) => {
     if (event.target.tagName === "TEXTAREA" || event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key.toLowerCase();
-    if (key === "r") answer = "real";
-    else if (key === "s") answer = "synthetic";
+    const pair = state && state.mode === "2afc";
+    if (!pair && key === "r") answer = "real";
+    else if (!pair && key === "s") answer = "synthetic";
+    else if (pair && key === "arrowleft") answer = "left";
+    else if (pair && key === "arrowright") answer = "right";
     else if (["1", "2", "3", "4", "5"].includes(key)) confidence = Number(key);
     else if (key === "enter") { event.preventDefault(); submit(); return; }
     else return;
