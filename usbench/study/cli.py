@@ -129,6 +129,7 @@ def serve(name, host, port, store_dir) -> None:
     app = build_app(_existing(store_dir, name))
     if not _loopback(host):
         click.echo(f"warning: serving on {host}: anyone who can reach it may try tokens", err=True)
+    click.echo(f"serving study {name} at http://{host}:{port}/r/<reader token>  (Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

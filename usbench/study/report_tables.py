@@ -32,7 +32,7 @@ from usbench.study.statistics import (
 )
 
 EXPORT_COLUMNS = (
-    "reader", "image_id", "truth", "generator", "run_id", "source",
+    "reader", "image_id", "truth", "generator", "run_id", "source", "real_source",
     "answer", "confidence", "correct", "comment", "answered_at",
 )  # fmt: skip
 
@@ -50,7 +50,8 @@ def study_frame(store_root: Path, name: str) -> pd.DataFrame:
 
 
 def export_csv(store_root: Path, name: str) -> str:
-    """Every answer with its truth, generator, run and source image, as CSV text."""
+    """Every answer with its truth, generator, run and source image (2afc: and the real
+    image beside it), as CSV text."""
     paths = StudyPaths.of(store_root, name)
     key = read_key(paths)
     buffer = io.StringIO()
@@ -62,6 +63,7 @@ def export_csv(store_root: Path, name: str) -> str:
             {
                 **{k: getattr(a, k) for k in ("reader", "image_id", "answer", "confidence")},
                 **{k: truth[k] for k in ("truth", "generator", "run_id", "source")},
+                "real_source": truth.get("real_source", ""),  # 2afc: the real image beside
                 "correct": int(a.answer == truth["truth"]),
                 "comment": a.comment,
                 "answered_at": a.answered_at,
