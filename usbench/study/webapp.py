@@ -19,6 +19,7 @@ Responses forbid framing, sniffing, caching of images and leaking the token as r
 
 from __future__ import annotations
 
+import hmac
 import html
 import json
 from importlib import resources
@@ -73,7 +74,6 @@ def build_app(paths: StudyPaths) -> Starlette:
         )
     db = StudyDatabase(paths.database)
     views = _Views(db, paths.images, db.meta("secret"), db.meta("admin_sha256"))
-
     routes = [
         Route("/r/{token}", views.reader_page),
         Route("/static/{file}", views.static_file),
@@ -203,7 +203,9 @@ class _Views:
 
     def admin_page(self, request: Request) -> Response:
         token = request.path_params["token"]
-        if not well_formed_token(token) or token_digest(token) != self.admin_sha256:
+        if not well_formed_token(token) or not hmac.compare_digest(
+            token_digest(token), self.admin_sha256
+        ):
             return _not_found()
         rows = "".join(
             f"<tr><td>{html.escape(name)}</td><td>{done}</td><td>{total}</td></tr>"
