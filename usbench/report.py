@@ -271,6 +271,9 @@ def write_report(
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
+    from usbench.study.report_tables import write_study_reports
+
+    written += write_study_reports(store.root, out, formats, figures)
     if figures:
         from usbench.figures import (
             comparison_grid_figures,
@@ -299,6 +302,10 @@ def write_paper_tables(
 ) -> list[Path]:
     """The tables of one seed-paper layout in LaTeX and/or Markdown (see write_report)."""
     tables = pt.build_tables(layout, long_scores(store, filters), with_published)
+    if layout == "seed003":  # Table 4: fake detection rate, from the reader studies
+        from usbench.study.report_tables import seed003_detection_tables
+
+        tables += seed003_detection_tables(store.root, with_published)
     written = []
     if "latex" in formats:
         body = "\n".join(pt.table_to_latex(t) for t in tables)
