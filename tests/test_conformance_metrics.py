@@ -65,6 +65,7 @@ def _with_lpips_backbone(plugin):
 
 INJECT = {"fid": _with_inception, "kid": _with_inception, "sifid": _with_inception}
 INJECT["lpips"] = _with_lpips_backbone
+INJECT.update(dict.fromkeys(("prdc", "vendi", "fd-inf", "relative-fd"), _with_inception))
 # pixel space only: its Inception space would convert the FID weights (tested elsewhere)
 INJECT["memorization"] = lambda plugin: lambda config: plugin(config, extractors=())
 

@@ -22,6 +22,10 @@ ALIASES: dict[str, dict[str, str]] = {
         "lpips-paired": "lpips:mode=paired",
         "lpips-diversity-vgg": "lpips:net=vgg",
         "lpips-paired-vgg": "lpips:mode=paired,net=vgg",
+        "precision": "prdc",
+        "recall": "prdc:statistic=recall",
+        "density": "prdc:statistic=density",
+        "coverage": "prdc:statistic=coverage",
     },
     "generators": {},
     "datasets": {},
@@ -53,6 +57,18 @@ SUITES: dict[str, tuple[str, ...]] = {
     "seed003": ("sifid", "ssim"),
     # seed 004 (SD1.5 hybrid, BUSI): FID
     "seed004": ("fid",),
+    # set metrics for small test sets, all fed by FID's one Inception pass
+    "sets": (
+        "fid",
+        "kid",
+        "fd-inf",
+        "relative-fd",
+        "prdc",
+        "prdc:statistic=recall",
+        "prdc:statistic=density",
+        "prdc:statistic=coverage",
+        "vendi",
+    ),
 }
 """``@all`` is not listed: it is ``@default`` plus every metric alias (every variant)."""
 
