@@ -1,5 +1,5 @@
-"""PRDC, Vendi, FD∞ and relative FD against their reference packages / published
-definitions, on the same features."""
+"""PRDC, Vendi, FD∞, relative FD, authenticity and C_T against their reference packages /
+published definitions, on the same features."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import torch
 from _metric_fixtures import imageset, lus_images, phantom_images, random_fid_state
 
 from usbench.metrics._lib import features as feat
+from usbench.metrics._lib.copying import authentic_mask, ct_statistic
 from usbench.metrics._lib.fd_extrapolation import fd_infinity, split_half_distances
 from usbench.metrics._lib.fid_inception import build_fid_inception
 from usbench.metrics._lib.frechet import frechet_distance
 from usbench.metrics._lib.manifold import cosine_similarity_matrix, prdc, vendi_score
+from usbench.metrics.copying import Authenticity, DataCopying
 from usbench.metrics.frechet_extended import FDInfinity, RelativeFD
 from usbench.metrics.manifold import PRDCMetric, Vendi
 from usbench.protocols import EvalInputs
@@ -198,3 +200,73 @@ def test_split_halves_of_one_gaussian_match_generated_from_it():
     halves = split_half_distances(real, n_splits=20, seed=0)
     same = np.mean([_scipy_fd(rng.normal(size=(200, 4)), real[:200]) for _ in range(20)])
     assert same / halves.mean() == pytest.approx(1.0, abs=0.35)
+
+
+# -- authenticity and C_T -----------------------------------------------------------------
+def _reference_authenticity(real, gen):
+    """Alaa et al.'s rule with explicit loops: unauthentic when closer to its nearest real
+    point than that point's nearest other real point."""
+    flags = []
+    for g in gen:
+        d = np.linalg.norm(real - g, axis=1)
+        i = int(d.argmin())
+        others = np.linalg.norm(np.delete(real, i, axis=0) - real[i], axis=1)
+        flags.append(float(d[i] > others.min()))
+    return np.array(flags)
+
+
+def test_authenticity_equals_its_definition_and_flags_copies():
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(50, 6))
+    fresh = rng.normal(size=(40, 6))
+    np.testing.assert_array_equal(authentic_mask(real, fresh), _reference_authenticity(real, fresh))
+    copies = real[:20] + 1e-6 * rng.normal(size=(20, 6))
+    assert authentic_mask(real, copies).sum() == 0
+    assert authentic_mask(real, fresh).mean() > 0.5
+
+
+def _reference_ct(train, test, gen, n_cells, tau, seed):
+    """Meehan et al.'s C_T with scipy's Mann–Whitney U and explicit per-cell loops."""
+    from scipy.stats import mannwhitneyu
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=n_cells, n_init=10, random_state=seed).fit(train)
+    tc, gc = km.predict(test), km.predict(gen)
+    nearest = lambda a: np.array([np.linalg.norm(train - r, axis=1).min() for r in a])  # noqa: E731
+    td, gd = nearest(test), nearest(gen)
+    num = den = 0.0
+    for c in range(n_cells):
+        pn, qm = np.mean(tc == c), np.mean(gc == c)
+        if qm < tau or qm == 0 or pn == 0:
+            continue
+        m, n = int(np.sum(gc == c)), int(np.sum(tc == c))
+        u = mannwhitneyu(gd[gc == c], td[tc == c]).statistic
+        num += pn * (u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12)
+        den += pn
+    return num / den
+
+
+def test_ct_equals_its_definition_and_detects_copying():
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(200, 5))
+    test = rng.normal(size=(100, 5))
+    fresh = rng.normal(size=(100, 5))
+    copies = train[:100] + 0.05 * rng.normal(size=(100, 5))
+    for gen in (fresh, copies):
+        ours = ct_statistic(train, test, gen, n_cells=4, tau=0.05, seed=0).value
+        assert ours == pytest.approx(_reference_ct(train, test, gen, 4, 0.05, 0), rel=1e-10)
+    assert abs(ct_statistic(train, test, fresh, n_cells=4, tau=0.05, seed=0).value) < 3
+    assert ct_statistic(train, test, copies, n_cells=4, tau=0.05, seed=0).value < -5
+
+
+def test_copying_metrics_on_inception_features(body, inputs):
+    heldout = imageset(torch.cat([lus_images(16)[12:], phantom_images(4, seed=7)]), "test")
+    full = EvalInputs(inputs.generated, inputs.train, heldout, seed=0)
+    auth = Authenticity(network=body)
+    result = auth.compute(full)
+    gen, real = (d["pool3"] for d in auth.set_features(full))
+    np.testing.assert_array_equal(result.per_sample, _reference_authenticity(real, gen))
+    copy = DataCopying(DataCopying.Config(n_cells=2, tau=0.0), network=body)
+    ct = copy.compute(full)
+    test = copy.image_features(heldout.images, on_disk=True, data=heldout.content_hash())["pool3"]
+    assert ct.value == pytest.approx(_reference_ct(real, test, gen, 2, 0.0, 0), rel=1e-9)

@@ -69,6 +69,8 @@ SUITES: dict[str, tuple[str, ...]] = {
         "prdc:statistic=coverage",
         "vendi",
     ),
+    # data-copying checks: pixel/Inception near-copies, authenticity, Meehan's C_T
+    "copying": ("memorization", "authenticity", "data-copying"),
 }
 """``@all`` is not listed: it is ``@default`` plus every metric alias (every variant)."""
 
