@@ -271,6 +271,7 @@ def write_report(
         }[fmt]()
         suffix = {"latex": "tex", "markdown": "md", "csv": "csv"}[fmt]
         written.append(atomic_write_text(out / f"leaderboard.{suffix}", text))
+    written += write_agreement(store, board, cols, out, filters)
     if layout != "generic":
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
@@ -291,6 +292,22 @@ def write_report(
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
     return written
+
+
+def write_agreement(store, board, cols, out: Path, filters) -> list[Path]:
+    """``metric_agreement.md``/``.csv`` (see :mod:`usbench.metric_agreement`) when some
+    dataset has at least three generators; nothing otherwise."""
+    from usbench import metric_agreement
+
+    long = long_scores(store, filters)
+    tasks = long[long["source"] == "task"] if not long.empty else None
+    table = metric_agreement.agreement(board, cols, tasks)
+    if table.empty:
+        return []
+    return [
+        atomic_write_text(out / "metric_agreement.md", metric_agreement.to_markdown(table)),
+        atomic_write_text(out / "metric_agreement.csv", table.to_csv(index=False)),
+    ]
 
 
 def write_paper_tables(
