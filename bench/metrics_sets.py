@@ -41,7 +41,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    # an empty feature cache, so the real set's features are computed here too (cold)
+    # an empty feature cache, so the real set's features are computed here too (cold);
+    # the weights stay where they are
+    from usbench import paths
+
+    os.environ.setdefault("USBENCH_WEIGHTS_DIR", str(paths.weights_dir()))
     os.environ["USBENCH_CACHE"] = tempfile.mkdtemp(prefix="usbench-bench-")
 
     from usbench import catalog

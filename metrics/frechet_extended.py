@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from usbench.metrics._lib.fd_extrapolation import fd_infinity, split_half_distances
-from usbench.metrics._lib.frechet import frechet_distance
+from usbench.metrics._lib.frechet import frechet_distance, rank_warning
 from usbench.metrics.inception import _not_identity
 from usbench.metrics.manifold import Features, _FeatureSpaceMetric
 from usbench.protocols import EvalInputs, MetricResult, MetricUnavailable
@@ -50,12 +50,6 @@ class RelativeFDConfig:
     features: Features = "inception-pool3"
     batch_size: int = 16
     not_identity: ClassVar[tuple[str, ...]] = _not_identity()
-
-
-def _rank_note(n: int, dims: int) -> str | None:
-    if n > dims:
-        return None
-    return f"N={n} <= {dims} feature dims: the covariance is rank-deficient"
 
 
 class FDInfinity(_FeatureSpaceMetric):
@@ -101,7 +95,7 @@ class FDInfinity(_FeatureSpaceMetric):
             "fd_at_size": fit.distances.tolist(),
             "slope": fit.slope,
             "n_real": int(len(real)),
-            "warning": _rank_note(len(gen), gen.shape[1]),
+            "warning": rank_warning(len(gen), gen.shape[1]),
         }
         return MetricResult(fit.value, 0.0, len(gen), None, fit.ci_low, fit.ci_high, details)
 
@@ -143,6 +137,6 @@ class RelativeFD(_FeatureSpaceMetric):
             "fd_generated_real": numerator,
             "fd_real_halves": denominator,
             "n_real": int(len(real)),
-            "warning": _rank_note(len(gen), gen.shape[1]),
+            "warning": rank_warning(len(gen), gen.shape[1]),
         }
         return MetricResult(numerator / denominator, 0.0, len(gen), details=details)

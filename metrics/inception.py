@@ -26,6 +26,7 @@ from usbench.metrics._lib.frechet import (
     frechet_distance,
     frechet_from_moments,
     kid_subsets,
+    rank_warning,
     spatial_moments,
 )
 from usbench.metrics._lib.pairing import pair_with_real
@@ -237,7 +238,7 @@ class FID(_SetFeatures):
                 statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
             )
             how = f"bootstrap over generated, n_boot={n_boot}"
-        details = {"n_real": int(len(y)), "ci": how}
+        details = {"n_real": int(len(y)), "ci": how, "warning": rank_warning(len(x), x.shape[1])}
         return MetricResult(value, 0.0, len(x), None, lo, hi, details)
 
 
