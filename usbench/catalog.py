@@ -48,6 +48,12 @@ SUITES: dict[str, tuple[str, ...]] = {
         "depth_profile",
         "speckle",
         "bline",
+        "prdc",
+        "vendi",
+        "fd-inf",
+        "relative-fd",
+        "authenticity",
+        "data-copying",
     ),
     # seed 000 (AWDiff): Table 1 SIFID, LPIPS diversity, NIMA; the ablation's CW-SSIM
     "seed000": ("sifid", "lpips", "nima", "cw-ssim"),
