@@ -134,7 +134,11 @@ def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, st
 def _cell(board_row: pd.Series, fmt: str) -> tuple[str, bool]:
     if board_row is None or board_row["status"] != "ok":
         return ("n/a", False)
-    return (f"{board_row['value']:{fmt}} ± {board_row['spread']:.2g}", True)
+    spread = board_row["spread"]
+    if not math.isfinite(spread) or (board_row["runs"] == 1 and spread == 0):
+        # one run of a set statistic (FID, KID...) has no spread: print none, not "± 0"
+        return (f"{board_row['value']:{fmt}}", True)
+    return (f"{board_row['value']:{fmt}} ± {spread:.2g}", True)
 
 
 def _rows(board: pd.DataFrame, cols: list[Column]):
@@ -211,8 +215,8 @@ def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], c
             if not is_number:
                 texts.append("--")
                 continue
-            value, spread = text.split(" ± ")
-            body = rf"{value} \pm {spread}"
+            value, _, spread = text.partition(" ± ")
+            body = rf"{value} \pm {spread}" if spread else value
             texts.append(rf"$\mathbf{{{body}}}$" if best else rf"${body}$")
         lines.append(" & ".join([*(tex_escape(k) for k in keys), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
@@ -267,6 +271,7 @@ def write_report(
         }[fmt]()
         suffix = {"latex": "tex", "markdown": "md", "csv": "csv"}[fmt]
         written.append(atomic_write_text(out / f"leaderboard.{suffix}", text))
+    written += write_agreement(store, board, cols, out, filters)
     if layout != "generic":
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
@@ -290,6 +295,22 @@ def write_report(
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
     return written
+
+
+def write_agreement(store, board, cols, out: Path, filters) -> list[Path]:
+    """``metric_agreement.md``/``.csv`` (see :mod:`usbench.metric_agreement`) when some
+    dataset has at least three generators; nothing otherwise."""
+    from usbench import metric_agreement
+
+    long = long_scores(store, filters)
+    tasks = long[long["source"] == "task"] if not long.empty else None
+    table = metric_agreement.agreement(board, cols, tasks)
+    if table.empty:
+        return []
+    return [
+        atomic_write_text(out / "metric_agreement.md", metric_agreement.to_markdown(table)),
+        atomic_write_text(out / "metric_agreement.csv", table.to_csv(index=False)),
+    ]
 
 
 def write_paper_tables(
