@@ -48,7 +48,8 @@ class SegmentationGainConfig:
     real_fractions: shares of the training patients kept (0 < p ≤ 1).
     synthetic_per_image: synthetic images drawn per kept real label map.
     arms: ``real`` and/or ``real+synthetic`` (``real`` is always needed).
-    channels: U-Net feature maps per level. strides: down-sampling between levels.
+    channels: U-Net feature maps per level.
+    strides: down-sampling factor between consecutive levels.
     res_units: residual units per U-Net block.
     epochs, batch_size, learning_rate: Adam training of the U-Net (DiceCE loss).
     """
