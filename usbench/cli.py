@@ -282,6 +282,9 @@ def _attach_optional_groups() -> None:
     from usbench.score_cli import score
 
     main.add_command(score)
+    from usbench.sweep.cli import sweep
+
+    main.add_command(sweep)
     try:
         from usbench.weights_cli import weights
     except ImportError:
