@@ -43,7 +43,7 @@ if ! pgrep -x munged >/dev/null 2>&1; then
   runuser -u munge -- /usr/sbin/munged
 fi
 
-if sinfo -h >/dev/null 2>&1 && sinfo -h -o %T | grep -qE "idle|mix|alloc"; then
+if sinfo -h >/dev/null 2>&1 && sinfo -h -o %T | grep -qE "idle|mix|alloc|comp"; then
   echo "slurm-local: cluster already up"; sinfo; exit 0
 fi
 
@@ -86,7 +86,7 @@ stop
 slurmctld
 slurmd
 for _ in $(seq 1 60); do
-  if sinfo -h -o %T 2>/dev/null | grep -qE "idle|mix|alloc"; then
+  if sinfo -h -o %T 2>/dev/null | grep -qE "idle|mix|alloc|comp"; then
     echo "slurm-local: up ($cpus CPUs, ${mem_mb} MB)"; sinfo; exit 0
   fi
   scontrol update NodeName="$host" State=RESUME >/dev/null 2>&1 || true

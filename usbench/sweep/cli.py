@@ -124,8 +124,11 @@ def sweep() -> None:
               help="Extra #SBATCH option; repeatable (e.g. qos=long).")  # fmt: skip
 @click.option("--no-wait", is_flag=True, help="Submit and return (SLURM); ingest later.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--poll-seconds", type=float, default=5.0, show_default=True,
+              help="Seconds between looks at the jobs while waiting.")  # fmt: skip
 def run(executor, max_parallel, cpus, mem_gb, time_min, slurm_partition, slurm_gres,
-        slurm_account, slurm_options, no_wait, no_progress, **spec_args) -> None:  # fmt: skip
+        slurm_account, slurm_options, no_wait, no_progress, poll_seconds,
+        **spec_args) -> None:  # fmt: skip
     from usbench.sweep.driver import run_sweep
     from usbench.sweep.executors import ExecutorSettings
 
@@ -145,6 +148,7 @@ def run(executor, max_parallel, cpus, mem_gb, time_min, slurm_partition, slurm_g
         target,
         settings,
         wait=not no_wait,
+        poll_s=poll_seconds,
         progress=not no_progress,
         on_submit=lambda ids: click.echo(f"submitted {len(ids)} job(s): {', '.join(ids)}"),
     )
@@ -153,8 +157,14 @@ def run(executor, max_parallel, cpus, mem_gb, time_min, slurm_partition, slurm_g
 
 @sweep.command("status", help="A table of every unit: missing/pending/running/done/failed.")
 @_spec_options
-def status(**spec_args) -> None:
-    _echo_table(_load(**spec_args).status())
+@click.option(
+    "--wait", is_flag=True, help="Show a progress bar until no unit is pending or running."
+)
+def status(wait, **spec_args) -> None:
+    from usbench.sweep.driver import follow
+
+    target = _load(**spec_args)
+    _echo_table(follow(target) if wait else target.status())
 
 
 @sweep.command("ingest", help="Move finished runs into the store (the single writer).")

@@ -109,25 +109,50 @@ def run_sweep(
         _notify(on_submit, submit(sweep, settings, todo[: settings.max_parallel]))
     if not wait:
         return sweep.status(settings.kind)
-    total = len(sweep.units())
-    bar = tqdm(total=total, desc=f"sweep {sweep.spec.name}", unit="run", disable=not progress)
-    while True:
-        statuses = sweep.status(settings.kind)
+
+    def feed(statuses: list[UnitStatus]) -> None:
+        nonlocal todo
         active = sum(1 for s in statuses if s.state in ("pending", "running"))
-        if todo and active < settings.max_parallel:
-            free = settings.max_parallel - active
+        free = settings.max_parallel - active
+        if todo and free > 0:
             batch, todo = todo[:free], todo[free:]
             _notify(on_submit, submit(sweep, settings, batch))
-            continue
-        sweep.ingest()
+
+    return follow(sweep, feed=feed, poll_s=poll_s, progress=progress, ingest=True)
+
+
+def follow(
+    sweep: Sweep,
+    *,
+    feed: Callable[[list[UnitStatus]], None] | None = None,
+    poll_s: float = 5.0,
+    progress: bool = True,
+    ingest: bool = False,
+) -> list[UnitStatus]:
+    """Poll the units with a progress bar until none is pending or running (and ``feed``
+    has nothing left to submit); ``ingest`` moves finished runs into the store as they
+    come. Returns the final states."""
+    bar = tqdm(
+        total=len(sweep.units()), desc=f"sweep {sweep.spec.name}", unit="run", disable=not progress
+    )
+    while True:
+        if feed is not None:
+            feed(sweep.status())
+        if ingest:
+            sweep.ingest()
+        statuses = sweep.status()
+        active = sum(1 for s in statuses if s.state in ("pending", "running"))
         bar.n = sum(1 for s in statuses if s.state in ("done", "failed"))
         bar.set_postfix(running=active, failed=sum(s.state == "failed" for s in statuses))
         bar.refresh()
-        if not todo and active == 0:
+        if active == 0:
             break
         time.sleep(poll_s)
     bar.close()
-    return sweep.status(settings.kind)
+    if ingest:  # what finished since the last pass
+        sweep.ingest()
+        statuses = sweep.status()
+    return statuses
 
 
 def _notify(callback: Callable[[list[str]], None] | None, job_ids: list[str]) -> None:

@@ -51,8 +51,9 @@ class StagingStore:
 def run_unit(unit: Unit, unit_dir: str, store_root: str, sweep_name: str, threads: int) -> str:
     """Run one unit (the function every job calls); returns the run id.
 
-    An exception is recorded in ``failed.json`` (message, traceback, job id, log) and
-    raised again so the scheduler marks the job failed.
+    Progress bars go to the job's log (``<sweep>/logs/<job id>/``); a resumed fit's bar
+    starts at its checkpoint's step. An exception is recorded in ``failed.json`` (message,
+    traceback, job id) and raised again so the scheduler marks the job failed.
     """
     import torch
 
@@ -63,7 +64,7 @@ def run_unit(unit: Unit, unit_dir: str, store_root: str, sweep_name: str, thread
     folder.failed.unlink(missing_ok=True)
     tag = {"sweep": sweep_name, "unit": folder.root.name, "job_id": _job_id()}
     try:
-        result = execute(unit.request(), StagingStore(Path(store_root), folder, tag))
+        result = execute(unit.request(progress=True), StagingStore(Path(store_root), folder, tag))
     except BaseException as err:
         failure = {
             "error": f"{type(err).__name__}: {err}",
