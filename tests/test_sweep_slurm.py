@@ -91,10 +91,17 @@ def test_cancelled_unit_resumes_and_every_run_lands_once(slurm, tmp_path, one_th
     store_root = tmp_path / "store"
     sweep = Sweep(_spec(), store_root)
     units = sweep.units()
-    settings = ExecutorSettings(kind="slurm", max_parallel=4, cpus=1, mem_gb=2, time_min=20)
+    settings = ExecutorSettings(
+        kind="slurm", max_parallel=4, cpus=1, mem_gb=2, time_min=20, sbatch={"comment": "usb"}
+    )
     submitted: list[list[str]] = []
     run_sweep(sweep, settings, wait=False, on_submit=submitted.append)
     assert len(submitted) == 1 and len(submitted[0]) == 4  # one job array
+    base = submitted[0][0].split("_")[0]
+    queued = subprocess.run(
+        ["squeue", "-h", "-r", "-j", base, "-o", "%i|%C|%m|%l|%k"], capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(queued) == sorted(f"{j}|1|2G|20:00|usb" for j in submitted[0])
 
     # kill the first unit's job once it has checkpoints but has not finished training
     victim = units[0]

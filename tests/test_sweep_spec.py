@@ -67,6 +67,7 @@ def test_set_lists_are_grid_axes_and_scalars_are_fixed(tmp_path):
         ({"generators": [], "datasets": ["lus"]}, "generators.* empty"),
         ({"generators": ["ddpn"], "datasets": ["lus"]}, "ddpm"),  # did you mean
         ({"generators": ["ddpm"], "datasets": ["lus"], "set": {"train.nope": 1}}, "nope"),
+        ({"name": "../up", "generators": ["ddpm"], "datasets": ["lus"]}, "letters, digits"),
     ],
 )
 def test_bad_specs_fail_before_anything_runs(raw, message, tmp_path):
@@ -79,3 +80,21 @@ def test_invalid_toml_names_the_file(tmp_path):
     path.write_text("generators = [ddpm\n")
     with pytest.raises(ConfigError, match="broken.toml"):
         load_spec(path)
+
+
+def test_flags_build_the_same_grid_and_status_lists_it(tmp_path):
+    from click.testing import CliRunner
+
+    from usbench.cli import main
+
+    args = ["sweep", "status", "-g", "ddpm", "-g", "singan", "-d", "lus-phantom"]
+    args += ["--preset", "smoke", "--seed", "0", "--seed", "3", "--name", "flags"]
+    result = CliRunner().invoke(main, [*args, "--store", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[:2] for line in result.output.splitlines()[1:-1]]
+    assert rows == [
+        [f"{g}/lus-phantom/smoke/s{seed}", "missing"] for g in ("ddpm", "singan") for seed in (0, 3)
+    ]
+    assert result.output.splitlines()[-1] == "4 missing"
+    no_grid = CliRunner().invoke(main, ["sweep", "status", "--store", str(tmp_path)])
+    assert no_grid.exit_code != 0 and "give a sweep spec" in str(no_grid.exception)

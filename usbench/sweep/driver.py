@@ -52,7 +52,8 @@ class Sweep:
     def ingest(self) -> list[str]:
         """Move finished runs into the store (one writer); returns the new run ids."""
         folders = [unit_folder(self.folder, u) for u in self.units()]
-        return ingest(ResultStore(self.store_root), folders)
+        waiting = [f for f in folders if f.result.is_file() and not f.ingested.is_file()]
+        return ingest(ResultStore(self.store_root), waiting) if waiting else []
 
 
 def submit(sweep: Sweep, settings: ExecutorSettings, units: list[Unit]) -> list[str]:

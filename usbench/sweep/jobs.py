@@ -39,6 +39,11 @@ class StagingStore:
         self.folder = folder
         self.sweep_tag = sweep_tag
 
+    def runs(self) -> list[dict[str, Any]]:
+        """No finished runs: a unit that has one is never submitted, and a job must not
+        read the shared SQLite file (it may sit on a network file system)."""
+        return []
+
     def add_run(self, run: RunRow, scores: Sequence[ScoreRow]) -> None:
         """Write the run's record; the run folder is complete by now."""
         for score in scores:

@@ -30,6 +30,7 @@ anything is submitted: unknown keys, unknown plugins and bad settings fail at on
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class SweepSpec:
     data_roots: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"sweep name {self.name!r}: use letters, digits, '.', '_' and '-' only "
+                "(it names a folder under <store>/sweeps/)"
+            )
         for axis in ("generators", "datasets", "presets", "seeds"):
             if not getattr(self, axis):
                 raise ConfigError(f"sweep {self.name!r}: `{axis}` is empty; give at least one")
