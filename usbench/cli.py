@@ -37,6 +37,7 @@ def main() -> None:
       usbench run --generator ddpm --dataset lus-phantom --preset quick
       usbench run --generator sinddm --dataset lus --preset quick --seed 1
       usbench report --format latex --out leaderboards/
+      usbench sweep leaderboards/sweep.toml --executor slurm
     """
 
 
