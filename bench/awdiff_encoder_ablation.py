@@ -1,7 +1,7 @@
 """Seed 000 Fig. 4: CW-SSIM of AWDiff samples vs their source image, à trous vs DWT encoder.
 
     python bench/awdiff_encoder_ablation.py --preset smoke --image-size 32
-    python bench/awdiff_encoder_ablation.py --preset quick --dataset lus \
+    python bench/awdiff_encoder_ablation.py --preset quick --dataset lus-mini \
         --data-root ../shared/data/pocus-lus --n-samples 32
 
 Trains both ``encoder`` variants with the same data, seed and config (label-embedding

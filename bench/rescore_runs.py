@@ -17,7 +17,7 @@ Usage::
 
     python bench/rescore_runs.py --store usbench-results \\
         --dataset lus-phantom --against leaderboards/leaderboard.csv
-    python bench/rescore_runs.py --store runs-lus --dataset lus \\
+    python bench/rescore_runs.py --store runs-lus --dataset lus-mini \\
         --data-root ../shared/data/pocus-lus --against leaderboards/lus/leaderboard.csv
 
 Exit status 1 when any metric differs by more than ``--rtol`` (relative) or its status

@@ -24,6 +24,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
+from usbench.generators._lib.label_maps import (
+    Conditioning,
+    LayoutInjection,
+    guided_noise,
+    inject_layout,
+    one_hot_layout,
+)
 from usbench.generators._lib.seeding import sample_generators, sample_noise
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
@@ -43,6 +50,15 @@ class DDPMConfig:
     beta_schedule: ``linear`` (Ho et al.) or ``cosine`` (Nichol & Dhariwal; seed 002).
     beta_start, beta_end: ends of the linear schedule.
     class_conditional: learn a class embedding and sample requested classes.
+    conditioning: ``class`` (as ``class_conditional`` says) or ``label-map``: the SDM design
+        of seed 002 — the label map enters the decoder through spatially-adaptive
+        normalisation (:mod:`usbench.generators._lib.label_maps`), samples are drawn from
+        given label maps and paired with the image each map belongs to.
+    label_hidden: channels of the SPADE convolution predicting γ, β (SPADE: 128).
+    label_drop_rate: share of training rows whose label map is replaced by the empty map,
+        for classifier-free guidance (SDM: 0.2).
+    guidance_scale: classifier-free guidance scale s when sampling from label maps
+        (SDM: 1.5; 1 = no guidance).
     train: the shared training settings (:class:`usbench.training.TrainSettings`;
         seed 002: batch 4, learning rate 1e-4, 28k–50k iterations).
     sample_batch_size: images denoised at once when sampling.
@@ -59,6 +75,10 @@ class DDPMConfig:
     beta_start: float = 1e-4
     beta_end: float = 0.02
     class_conditional: bool = False
+    conditioning: Literal["class", "label-map"] = "class"
+    label_hidden: int = 32
+    label_drop_rate: float = 0.2
+    guidance_scale: float = 1.5
     train: TrainSettings = TrainSettings(steps=10_000, batch_size=16, lr=1e-4)
     sample_batch_size: int = 16
 
@@ -73,6 +93,14 @@ class DDPMConfig:
             )
         if any(not 0 <= a < levels for a in self.attention_levels):
             raise ValueError(f"attention_levels must lie in 0..{levels - 1}")
+        drop_ok = 0.0 <= self.label_drop_rate < 1.0
+        if not drop_ok or self.guidance_scale < 0 or self.label_hidden < 1:
+            raise ValueError("label_drop_rate in [0, 1), guidance_scale >= 0, label_hidden >= 1")
+
+    @property
+    def label_maps(self) -> bool:
+        """True when the model is conditioned on label maps."""
+        return self.conditioning == "label-map"
 
 
 def build_unet(config: DDPMConfig, num_classes: int | None) -> nn.Module:
@@ -124,6 +152,17 @@ class DenoisingDiffusion(nn.Module):
         self.unet = unet
         self.scheduler = scheduler
         self.conditional = conditional
+        self.layout: LayoutInjection | None = None
+        self.drop_rate = 0.0
+        self.guidance_scale = 1.0
+
+    def condition_on_label_maps(
+        self, n_classes: int, *, hidden: int, drop_rate: float, guidance_scale: float
+    ) -> None:
+        """Put SPADE into the decoder (see :mod:`usbench.generators._lib.label_maps`);
+        labels passed to :meth:`forward`/:meth:`sample` are then :class:`Conditioning`."""
+        self.layout = inject_layout(self.unet, n_classes, hidden)
+        self.drop_rate, self.guidance_scale = drop_rate, guidance_scale
 
     @property
     def timesteps(self) -> int:
@@ -134,8 +173,18 @@ class DenoisingDiffusion(nn.Module):
         return self.scheduler.add_noise(x0, noise, t)
 
     def predict_noise(self, x: torch.Tensor, t: torch.Tensor, labels) -> torch.Tensor:
-        """ε̂(x_t, t, y) with the same shape as ``x``."""
+        """ε̂(x_t, t, y) with the same shape as ``x`` (guided when sampling from label maps)."""
+        if isinstance(labels, Conditioning):
+            scale = 1.0 if self.training else self.guidance_scale
+            return guided_noise(self._predict_with_layout, x, t, labels, scale)
         class_labels = labels if self.conditional else None
+        return self.unet(x, t, class_labels=class_labels).sample
+
+    def _predict_with_layout(self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning):
+        if self.layout is None:
+            raise RuntimeError("label maps given to a model built without label-map conditioning")
+        self.layout.set(cond.layouts)
+        class_labels = cond.labels if self.conditional else None
         return self.unet(x, t, class_labels=class_labels).sample
 
     def forward(self, images: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
@@ -143,6 +192,8 @@ class DenoisingDiffusion(nn.Module):
         t = torch.randint(self.timesteps, (x0.shape[0],), generator=generator)
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         x_t = self.q_sample(x0, t.to(x0.device), noise)
+        if isinstance(labels, Conditioning):
+            labels = labels.dropped(self.drop_rate, generator)
         return F.mse_loss(self.predict_noise(x_t, t.to(x0.device), labels), noise)
 
     def p_step(self, x: torch.Tensor, t: int, labels, generators: list[torch.Generator]):
@@ -223,6 +274,7 @@ class DDPMGenerator(Generator):
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)
         self.class_names: tuple[str, ...] = ()
+        self.mask_names: tuple[str, ...] = ()
         self.model: DenoisingDiffusion | None = None
 
     # -- building ---------------------------------------------------------------------
@@ -234,6 +286,22 @@ class DDPMGenerator(Generator):
     def _num_classes(self) -> int | None:
         return len(self.class_names) if self.config.class_conditional else None
 
+    def _assemble(self) -> DenoisingDiffusion:
+        """:meth:`build_model`, then label-map conditioning if the config asks for it."""
+        model = self.build_model(self._num_classes())
+        if self.config.label_maps:
+            model.condition_on_label_maps(
+                len(self.mask_names),
+                hidden=self.config.label_hidden,
+                drop_rate=self.config.label_drop_rate,
+                guidance_scale=self.config.guidance_scale,
+            )
+        return model
+
+    def uses_label_maps(self) -> bool:
+        """True when samples are drawn from label maps (:meth:`sample_from_maps`)."""
+        return self.config.label_maps
+
     # -- protocol ---------------------------------------------------------------------
     def fit(self, train_set: ImageSet, ctx: FitContext) -> None:
         if train_set.image_size != (self.config.image_size, self.config.image_size):
@@ -243,9 +311,21 @@ class DDPMGenerator(Generator):
                 f"--image-size {self.config.image_size} or --set image_size=..."
             )
         self.class_names = train_set.class_names
+        if self.config.label_maps and not train_set.has_masks:
+            raise ValueError(
+                f"{self.name}:conditioning=label-map needs a dataset with label maps "
+                f"({train_set.name} has none): use lus-phantom, or a folder dataset with a "
+                "masks/ sub-folder"
+            )
+        self.mask_names = train_set.mask_names if self.config.label_maps else ()
         torch.manual_seed(ctx.seed)
-        self.model = self.build_model(self._num_classes())
-        batches = RandomBatches(train_set, self.config.train.batch_size)
+        self.model = self._assemble()
+        batch_size = self.config.train.batch_size
+        batches = (
+            LayoutBatches(train_set, batch_size, conditional=self.config.class_conditional)
+            if self.config.label_maps
+            else RandomBatches(train_set, batch_size)
+        )
         outcome = train(self.model, batches, self.config.train, ctx, tag=self.name)
         self.model.load_state_dict(outcome.ema_state)
 
@@ -254,16 +334,51 @@ class DDPMGenerator(Generator):
         so it does not depend on ``sample_batch_size`` (only on ``seed`` and ``i``)."""
         if self.model is None:
             raise RuntimeError(f"{self.name} has no weights: call fit() or load() first")
+        if self.config.label_maps:
+            raise ValueError(
+                f"{self.name}:conditioning=label-map draws samples from label maps: "
+                "call sample_from_maps(masks, seed=...)"
+            )
         labels = self._sample_labels(n, labels)
+        return SampleBatch(self._denoise(n, seed, lambda a, b: _rows(labels, a, b)), labels)
+
+    def sample_from_maps(
+        self,
+        masks: torch.Tensor,
+        *,
+        seed: int,
+        labels: torch.Tensor | None = None,
+        sources: tuple[str, ...] | None = None,
+    ) -> SampleBatch:
+        """One image per ``N×H×W`` label map (values index the training ``mask_names``).
+
+        ``sources``: the names of the real images the maps belong to; recorded so paired
+        metrics pair each sample with that image (``pairing="label-map"``).
+        """
+        if self.model is None or not self.config.label_maps:
+            raise RuntimeError(f"{self.name} is not a fitted label-map-conditioned model")
+        n = masks.shape[0]
+        labels = self._sample_labels(n, labels)
+        layouts = one_hot_layout(masks, len(self.mask_names))
+
+        def condition(start: int, stop: int) -> Conditioning:
+            return Conditioning(_rows(labels, start, stop), layouts[start:stop])
+
+        images = self._denoise(n, seed, condition)
+        return SampleBatch(images, labels, sources, pairing="label-map" if sources else None)
+
+    def _denoise(self, n: int, seed: int, condition) -> torch.Tensor:
+        """``n`` images in chunks of ``sample_batch_size``; ``condition(start, stop)`` gives
+        the labels/conditioning of rows ``start:stop``. Row ``i``'s noise comes from a
+        stream seeded by ``(seed, i)``, so chunking never changes a sample."""
         chunks = []
         size = self.config.sample_batch_size
         for start in range(0, n, size):
             count = min(size, n - start)
             generators = sample_generators(seed, range(start, start + count))
-            chunk_labels = labels[start : start + count] if labels is not None else None
             shape = (count, 1, self.config.image_size, self.config.image_size)
-            chunks.append(self.model.sample(shape, chunk_labels, generators))
-        return SampleBatch(torch.cat(chunks).float(), labels)
+            chunks.append(self.model.sample(shape, condition(start, start + count), generators))
+        return torch.cat(chunks).float()
 
     def _sample_labels(self, n: int, labels: torch.Tensor | None) -> torch.Tensor | None:
         if not self.config.class_conditional:
@@ -280,9 +395,34 @@ class DDPMGenerator(Generator):
         return dict(self.model.state_dict())
 
     def state_meta(self) -> dict[str, Any]:
-        return {"class_names": list(self.class_names)}
+        return {"class_names": list(self.class_names), "mask_names": list(self.mask_names)}
 
     def restore(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self.class_names = tuple(meta["class_names"])
-        self.model = self.build_model(self._num_classes())
+        self.mask_names = tuple(meta.get("mask_names", ()))
+        self.model = self._assemble()
         self.model.load_state_dict(tensors)
+
+
+def _rows(labels: torch.Tensor | None, start: int, stop: int) -> torch.Tensor | None:
+    return None if labels is None else labels[start:stop]
+
+
+class LayoutBatches:
+    """Training batches of images with their label maps: ``(B×1×H×W, Conditioning)``.
+
+    Uniform draws with replacement, as :class:`usbench.training.RandomBatches`.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, *, conditional: bool) -> None:
+        if len(data) == 0 or data.masks is None:
+            raise ValueError("training on label maps needs a non-empty dataset with masks")
+        self.data = data
+        self.batch_size = batch_size
+        self.conditional = conditional
+
+    def batch(self, step: int, generator: torch.Generator) -> tuple[torch.Tensor, Conditioning]:
+        idx = torch.randint(len(self.data), (self.batch_size,), generator=generator)
+        layouts = one_hot_layout(self.data.masks[idx], len(self.data.mask_names))
+        labels = self.data.labels[idx] if self.conditional else None
+        return self.data.images[idx], Conditioning(labels, layouts)

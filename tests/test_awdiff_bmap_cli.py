@@ -25,13 +25,13 @@ from usbench.store import ResultStore  # noqa: E402
 
 LUS_ROOT = lus_dir()
 PHANTOM = ("-d", "lus-phantom", "--data-option", "n_per_class=3")
-LUS = ("-d", "lus", "--data-root", str(LUS_ROOT))
+LUS = ("-d", "lus-mini", "--data-root", str(LUS_ROOT))
 FALLBACK = ("--set", "text_encoder=label-embedding")
 CASES = {
     ("awdiff", "lus-phantom"): PHANTOM + FALLBACK,
     ("bmap_ddpm", "lus-phantom"): PHANTOM,
-    ("awdiff", "lus"): LUS + FALLBACK,
-    ("bmap_ddpm", "lus"): LUS,
+    ("awdiff", "lus-mini"): LUS + FALLBACK,
+    ("bmap_ddpm", "lus-mini"): LUS,
 }
 
 
@@ -59,7 +59,7 @@ def store(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("store")
     runner = CliRunner()
     for (generator, dataset), extra in CASES.items():
-        if dataset == "lus" and not has_lus():
+        if dataset == "lus-mini" and not has_lus():
             continue
         result = runner.invoke(main, _run_args(generator, folder, extra), catch_exceptions=False)
         assert result.exit_code == 0, result.output
@@ -73,7 +73,7 @@ def _runs(store: Path) -> dict[tuple[str, str], dict]:
 
 @pytest.mark.parametrize("case", list(CASES), ids=lambda c: "-".join(c))
 def test_run_lands_in_the_store(store, case):
-    if case[1] == "lus":
+    if case[1] == "lus-mini":
         require_lus()
     run = _runs(store)[case]
     scores = {s["name"]: s for s in ResultStore(store).scores() if s["run_id"] == run["run_id"]}
@@ -98,7 +98,7 @@ def test_run_lands_in_the_store(store, case):
 def _expected_probe(dataset: str, run: dict) -> str:
     """The majority probe of the run's training split, recomputed independently."""
     options = {"n_per_class": "3"} if dataset == "lus-phantom" else {}
-    root = LUS_ROOT if dataset == "lus" else None
+    root = LUS_ROOT if dataset == "lus-mini" else None
     data = open_dataset(dataset, image_size=16, root=root, options=options)
     train_idx, _ = patient_split(data, test_fraction=0.2, seed=run["seed"])
     assert len(train_idx) == run["split"]["train"]

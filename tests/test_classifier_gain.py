@@ -269,7 +269,7 @@ def test_real_lus_smoke(pocus_dir: Path):
     """2 folds on the real POCUS frames, 32 px, 1 epoch: all rows finite and in range."""
     from usbench.data import open_dataset
 
-    data = open_dataset("lus", image_size=32, root=pocus_dir, options={})
+    data = open_dataset("lus-mini", image_size=32, root=pocus_dir, options={})
     task = ClassifierGain.from_preset(
         "smoke", {"pretrained": "false", "minority_fractions": "1.0", "epochs": "1",
                   "arms": "real,real+synthetic", "synthetic_per_image": "1"}

@@ -1,9 +1,10 @@
 """Every registered dataset passes :class:`usbench.testing.DatasetConformance`.
 
 Parametrised over the entry points of ``usbench.datasets``. ``folder`` and ``busi`` load a
-tiny folder written here in the layout they expect; ``lus`` loads the shared copy of the
+tiny folder written here in the layout they expect; ``lus-mini`` loads the shared copy of the
 POCUS frames (``<repo>/../shared/data/pocus-lus`` or ``$USBENCH_SHARED/data/pocus-lus``)
-and is skipped with the reason when it is absent; ``lus-phantom`` is generated. A newly
+and is skipped with the reason when it is absent; ``lus`` reads a small fake of the upstream
+repository (a git clone made here, see ``_fake_pocus``); ``lus-phantom`` is generated. A newly
 registered dataset runs the suite with its default root.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _fake_pocus import make_clone
 from _shared import require_lus
 from PIL import Image
 
@@ -45,7 +47,7 @@ def lus_root(_factory) -> Path:
 
 
 BUSI_CLASSES = ("benign", "malignant", "normal")
-ROOTS = {"folder": folder_root, "busi": busi_root, "lus": lus_root}
+ROOTS = {"folder": folder_root, "busi": busi_root, "lus-mini": lus_root}
 OPTIONS = {"lus-phantom": {"n_per_class": "2"}}
 
 
@@ -53,9 +55,12 @@ OPTIONS = {"lus-phantom": {"n_per_class": "2"}}
 class TestEveryDataset(DatasetConformance):
     @pytest.fixture(scope="class", params=registered("datasets"))
     @classmethod
-    def case(cls, request) -> DatasetCase:
+    def case(cls, request, tmp_path_factory) -> DatasetCase:
         name = request.param
         plugin = registry("datasets").get(name)
+        if name == "lus":  # the fake clone's commit is only known once it is made
+            clone, commit = make_clone(tmp_path_factory.mktemp("pocus-upstream"))
+            return DatasetCase(plugin, lambda _factory: clone, {"commit": commit}, 32)
         root = ROOTS.get(name, lambda _factory: None)
         return DatasetCase(plugin, root, OPTIONS.get(name, {}), image_size=32)
 

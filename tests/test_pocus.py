@@ -1,4 +1,4 @@
-"""The ``lus`` dataset: shipped manifest, verified local copies, mirror and upstream fetch."""
+"""The ``lus-mini`` dataset: shipped manifest, verified local copies, mirror and upstream fetch."""
 
 from __future__ import annotations
 
@@ -102,14 +102,14 @@ def test_git_blob_sha1_matches_git():
 
 
 def test_default_cache_dir_follows_env(tmp_path):
-    assert default_cache_dir() == tmp_path / "cache" / "datasets" / "lus"
+    assert default_cache_dir() == tmp_path / "cache" / "datasets" / "lus-mini"
 
 
 # -- a local copy (--data-root) ---------------------------------------------------------
 @needs_lus
 def test_load_real_frames_from_data_root():
-    data = open_dataset("lus", image_size=32, root=LUS_DIR)
-    assert data.images.shape == (105, 1, 32, 32) and data.name == "lus"
+    data = open_dataset("lus-mini", image_size=32, root=LUS_DIR)
+    assert data.images.shape == (105, 1, 32, 32) and data.name == "lus-mini"
     assert label_counts(data) == {"covid": 40, "pneumonia": 25, "regular": 40}
     assert len(set(data.patient_ids)) == 8
     pneumonia = data.labels == data.class_names.index("pneumonia")
@@ -286,7 +286,7 @@ def test_upstream_reproduction(http_root, tmp_path):
     folder, base = http_root
     frames, sources = _fake_upstream(folder)
     cache = tmp_path / "c"
-    with pytest.warns(UserWarning, match="3 lus frame\\(s\\) reproduced"):
+    with pytest.warns(UserWarning, match="3 lus-mini frame\\(s\\) reproduced"):
         fetch_from_upstream(base, cache, frames, sources)
     still = np.asarray(Image.open(cache / "covid/still.png"))
     assert still.shape == (256, 256) and still.dtype == np.uint8

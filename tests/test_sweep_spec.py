@@ -26,7 +26,7 @@ def test_leaderboard_spec_expands_to_every_runnable_generator_on_both_datasets()
         "singan",
     }
     assert {(u.generator, u.dataset) for u in units} == {
-        (g, d) for g in generators for d in ("lus-phantom", "lus")
+        (g, d) for g in generators for d in ("lus-phantom", "lus-mini")
     }
     assert len(units) == 12 and len({u.unit_id for u in units}) == 12
     assert {(u.preset, u.seed, u.metrics, u.tasks) for u in units} == {("quick", 0, "@all", "")}

@@ -146,7 +146,7 @@ def run(
       usbench run -g ddpm -d lus-phantom --preset smoke --set train.steps=20
       usbench run -g ddpm -d lus-phantom:n_per_class=8 --preset smoke \\
           --metrics fid:layer=pool2,lpips:net=vgg,mode=paired
-      usbench run -g awdiff -d lus --data-root ~/data/pocus-lus --metrics @seed000
+      usbench run -g awdiff -d lus-mini --data-root ~/data/pocus-lus --metrics @seed000
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
       usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \\
           --task-set minority_class=pneumonia
@@ -286,6 +286,9 @@ def _attach_optional_groups() -> None:
     from usbench.sweep.cli import sweep
 
     main.add_command(sweep)
+    from usbench.data_cli import data
+
+    main.add_command(data)
     try:
         from usbench.weights_cli import weights
     except ImportError:

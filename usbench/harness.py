@@ -244,10 +244,23 @@ def _fit_or_load(gen_spec: PluginSpec, train_set, request: RunRequest, workdir: 
 
 def _sample(generator: Generator, request: RunRequest, train_set, test_set) -> SampleBatch:
     n = request.n_samples or max(16, len(test_set) if test_set is not None else len(train_set))
+    if generator.uses_label_maps():
+        return sample_from_label_maps(generator, n, request.seed, test_set or train_set)
     labels = None
     if generator.capabilities.class_conditional:
         labels = torch.arange(n) % len(train_set.class_names)
     return generator.sample(n, seed=request.seed, labels=labels)
+
+
+def sample_from_label_maps(generator: Generator, n: int, seed: int, maps: ImageSet) -> SampleBatch:
+    """Seed 002's paired protocol: sample ``i`` is drawn from the label map of real image
+    ``i mod len(maps)`` (the held-out split when there is one) and paired with it."""
+    if not maps.has_masks:
+        raise ValueError(f"{maps.name} has no label maps to sample from")
+    rows = torch.arange(n) % len(maps)
+    labels = maps.labels[rows] if generator.capabilities.class_conditional else None
+    sources = tuple(maps.names[int(i)] for i in rows)
+    return generator.sample_from_maps(maps.masks[rows], seed=seed, labels=labels, sources=sources)
 
 
 def run_tasks(
@@ -334,6 +347,7 @@ def write_run_folder(
         meta = {
             "labels": None if samples.labels is None else samples.labels.tolist(),
             "sources": None if samples.sources is None else list(samples.sources),
+            "pairing": samples.pairing,
         }
         atomic_write_text(tmp / "samples.json", json.dumps(meta, indent=2))
         atomic_write_text(tmp / "config.json", json.dumps(row.config, indent=2))

@@ -101,11 +101,12 @@ def seed002_stats_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> 
         pub_cols = list(dict.fromkeys(zip(published["dataset"], published["method"], strict=True)))
     columns = [(f"{g} ({d})", None) for d, g in ours]
     columns += [(f"{m} ({d})†", None) for d, m in pub_cols]
+    pairing = _pairings(metrics, ours)
     table = PaperTable(
         table_caption(
             "LPIPS, SSIM and PSNR over generated images: mean, std and range",
             metrics,
-            "† published numbers, not comparable",
+            f"pairs: {pairing}; † published numbers, not comparable",
         ),  # fmt: skip
         ["Metric", "Statistic"],
         columns,
@@ -118,6 +119,17 @@ def seed002_stats_table(frame: pd.DataFrame, published: pd.DataFrame | None) -> 
                       for d, m in pub_cols]  # fmt: skip
             table.rows.append(([name.upper() if stat == "mean" else "", label], cells))
     return table
+
+
+def _pairings(metrics: pd.DataFrame, ours) -> str:
+    """How each column's images were paired with real ones (seed 002: by label map)."""
+    if metrics.empty or "pairing" not in metrics:
+        return "none"
+    said = []
+    for d, g in ours:
+        rule = metrics[(metrics["dataset"] == d) & (metrics["generator"] == g)]["pairing"]
+        said.append(f"{g} ({d}) by {rule.iloc[0] or 'unknown'}")
+    return ", ".join(said) or "none"
 
 
 def _stat_cell(frame, dataset, generator, metric, stat) -> Cell | None:

@@ -22,7 +22,7 @@ Environment variables:
     Any of ``1/true/yes/on``: never download (weights, hub models); ``HF_HUB_OFFLINE``
     has the same effect.
 ``USBENCH_LUS_MIRROR``
-    A mirror of the processed ``lus`` data set layout, tried before the upstream files.
+    A mirror of the processed ``lus-mini`` data set layout, tried before the upstream files.
 ``USBENCH_PUBLISHED_CSV``
     A replacement for the packaged table of the seed papers' published numbers.
 ``USBENCH_DEBUG``

@@ -160,6 +160,24 @@ class Generator(Plugin, ABC):
         an unconditional generator ignores them and returns ``labels=None``.
         """
 
+    def uses_label_maps(self) -> bool:
+        """True when samples are drawn from label maps: the harness then calls
+        :meth:`sample_from_maps` with the held-out images' maps instead of :meth:`sample`."""
+        return False
+
+    def sample_from_maps(
+        self,
+        masks: torch.Tensor,
+        *,
+        seed: int,
+        labels: torch.Tensor | None = None,
+        sources: tuple[str, ...] | None = None,
+    ) -> SampleBatch:
+        """One image per ``N×H×W`` int64 label map; ``sources`` names the real image of each
+        map (recorded in the batch with ``pairing="label-map"``). Only generators whose
+        :meth:`uses_label_maps` is true implement it."""
+        raise NotImplementedError(f"{self.name} does not sample from label maps")
+
     @abstractmethod
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor needed to sample again (usually EMA weights), flat names → tensors."""

@@ -18,11 +18,15 @@ class SampleBatch:
         sources: ``N`` names of the real training image each sample was derived from
             (single-image models, image-guided sampling), or ``None``. Paired metrics
             pair a sample with this image; it is never guessed from file order.
+        pairing: how ``sources`` relate to the samples: ``None`` (derived from that
+            training image) or ``"label-map"`` (generated from that real image's label
+            map, which may be a held-out image: seed 002's paired protocol).
     """
 
     images: torch.Tensor
     labels: torch.Tensor | None = None
     sources: tuple[str, ...] | None = None
+    pairing: str | None = None
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
@@ -53,4 +57,6 @@ class SampleBatch:
         sources = None
         if all(b.sources is not None for b in batches):
             sources = tuple(s for b in batches for s in b.sources)
-        return SampleBatch(torch.cat([b.images for b in batches]), labels, sources)
+        pairings = {b.pairing for b in batches}
+        pairing = pairings.pop() if len(pairings) == 1 and sources is not None else None
+        return SampleBatch(torch.cat([b.images for b in batches]), labels, sources, pairing)

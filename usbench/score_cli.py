@@ -62,7 +62,7 @@ def score(
     Examples:
       usbench score data/real my_samples --metrics fid,kid
       usbench score data/real my_samples --image-size 256 --json
-      usbench score --samples my_samples --dataset lus --data-root ~/data/pocus-lus \\
+      usbench score --samples my_samples --dataset lus-mini --data-root ~/data/pocus-lus \\
           --name my-gan --description "StyleGAN2, 10k steps" --metrics @default
     """
     if samples is not None:

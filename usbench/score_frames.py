@@ -24,7 +24,8 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     metric), averaged over runs: ``value`` = mean over runs, ``spread`` = std over runs
     when there are several, else the run's own spread; ``n`` = smallest N; ``runs``;
     ``steps`` (the generator's ``steps`` setting, "" if it has none); ``per_sample``
-    pooled over runs; ``variant`` of the first run."""
+    pooled over runs; ``variant`` and ``pairing`` (paired metrics: ``source``,
+    ``label-map`` or ``nearest-train``; "" otherwise) of the first run."""
     runs = {r["run_id"]: r for r in store.runs()}
     records = []
     for s in store.scores():
@@ -44,7 +45,8 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
                         "setting": setting, "class": cls, "metric": metric, "steps": steps,
                         "value": s["value"], "spread": s["spread"], "n": s["n"],
                         "hib": bool(s["higher_is_better"]), "variant": s["variant"],
-                        "per_sample": s["per_sample"]})  # fmt: skip
+                        "per_sample": s["per_sample"],
+                        "pairing": (s.get("details") or {}).get("pairing", "")})  # fmt: skip
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return frame
@@ -70,5 +72,6 @@ def _over_runs(frame: pd.DataFrame) -> pd.DataFrame:
                     "value": group["value"].mean(),
                     "spread": group["value"].std(ddof=1) if many else group["spread"].iloc[0],
                     "n": int(group["n"].min()), "runs": len(group), "hib": group["hib"].iloc[0],
-                    "variant": group["variant"].iloc[0], "per_sample": pooled or None})  # fmt: skip
+                    "variant": group["variant"].iloc[0], "per_sample": pooled or None,
+                    "pairing": group["pairing"].iloc[0]})  # fmt: skip
     return pd.DataFrame.from_records(out)

@@ -1,9 +1,12 @@
 """Pair every generated image with its real counterpart, for paired metrics.
 
-Two rules, and the name of the rule is part of every paired score's variant:
+Three rules, and the name of the rule is part of every paired score's variant:
 
 * ``"source"`` — the sample carries the name of the training image it was derived from
   (``SampleBatch.sources``); its counterpart is ``train.images[train.index_of(name)]``.
+* ``"label-map"`` — the sample was generated from a real image's label map (seed 002's
+  protocol; ``SampleBatch.pairing == "label-map"``); its counterpart is that image,
+  looked up in the held-out split first, then in training.
 * ``"nearest-train"`` — the sample carries no source; its counterpart is the training
   image nearest to it in pixel L2 distance (ties go to the lower training index). This
   rewards memorisation, so it is a fidelity proxy only; report it as such.
@@ -18,6 +21,7 @@ from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
 SOURCE = "source"
+LABEL_MAP = "label-map"
 NEAREST_TRAIN = "nearest-train"
 
 
@@ -26,13 +30,15 @@ def pair_with_real(inputs: EvalInputs) -> tuple[torch.Tensor, str]:
 
     Returns ``(real, pairing)``: ``real`` is ``N×1×H×W`` float32 in [0, 1], row ``i``
     the counterpart of ``inputs.generated.images[i]``; ``pairing`` is ``"source"`` or
-    ``"nearest-train"`` (see the module docstring).
+    ``"nearest-train"`` or ``"label-map"`` (see the module docstring).
     """
-    return pair_images(inputs.generated, inputs.train)
+    return pair_images(inputs.generated, inputs.train, inputs.heldout)
 
 
-def pair_images(generated: SampleBatch, train: ImageSet) -> tuple[torch.Tensor, str]:
-    """:func:`pair_with_real` on its two parts."""
+def pair_images(
+    generated: SampleBatch, train: ImageSet, heldout: ImageSet | None = None
+) -> tuple[torch.Tensor, str]:
+    """:func:`pair_with_real` on its parts."""
     if len(train) == 0:
         raise ValueError("no training images to pair the samples with")
     if generated.images.shape[2:] != train.images.shape[2:]:
@@ -40,10 +46,20 @@ def pair_images(generated: SampleBatch, train: ImageSet) -> tuple[torch.Tensor, 
             f"generated images are {tuple(generated.images.shape[2:])} but training images "
             f"are {tuple(train.images.shape[2:])}; sample at the training image size"
         )
+    if generated.sources is not None and generated.pairing == LABEL_MAP:
+        pools = [d for d in (heldout, train) if d is not None]
+        return torch.stack([_find(name, pools) for name in generated.sources]), LABEL_MAP
     if generated.sources is not None:
         index = torch.tensor([train.index_of(name) for name in generated.sources])
         return train.images[index].contiguous(), SOURCE
     return train.images[nearest_train_indices(generated.images, train.images)], NEAREST_TRAIN
+
+
+def _find(name: str, pools: list[ImageSet]) -> torch.Tensor:
+    for pool in pools:
+        if name in pool.names:
+            return pool.images[pool.index_of(name)]
+    raise KeyError(f"no real image named {name!r} for a label-map sample")
 
 
 def nearest_train_indices(

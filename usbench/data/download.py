@@ -8,6 +8,7 @@ offline machine learns within seconds what to do instead.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 import urllib.error
@@ -77,6 +78,13 @@ def download_verified(
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def fetch_bytes(url: str) -> bytes:
+    """The body of ``url`` (small documents only); :class:`DownloadError` on failure."""
+    buffer = io.BytesIO()
+    _stream(url, buffer)
+    return buffer.getvalue()
 
 
 def _stream(url: str, handle) -> None:

@@ -2,8 +2,10 @@
 
 Two layouts, checked in this order:
 
-1. ``PATH/manifest.csv`` with columns ``file,label`` and optionally ``patient_id`` and
-   ``probe``. When present it is the authority: exactly the listed files are loaded
+1. ``PATH/manifest.csv`` with columns ``file,label`` and optionally ``patient_id``,
+   ``probe`` and ``mask`` (a label-map file per image: integer class indices, cropped
+   and resized with nearest neighbour like its image; class names from the ``mask_names``
+   setting). When present it is the authority: exactly the listed files are loaded
    (paths relative to ``PATH``), and nothing else in the folder is looked at.
 2. Class subfolders ``PATH/<class>/**/*.png`` (any of
    :data:`usbench.data.imageio.IMAGE_SUFFIXES`); class names are the sorted subfolder
@@ -29,6 +31,8 @@ import torch
 
 from usbench.data.imageio import DEFAULT_RESIZE, RESIZE_MODES, is_image_file, load_stack
 from usbench.data.imageset import ImageSet
+from usbench.data.label_maps import load_label_maps
+from usbench.data.label_maps import mask_names as names_of_masks
 from usbench.protocols import DatasetSource
 
 MANIFEST_NAME = "manifest.csv"
@@ -41,10 +45,13 @@ class FolderConfig:
     path: the folder (also given as the value after ``folder:``, or as ``--data-root``).
     resize: how an image becomes a square: center-crop+lanczos, center-crop+bilinear or
         none (images already square).
+    mask_names: names of the label-map classes, ``;``-separated in value order
+        (``"background;lesion"``); empty: ``0``, ``1``, ... from the values.
     """
 
     path: str = ""
     resize: Literal[RESIZE_MODES] = DEFAULT_RESIZE
+    mask_names: str = ""
 
 
 class DatasetLayoutError(ValueError):
@@ -57,13 +64,15 @@ class FileTable:
 
     files: paths relative to the dataset root (POSIX form, used as image names).
     labels: class name of each file. patient_ids: ``None`` when unknown.
-    probes: ``None`` when unknown.
+    probes: ``None`` when unknown. masks: label-map file of each image (relative to the
+    root), or ``None``.
     """
 
     files: tuple[str, ...]
     labels: tuple[str, ...]
     patient_ids: tuple[str, ...] | None
     probes: tuple[str, ...] | None
+    masks: tuple[str, ...] | None = None
 
 
 class FolderDataset(DatasetSource):
@@ -91,7 +100,13 @@ class FolderDataset(DatasetSource):
             )
         root = _check_root(Path(self.config.path) if self.config.path else root)
         table = scan_folder(root)
-        return build_imageset(table, root, image_size=image_size, resize=self.config.resize)
+        return build_imageset(
+            table,
+            root,
+            image_size=image_size,
+            resize=self.config.resize,
+            mask_names=self.config.mask_names,
+        )
 
 
 def _check_root(root: Path | None) -> Path:
@@ -135,6 +150,7 @@ def read_manifest(manifest: Path) -> FileTable:
         labels=tuple(r["label"].strip() for r in rows),
         patient_ids=tuple(r["patient_id"].strip() for r in rows) if has_patients else None,
         probes=tuple(r["probe"].strip() for r in rows) if "probe" in columns else None,
+        masks=tuple(r["mask"].strip() for r in rows) if "mask" in columns else None,
     )
 
 
@@ -153,11 +169,13 @@ def _check_manifest_rows(manifest: Path, rows: list[dict[str, str]]) -> None:
         if file in seen:
             raise DatasetLayoutError(f"{manifest} line {line}: {file} is listed twice")
         seen.add(file)
-        if not (root / file).is_file():
-            raise DatasetLayoutError(
-                f"{manifest} line {line}: {root / file} does not exist; fix the path "
-                "(relative to the manifest's folder) or remove the row."
-            )
+        for column in ("file", "mask"):
+            value = (row.get(column) or "").strip() if column in row else None
+            if value is not None and not (root / value).is_file():
+                raise DatasetLayoutError(
+                    f"{manifest} line {line}: {column} {root / value} does not exist; fix "
+                    "the path (relative to the manifest's folder) or remove the row."
+                )
 
 
 def _scan_class_folders(root: Path) -> FileTable:
@@ -206,12 +224,19 @@ def _table(root: Path, per_class: dict[str, list[Path]]) -> FileTable:
 
 
 def build_imageset(
-    table: FileTable, root: Path, *, image_size: int, resize: str, name: str | None = None
+    table: FileTable,
+    root: Path,
+    *,
+    image_size: int,
+    resize: str,
+    name: str | None = None,
+    mask_names: str = "",
 ) -> ImageSet:
     """Load the files of ``table`` (relative to ``root``) into an :class:`ImageSet`.
 
     Class names are the sorted distinct labels. Missing patient ids → one patient per
-    image, with a warning.
+    image, with a warning. Label maps (``table.masks``) are loaded with
+    :mod:`usbench.data.label_maps`; ``mask_names`` as in :class:`FolderConfig`.
     """
     class_names = tuple(sorted(set(table.labels)))
     index = {c: i for i, c in enumerate(class_names)}
@@ -233,7 +258,15 @@ def build_imageset(
         names=table.files,
         name=name or f"folder:{root}",
         probes=table.probes or (),
+        **_label_maps(table, root, image_size, resize, mask_names),
     )
+
+
+def _label_maps(table: FileTable, root: Path, image_size: int, resize: str, declared: str):
+    if table.masks is None:
+        return {}
+    maps = load_label_maps([root / m for m in table.masks], image_size, resize=resize)
+    return {"masks": torch.from_numpy(maps), "mask_names": names_of_masks(declared, maps)}
 
 
 def label_counts(data: ImageSet) -> dict[str, int]:

@@ -23,6 +23,9 @@ class ImageSet:
             samples refer to their source image by this name.
         name: dataset name as registered (``lus-phantom``, ``folder:/data/x``, ...).
         probes: ``N`` probe geometries (``"convex"``, ``"linear"`` or ``""`` if unknown).
+        masks: optional ``N×H×W`` int64 label maps (segmentation), values index
+            ``mask_names``; resized with nearest neighbour, never interpolated.
+        mask_names: name of each label-map class (``()`` without masks).
     """
 
     images: torch.Tensor
@@ -32,6 +35,8 @@ class ImageSet:
     names: tuple[str, ...]
     name: str
     probes: tuple[str, ...] = field(default=())
+    masks: torch.Tensor | None = None
+    mask_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
@@ -51,6 +56,23 @@ class ImageSet:
             raise ValueError("probes must have one entry per image")
         if n and (int(self.labels.min()) < 0 or int(self.labels.max()) >= len(self.class_names)):
             raise ValueError("labels must index class_names")
+        self._check_masks()
+
+    def _check_masks(self) -> None:
+        if self.masks is None:
+            if self.mask_names:
+                raise ValueError("mask_names given without masks")
+            return
+        n, _, h, w = self.images.shape
+        if self.masks.shape != (n, h, w) or self.masks.dtype != torch.int64:
+            raise ValueError(f"masks must be {n}×{h}×{w} int64, got {tuple(self.masks.shape)}")
+        if n and (int(self.masks.min()) < 0 or int(self.masks.max()) >= len(self.mask_names)):
+            raise ValueError("mask values must index mask_names")
+
+    @property
+    def has_masks(self) -> bool:
+        """True when every image carries a label map."""
+        return self.masks is not None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -71,6 +93,8 @@ class ImageSet:
             names=tuple(self.names[i] for i in idx),
             name=self.name,
             probes=tuple(self.probes[i] for i in idx),
+            masks=None if self.masks is None else self.masks[idx].contiguous(),
+            mask_names=self.mask_names,
         )
 
     def index_of(self, name: str) -> int:
@@ -81,7 +105,8 @@ class ImageSet:
             raise KeyError(f"no image named {name!r} in {self.name}") from None
 
     def content_hash(self) -> str:
-        """sha256 over pixels (quantised to 8 bits), labels, class names and patient ids.
+        """sha256 over pixels (quantised to 8 bits), labels, class names, patient ids and,
+        when present, the label maps and their class names.
 
         Quantising makes the hash independent of float round-off in loaders while still
         changing when any image changes visibly.
@@ -93,4 +118,7 @@ class ImageSet:
         h.update(self.labels.numpy().astype(np.int64).tobytes())
         h.update("\x00".join(self.patient_ids).encode())
         h.update("\x00".join(self.names).encode())
+        if self.masks is not None:
+            h.update(repr(self.mask_names).encode())
+            h.update(self.masks.numpy().astype(np.uint8).tobytes())
         return h.hexdigest()

@@ -40,6 +40,7 @@ from usbench.data.phantom_anatomy import (
     PhantomParams,
     PhantomTruth,
 )
+from usbench.data.phantom_labels import LABEL_NAMES
 from usbench.data.phantom_render import render_phantom
 from usbench.protocols import DatasetSource
 
@@ -203,8 +204,9 @@ class LUSPhantom(DatasetSource):
     """The embedded procedural lung-ultrasound phantom (offline, deterministic by seed).
 
     Settings: :class:`PhantomConfig`. The anatomy and the truth do not depend on the
-    renderer. Image ``i`` has label ``i % n_classes``, patient id ``phantom-<seed>-<i>``
-    and name ``phantom/<i:05d>``.
+    renderer. Every image carries its anatomy label map (``masks``, classes
+    :data:`usbench.data.phantom_labels.LABEL_NAMES`). Image ``i`` has label
+    ``i % n_classes``, patient id ``phantom-<seed>-<i>`` and name ``phantom/<i:05d>``.
     """
 
     name = "lus-phantom"
@@ -238,6 +240,8 @@ class LUSPhantom(DatasetSource):
             names=tuple(f"phantom/{i:05d}" for i in range(count)),
             name=self.name,
             probes=tuple(r[1].geometry for r in rendered),
+            masks=torch.from_numpy(np.stack([r[1].labels for r in rendered])),
+            mask_names=LABEL_NAMES,
         )
         return data, [r[1] for r in rendered]
 

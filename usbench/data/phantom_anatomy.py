@@ -106,6 +106,7 @@ class PhantomTruth:
     r_min, r_max: fan radii in px (convex) or ``None``.
     half_angle: fan half-angle in radians (convex) or ``None``.
     mask: ``H×W`` bool, True inside the imaged region (all True for linear).
+    labels: ``H×W`` int64 anatomy label map (:data:`usbench.data.phantom_labels.LABEL_NAMES`).
     """
 
     geometry: str
@@ -121,6 +122,7 @@ class PhantomTruth:
     r_max: float | None
     half_angle: float | None
     mask: np.ndarray
+    labels: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -260,12 +262,29 @@ def _b_line_cover(n: int, s: np.ndarray, ribs, rng) -> tuple[np.ndarray, np.ndar
     return cover, positions, width
 
 
-def anatomy(params: PhantomParams, rng: np.random.Generator):
+@dataclass(frozen=True, eq=False)
+class Anatomy:
+    """One phantom's anatomy on the scan grid (depth × scan line).
+
+    echo: echogenicity. b_pos, b_width: B-line centres and width (lateral scan units,
+    [-1, 1]). a_depths: nominal A-line depths (fractions of the imaging depth). ribs:
+    ``(centre, half-width)`` per rib. pleura_z: ``1×lines`` pleural depth per scan line.
+    b_cover: B-line weight per grid cell (≈ 1 on a line).
+    """
+
+    echo: np.ndarray
+    b_pos: np.ndarray
+    b_width: float
+    a_depths: list[float]
+    ribs: list[tuple[float, float]]
+    pleura_z: np.ndarray
+    b_cover: np.ndarray
+
+
+def anatomy(params: PhantomParams, rng: np.random.Generator) -> Anatomy:
     """Echogenicity on the scan grid plus the scan-unit facts needed for the truth."""
     nz, nl = scan_shape(params)
-    z, s = np.meshgrid(
-        (np.arange(nz) + 0.5) / nz, (np.arange(nl) + 0.5) / nl * 2 - 1, indexing="ij"
-    )
+    z, s = scan_grid(params)
     zp = params.pleura_depth
     echo = _soft_tissue(z, s, zp, rng)
     pleura_z = _pleura_profile(s[0], zp, rng)[None, :]
@@ -283,7 +302,15 @@ def anatomy(params: PhantomParams, rng: np.random.Generator):
         echo = echo + 5.0 * 0.5**k * a_line * (1 - np.clip(2.0 * b_cover, 0, 1))
     echo = echo + rng.uniform(3.0, 6.0) * b_cover * below * (z > pleura_z + 0.003)
     echo = _apply_ribs(echo, z, s, zp, ribs)
-    return echo, b_pos, b_width, a_depths, ribs
+    return Anatomy(echo, b_pos, b_width, a_depths, ribs, pleura_z, b_cover)
+
+
+def scan_grid(params: PhantomParams) -> tuple[np.ndarray, np.ndarray]:
+    """Depth fraction ``z`` and lateral position ``s`` ∈ [-1, 1] of every scan-grid cell."""
+    nz, nl = scan_shape(params)
+    return np.meshgrid(
+        (np.arange(nz) + 0.5) / nz, (np.arange(nl) + 0.5) / nl * 2 - 1, indexing="ij"
+    )
 
 
 def _apply_ribs(echo, z, s, zp, ribs) -> np.ndarray:
@@ -307,5 +334,4 @@ def echogenicity_map(params: PhantomParams, rng: np.random.Generator) -> np.ndar
     same state, this is exactly the anatomy that :func:`render_phantom` speckles (it
     consumes the rng first).
     """
-    scan, *_ = anatomy(params, rng)
-    return scan_convert(scan, params)
+    return scan_convert(anatomy(params, rng).echo, params)

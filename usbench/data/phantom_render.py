@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from usbench.data.phantom_anatomy import (
+    Anatomy,
     PhantomParams,
     PhantomTruth,
     anatomy,
@@ -23,6 +24,7 @@ from usbench.data.phantom_anatomy import (
     scan_coordinates,
     scan_shape,
 )
+from usbench.data.phantom_labels import label_map
 
 _DISPLAY_TOP_DB = 25.0  # envelope level (dB re a unit echogenicity) shown as white
 
@@ -122,7 +124,8 @@ def render_phantom(
     params: PhantomParams, rng: np.random.Generator
 ) -> tuple[np.ndarray, PhantomTruth]:
     """Render one phantom image: ``size×size`` float32 in [0, 1] and its ground truth."""
-    echo, b_pos, b_width, a_depths, ribs = anatomy(params, rng)
+    parts = anatomy(params, rng)
+    echo = parts.echo
     if params.speckle == "rayleigh":
         env = speckle_envelope(echo, _psf_px(params), rng)
     elif params.speckle == "simus":
@@ -132,13 +135,15 @@ def render_phantom(
     z_frac = (np.arange(echo.shape[0]) + 0.5) / echo.shape[0]
     env = env * 10.0 ** (depth_gain_db(params, z_frac)[:, None] / 20.0)
     image = log_compress(scan_convert(env, params), params)
-    truth = _truth(params, b_pos, b_width, a_depths, ribs)
+    truth = _truth(params, parts)
     return np.where(truth.mask, image, 0.0).astype(np.float32), truth
 
 
-def _truth(params, b_pos, b_width, a_depths, ribs) -> PhantomTruth:
-    """Convert scan-unit facts into image coordinates."""
+def _truth(params: PhantomParams, parts: Anatomy) -> PhantomTruth:
+    """Convert scan-unit facts into image coordinates, with the label map."""
+    b_pos, b_width, a_depths, ribs = parts.b_pos, parts.b_width, parts.a_depths, parts.ribs
     *_, inside = scan_coordinates(params)
+    labels = label_map(params, parts)
     n = params.size
     spans = tuple((c - hw, c + hw) for c, hw in ribs)
     if params.geometry == "linear":
@@ -147,7 +152,7 @@ def _truth(params, b_pos, b_width, a_depths, ribs) -> PhantomTruth:
         return PhantomTruth(
             "linear", len(b_pos), tuple(col(b) for b in b_pos), b_width * n / 2.0,
             int(round(row(params.pleura_depth))), None, tuple(row(d) for d in a_depths),
-            tuple((col(a), col(b)) for a, b in spans), None, None, None, None, inside,
+            tuple((col(a), col(b)) for a, b in spans), None, None, None, None, inside, labels,
         )  # fmt: skip
     ax, ay, r_min, r_max, half = fan_layout(params)
     rad = lambda zf: float(r_min + zf * (r_max - r_min))  # noqa: E731
@@ -155,5 +160,5 @@ def _truth(params, b_pos, b_width, a_depths, ribs) -> PhantomTruth:
         "convex", len(b_pos), tuple(float(b * half) for b in b_pos), float(b_width * half),
         None, rad(params.pleura_depth), tuple(rad(d) for d in a_depths),
         tuple((float(a * half), float(b * half)) for a, b in spans),
-        (float(ax), float(ay)), float(r_min), float(r_max), float(half), inside,
+        (float(ax), float(ay)), float(r_min), float(r_max), float(half), inside, labels,
     )  # fmt: skip

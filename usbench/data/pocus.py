@@ -1,4 +1,4 @@
-"""``lus``: the CC-BY subset of the public POCUS lung ultrasound data (Born et al. 2021).
+"""``lus-mini``: 105 CC-BY frames of the public POCUS lung ultrasound data (Born et al. 2021).
 
 105 frames, 256×256 8-bit grayscale, classes ``covid`` (40), ``pneumonia`` (25) and
 ``regular`` (40), 8 patients; attribution for every frame is in the shipped manifest.
@@ -17,7 +17,7 @@ Where the frames come from, first match wins:
 1. ``root`` (``--data-root DIR``): an existing copy in the processed layout
    (``DIR/covid/*.png``...). Every frame is checked against the shipped sha256; any
    missing or different file is refused (nothing in the user's folder is deleted).
-2. The cache ``$USBENCH_CACHE/datasets/lus`` (default ``~/.cache/usbench/datasets/lus``),
+2. The cache ``$USBENCH_CACHE/datasets/lus-mini`` (default ``~/.cache/usbench/datasets/lus-mini``),
    re-verified on every load; a cached frame with the wrong digest is deleted and fetched
    again.
 3. A mirror of the processed layout (option ``mirror=URL`` or ``$USBENCH_LUS_MIRROR``;
@@ -79,7 +79,7 @@ REPRODUCED_NAME = "reproduced.json"
 
 @dataclass(frozen=True)
 class POCUSConfig:
-    """Settings of ``lus``.
+    """Settings of ``lus-mini``.
 
     resize: how a frame becomes a square: center-crop+lanczos, center-crop+bilinear or
         none (frames already square).
@@ -156,19 +156,19 @@ def shipped_sources() -> dict[str, LUSSource]:
 
 
 def default_cache_dir() -> Path:
-    """``$USBENCH_CACHE/datasets/lus`` (see :func:`usbench.paths.dataset_dir`)."""
-    return paths.dataset_dir("lus")
+    """``$USBENCH_CACHE/datasets/lus-mini`` (see :func:`usbench.paths.dataset_dir`)."""
+    return paths.dataset_dir("lus-mini")
 
 
 class POCUSLung(DatasetSource):
-    """The ``lus`` dataset; see the module docstring for where frames come from.
+    """The ``lus-mini`` dataset; see the module docstring for where frames come from.
 
-    ``load(image_size=64)`` → ImageSet ``lus`` of 105 images ``105×1×64×64`` float32 in
+    ``load(image_size=64)`` → ImageSet ``lus-mini`` of 105 images ``105×1×64×64`` float32 in
     [0, 1], classes ``("covid", "pneumonia", "regular")``, 8 patient ids, probes.
     Settings: :class:`POCUSConfig`.
     """
 
-    name: ClassVar[str] = "lus"
+    name: ClassVar[str] = "lus-mini"
     Config: ClassVar[type] = POCUSConfig
     description: ClassVar[str] = (
         "POCUS lung ultrasound, CC-BY subset: 105 frames, covid/pneumonia/regular, 8 patients."
@@ -214,7 +214,7 @@ def verify_copy(root: Path, frames: Sequence[LUSFrame]) -> None:
     ]
     if missing or changed:
         raise DatasetIntegrityError(
-            f"{root} is not the pinned lus copy: {len(missing)} frame(s) missing "
+            f"{root} is not the pinned lus-mini copy: {len(missing)} frame(s) missing "
             f"{missing[:3]}, {len(changed)} with a different sha256 {changed[:3]}. Restore "
             "the original files, or drop --data-root to download a verified copy."
         )
@@ -281,7 +281,7 @@ def fetch_from_upstream(
     atomic_write_text(cache / REPRODUCED_NAME, json.dumps(reproduced, indent=1, sort_keys=True))
     if differing:
         warnings.warn(
-            f"{differing} lus frame(s) reproduced from the upstream files differ "
+            f"{differing} lus-mini frame(s) reproduced from the upstream files differ "
             "bitwise from the reference copy (codec/resampler build); their digests are in "
             f"{cache / REPRODUCED_NAME}. Results carry a different dataset content hash.",
             stacklevel=3,
@@ -361,10 +361,10 @@ def _write_local_manifest(cache: Path, frames: Sequence[LUSFrame]) -> None:
 
 def _unavailable_message(cache: Path, err: Exception) -> str:
     return (
-        f"The lus dataset is not in {cache} and could not be downloaded ({err}). Provide it "
+        f"The lus-mini dataset is not in {cache} and could not be downloaded ({err}). Provide it "
         "in one of these ways: (1) --data-root DIR with a processed copy (DIR/covid, "
         "DIR/pneumonia, DIR/regular, 256×256 PNGs as listed in usbench/data/"
-        f"{MANIFEST_RESOURCE}); (2) {MIRROR_ENV}=URL (or the lus dataset option mirror=URL) "
+        f"{MANIFEST_RESOURCE}); (2) {MIRROR_ENV}=URL (or the lus-mini dataset option mirror=URL) "
         "pointing at such a copy, file:// works; (3) copy the source files of "
         f"{SOURCES_RESOURCE} from https://github.com/{UPSTREAM_REPO}/tree/{UPSTREAM_COMMIT} "
         f"into {cache / 'upstream'} keeping their data/... paths, then load again."

@@ -12,7 +12,7 @@ from usbench.config import ConfigError, parse_assignments
 _EXAMPLES = """
 \b
 Examples:
-  usbench sweep leaderboards/sweep.toml --data-root lus=~/data/pocus-lus
+  usbench sweep leaderboards/sweep.toml --data-root lus-mini=~/data/pocus-lus
   usbench sweep spec.toml --executor local --max-parallel 2
   usbench sweep spec.toml --executor slurm --slurm-partition gpu --slurm-gres gpu:1 \\
       --time-min 720 --mem-gb 32 --cpus 8 --slurm-option qos=long
@@ -55,7 +55,7 @@ def _spec_options(func):
             "data_roots",
             multiple=True,
             metavar="DATASET=PATH",
-            help="Local copy of a dataset; repeatable (e.g. lus=~/data/pocus-lus).",
+            help="Local copy of a dataset; repeatable (e.g. lus-mini=~/data/pocus-lus).",
         ),
         store_option,
     ]

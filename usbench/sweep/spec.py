@@ -21,7 +21,7 @@ Example (``leaderboards/sweep.toml`` is a full one)::
     pretrained = "false"
 
     [data_roots]     # dataset name -> local copy (relative to the spec file)
-    lus = "../data/pocus-lus"
+    lus-mini = "../data/pocus-lus"
 
 Each grid point is a :class:`usbench.sweep.units.Unit`. The spec is checked before
 anything is submitted: unknown keys, unknown plugins and bad settings fail at once.

@@ -10,14 +10,21 @@ from usbench.protocols import Capabilities, EvalInputs
 from usbench.samples import SampleBatch
 
 
-def tiny_dataset(image_size: int = 16, n: int = 8, num_classes: int = 2, seed: int = 0) -> ImageSet:
+def tiny_dataset(
+    image_size: int = 16, n: int = 8, num_classes: int = 2, seed: int = 0, masks: bool = False
+) -> ImageSet:
     """``n`` smooth, ultrasound-like toy images (bright band + speckle), ``num_classes``
-    classes alternating, one patient per image. Deterministic by ``seed``."""
+    classes alternating, one patient per image. Deterministic by ``seed``.
+
+    ``masks=True`` adds label maps: 1 on the bright band (within 1.5 band widths), else 0
+    (classes ``background``, ``band``)."""
     rng = np.random.default_rng(seed)
     rows = np.linspace(0.0, 1.0, image_size, dtype=np.float32)[:, None]
-    images = []
+    images, maps = [], []
     for i in range(n):
-        band = np.exp(-(((rows - 0.3 - 0.1 * (i % num_classes)) / 0.08) ** 2))
+        centre = 0.3 + 0.1 * (i % num_classes)
+        band = np.exp(-(((rows - centre) / 0.08) ** 2))
+        maps.append(np.broadcast_to(np.abs(rows - centre) < 0.12, (image_size, image_size)))
         speckle = rng.rayleigh(0.25, (image_size, image_size)).astype(np.float32)
         image = np.clip(0.2 + 0.6 * band * np.ones((1, image_size)) + 0.3 * speckle, 0, 1)
         images.append(image * np.exp(-1.5 * rows))
@@ -28,6 +35,8 @@ def tiny_dataset(image_size: int = 16, n: int = 8, num_classes: int = 2, seed: i
         patient_ids=tuple(f"patient{i}" for i in range(n)),
         names=tuple(f"tiny/{i:03d}" for i in range(n)),
         name="tiny",
+        masks=torch.from_numpy(np.stack(maps).astype(np.int64)) if masks else None,
+        mask_names=("background", "band") if masks else (),
     )
 
 
@@ -67,3 +76,21 @@ class CopyGenerator:
         noise = 0.05 * torch.rand(n, *self.train.images.shape[1:], generator=gen)
         images = (self.train.images[picks] + noise).clamp(0, 1)
         return SampleBatch(images, labels.long())
+
+    def uses_label_maps(self) -> bool:
+        """True when the training set has label maps: then it also draws from maps."""
+        return self.train.has_masks
+
+    def sample_from_maps(
+        self,
+        masks: torch.Tensor,
+        *,
+        seed: int,
+        labels: torch.Tensor | None = None,
+        sources: tuple[str, ...] | None = None,
+    ) -> SampleBatch:
+        """An image per map: bright (0.8) on the map's foreground, dark (0.2), plus noise."""
+        gen = torch.Generator().manual_seed(seed)
+        noise = 0.05 * torch.rand(masks.shape, generator=gen)
+        images = (0.2 + 0.6 * (masks > 0).float() + noise).clamp(0, 1)[:, None]
+        return SampleBatch(images, labels, sources, "label-map" if sources else None)

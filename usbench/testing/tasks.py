@@ -48,8 +48,9 @@ class TaskConformance:
 
     @classmethod
     def make_dataset(cls) -> ImageSet:
-        """The real data of the smoke run: 12 toy images, 2 classes, 12 patients."""
-        return tiny_dataset(image_size=16, n=12)
+        """The real data of the smoke run: 12 toy images, 2 classes, 12 patients, with
+        label maps (for tasks that segment)."""
+        return tiny_dataset(image_size=16, n=12, masks=True)
 
     @pytest.fixture(scope="class")
     @classmethod

@@ -1,0 +1,114 @@
+"""segmentation_gain: its Dice and HD95 (MONAI) against independent numpy computations, its
+patient handling, and one end-to-end run on lus-phantom with a label-map ddpm."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from scipy.spatial.distance import cdist
+
+from usbench.data.phantom import LUSPhantom
+from usbench.plugins import resolve
+from usbench.protocols import FitContext
+from usbench.tasks._segmentation.scores import dice_per_image, hd95_per_image, summarise
+from usbench.tasks.segmentation_gain import SegmentationGain, keep_patients
+
+
+def blobs(seed: int, n: int = 6, size: int = 40, classes: int = 4) -> torch.Tensor:
+    """``n×size×size`` maps of random rectangles (away from the border), classes 1..3."""
+    rng = np.random.default_rng(seed)
+    maps = np.zeros((n, size, size), dtype=np.int64)
+    for i in range(n):
+        for k in range(1, classes):
+            if rng.random() < 0.85:
+                y, x = rng.integers(3, size - 15, 2)
+                h, w = rng.integers(3, 12, 2)
+                maps[i, y : y + h, x : x + w] = k
+    return torch.from_numpy(maps)
+
+
+def numpy_dice(p: np.ndarray, t: np.ndarray) -> float:
+    if not t.any():
+        return math.nan
+    return 2.0 * np.logical_and(p, t).sum() / (p.sum() + t.sum())
+
+
+def numpy_hd95(p: np.ndarray, t: np.ndarray) -> float:
+    """Symmetric 95th-percentile distance between the masks' edge pixels."""
+    if not p.any() or not t.any():
+        return math.nan
+    edge_p = np.argwhere(p & ~ndimage.binary_erosion(p))
+    edge_t = np.argwhere(t & ~ndimage.binary_erosion(t))
+    d = cdist(edge_p, edge_t)
+    return max(np.percentile(d.min(1), 95), np.percentile(d.min(0), 95))
+
+
+def test_dice_and_hd95_equal_independent_numpy():
+    pred, target = blobs(1), blobs(2)
+    pred[:3] = target[:3]  # some perfect images too
+    dice, hd = dice_per_image(pred, target, 4), hd95_per_image(pred, target, 4)
+    for i in range(len(pred)):
+        for k in range(1, 4):
+            p, t = (pred[i] == k).numpy(), (target[i] == k).numpy()
+            np.testing.assert_allclose(dice[i, k - 1], numpy_dice(p, t), rtol=1e-6, equal_nan=True)
+            np.testing.assert_allclose(hd[i, k - 1], numpy_hd95(p, t), rtol=1e-6, equal_nan=True)
+
+
+def test_summary_counts_missed_structures():
+    target = torch.zeros(3, 20, 20, dtype=torch.long)
+    target[:, 5:10, 5:10] = 1
+    pred = target.clone()
+    pred[2] = 0  # the structure is missed in image 2
+    out = summarise(pred, target, 2)
+    assert out["dice"] == [pytest.approx(2 / 3)]  # 1, 1, 0
+    assert out["hd95"] == [0.0] and out["hd95_missing"] == [1.0]
+
+
+def test_kept_patients_are_whole():
+    data = LUSPhantom.from_preset(None, {"n_per_class": "4"}).load(image_size=16)
+    kept = keep_patients(data, 0.5, seed=3)
+    assert len(set(kept.patient_ids)) == math.ceil(0.5 * len(set(data.patient_ids)))
+    for p in set(kept.patient_ids):
+        assert kept.patient_ids.count(p) == data.patient_ids.count(p)
+
+
+def test_segmentation_gain_end_to_end_on_the_phantom(tmp_path, one_thread):
+    data = LUSPhantom.from_preset(None, {"n_per_class": "4"}).load(image_size=16)
+    selector = "ddpm:conditioning=label-map,train.steps=3,train.checkpoint_every=100"
+    fits = []
+
+    def train_generator(train, tag):
+        generator = resolve("generators", selector, preset="smoke").build()
+        generator.fit(train, FitContext(workdir=tmp_path / tag, progress=False))
+        fits.append((tag, len(train)))
+        return generator
+
+    task = SegmentationGain.from_preset("smoke", {})
+    rows = task.run(data, train_generator, seed=0)
+    assert [tag for tag, _ in fits] == ["fold0-real100", "fold1-real100"]
+    by_key = {(r.metric, r.group): r for r in rows}
+    mean_dice = by_key[("dice", "real/real=100%")]
+    assert 0.0 <= mean_dice.value <= 1.0 and mean_dice.n == 2
+    synthetic = by_key[("dice", "real+synthetic/real=100%")]
+    assert synthetic.details["real_synthetic_per_fold"] == [(n, n) for _, n in fits]
+    assert (
+        "diff_vs_real" in synthetic.details
+        and not by_key[("hd95", "real/real=100%")].higher_is_better
+    )
+    assert ("dice", "real/real=100%/class=pleura") in by_key
+
+
+def test_an_unconditioned_generator_is_refused(tmp_path):
+    data = LUSPhantom.from_preset(None, {"n_per_class": "2"}).load(image_size=16)
+
+    def train_generator(train, tag):
+        generator = resolve("generators", "ddpm", preset="smoke").build()
+        generator.fit(train, FitContext(workdir=tmp_path / tag, progress=False))
+        return generator
+
+    with pytest.raises(ValueError, match="conditioning=label-map"):
+        SegmentationGain.from_preset("smoke", {}).run(data, train_generator, seed=0)
