@@ -21,13 +21,16 @@ import torch
 from torch import nn
 
 from usbench.metrics._lib import features as feat
+from usbench.metrics._lib.fd_extrapolation import canonical_order
 from usbench.metrics._lib.frechet import (
     frechet_distance,
     frechet_from_moments,
     kid_subsets,
+    rank_warning,
     spatial_moments,
 )
 from usbench.metrics._lib.pairing import pair_with_real
+from usbench.metrics._lib.set_bootstrap import half_subsample_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 from usbench.stats import bootstrap_ci
 
@@ -46,12 +49,16 @@ class FIDConfig:
 
     layer: Inception features: pool3 (2048-d, the standard FID), pool1 (64-d) or
         pool2 (192-d), spatially averaged (seed 002).
-    n_boot: bootstrap resamples of the generated set for the 95 % interval.
+    n_boot: draws for the 95 % interval.
+    ci: how the interval is drawn: subsample (half-subsets of the generated set without
+        replacement, centred and rescaled; never duplicates an image) or bootstrap
+        (resampling with replacement, as before; duplicates inflate FID).
     batch_size: images per network pass (does not change the value).
     """
 
     layer: Literal["pool3", "pool1", "pool2"] = "pool3"
     n_boot: int = 200
+    ci: Literal["subsample", "bootstrap"] = "subsample"
     batch_size: int = 16
     not_identity: ClassVar[tuple[str, ...]] = _not_identity()
 
@@ -61,7 +68,9 @@ class KIDConfig:
     """Settings of ``kid``.
 
     n_subsets: random subsets the MMD² is averaged over.
-    subset_size: images per subset (capped by both set sizes).
+    subset_size: images per subset, capped at half the smaller set so that subsets differ
+        (a subset as large as the set would repeat one value and give a zero-width
+        interval).
     batch_size: images per network pass (does not change the value).
     """
 
@@ -159,24 +168,23 @@ class _SetFeatures(_InceptionMetric):
                 f"{len(inputs.generated)} generated, {len(real)} real).",
                 "score more images (set metrics are only stable with hundreds).",
             )
+        gen = self.image_features(inputs.generated.images, on_disk=False)
+        return gen, self.image_features(real.images, on_disk=True, data=real.content_hash())
+
+    def image_features(
+        self, images: torch.Tensor, *, on_disk: bool, data: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """Layer → float64 ``N×C`` features of ``images``, memoised under ``data`` (default:
+        the images' hash) and, if ``on_disk``, cached on disk (real sets)."""
         fields = {
             "extractor": self.extractor,
             "weights": self.weights_id(),
             "preprocessing": self.mode,
             "layers": list(_SET_LAYERS),
             "reduce": "spatial-mean",
+            "data": data or feat.tensor_hash(images),
         }
-        gen = feat.cached_arrays(
-            {**fields, "data": feat.tensor_hash(inputs.generated.images)},
-            lambda: self._extract(inputs.generated.images),
-            on_disk=False,
-        )
-        ref = feat.cached_arrays(
-            {**fields, "data": real.content_hash()},
-            lambda: self._extract(real.images),
-            on_disk=True,
-        )
-        return gen, ref
+        return feat.cached_arrays(fields, lambda: self._extract(images), on_disk=on_disk)
 
     def _extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         return feat.extract(
@@ -190,11 +198,15 @@ class FID(_SetFeatures):
     pytorch-fid's FID InceptionV3 (TF 2015-12-05 weights), features of ``layer``
     (``pool3`` 2048-d; seed-002's ``pool1`` 64-d and ``pool2`` 192-d, spatially averaged),
     grayscale replicated to RGB and resized to 299 bilinearly. The 95 % interval
-    bootstraps the generated images (``n_boot`` resamples; real set fixed). FID is biased
-    upwards at small N; compare only at equal N, or use KID.
+    (``ci=subsample``, default) comes from half-subsets of the generated images drawn
+    without replacement (:func:`~usbench.metrics._lib.set_bootstrap.half_subsample_ci`;
+    real set fixed); ``ci=bootstrap`` resamples with replacement, whose duplicated images
+    inflate FID. FID is biased upwards at small N; compare only at equal N, or use
+    ``fd-inf`` / KID.
     """
 
     name: ClassVar[str] = "fid"
+    version: ClassVar[str] = "2"
     Config: ClassVar[type] = FIDConfig
 
     def variant(self) -> dict[str, Any]:
@@ -204,6 +216,7 @@ class FID(_SetFeatures):
             "dims": feat.LAYER_CHANNELS[self.config.layer],
             "reference": "train",
             "covariance": "unbiased (n-1)",
+            "ci": self.config.ci,
         }
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
@@ -211,25 +224,36 @@ class FID(_SetFeatures):
         x, y = gen[self.config.layer], real[self.config.layer]
         value = frechet_distance(x, y)
         n_boot = self.config.n_boot
-        lo, hi = bootstrap_ci(
-            np.arange(len(x)),
-            seed=inputs.seed,
-            n_boot=n_boot,
-            statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
-        )
-        details = {"n_real": int(len(y)), "ci": f"bootstrap over generated, n_boot={n_boot}"}
+        if self.config.ci == "subsample":
+            lo, hi = half_subsample_ci(
+                x, lambda rows: frechet_distance(rows, y), seed=inputs.seed, n_draws=n_boot
+            )
+            lo = max(lo, 0.0)  # a distance: the normal-style interval is cut at 0
+            how = f"half-subsets of generated without replacement, n_draws={n_boot}"
+        else:
+            lo, hi = bootstrap_ci(
+                np.arange(len(x)),
+                seed=inputs.seed,
+                n_boot=n_boot,
+                statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
+            )
+            how = f"bootstrap over generated, n_boot={n_boot}"
+        details = {"n_real": int(len(y)), "ci": how, "warning": rank_warning(len(x), x.shape[1])}
         return MetricResult(value, 0.0, len(x), None, lo, hi, details)
 
 
 class KID(_SetFeatures):
     """Kernel Inception Distance (unbiased MMD², cubic kernel) on pool3 features.
 
-    Mean over ``n_subsets`` random subsets of ``min(subset_size, N_gen, N_real)`` images
-    each (seeded by ``inputs.seed``); ``per_sample`` holds the subset values and the
-    interval bootstraps them. Unbiased, so it can be slightly negative.
+    Mean over ``n_subsets`` random subsets of ``min(subset_size, ⌊min(N_gen, N_real)/2⌋)``
+    images each (at least 2; seeded by ``inputs.seed``, drawn from the features in a
+    canonical row order so the image order does not matter); ``per_sample`` holds the
+    subset values and the interval bootstraps them. Unbiased, so it can be slightly
+    negative.
     """
 
     name: ClassVar[str] = "kid"
+    version: ClassVar[str] = "2"
     value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
     Config: ClassVar[type] = KIDConfig
 
@@ -241,19 +265,29 @@ class KID(_SetFeatures):
             "estimator": "unbiased MMD²",
             "n_subsets": self.config.n_subsets,
             "subset_size": self.config.subset_size,
+            "subset_policy": "min(subset_size, half the smaller set), canonical row order",
             "reference": "train",
         }
 
+    def subset_size(self, n_gen: int, n_real: int) -> int:
+        """Images per subset: the setting, capped at half the smaller set (at least 2)."""
+        return max(2, min(self.config.subset_size, min(n_gen, n_real) // 2))
+
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
+        size = self.subset_size(len(gen["pool3"]), len(real["pool3"]))
         values = kid_subsets(
-            gen["pool3"],
-            real["pool3"],
+            canonical_order(gen["pool3"]),
+            canonical_order(real["pool3"]),
             n_subsets=self.config.n_subsets,
-            subset_size=self.config.subset_size,
+            subset_size=size,
             seed=inputs.seed,
         )
-        details = {"n_real": int(len(real["pool3"])), "per_sample": "KID of each subset"}
+        details = {
+            "n_real": int(len(real["pool3"])),
+            "subset_size": size,
+            "per_sample": "KID of each subset",
+        }
         return MetricResult.of_samples(
             values, seed=inputs.seed, details=details, n=len(gen["pool3"])
         )

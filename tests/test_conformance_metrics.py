@@ -20,8 +20,8 @@ from _metric_fixtures import random_fid_state
 from usbench.metrics._lib.fid_inception import build_fid_inception
 from usbench.testing import MetricCase, MetricConformance, registered
 
-# KID's subsets hold min(subset_size, N) images drawn by index: with subsets smaller than
-# the set its value depends on the image order by design, so the suite scores whole sets.
+# Test-only settings keep the suite fast (KID/FID draw their subsets from features in a
+# canonical row order, so the image order does not change them).
 SETTINGS = {"fid": "fid:n_boot=2", "kid": "kid:n_subsets=2"}
 UNAVAILABLE_OFFLINE = {"nima"}
 
@@ -65,6 +65,8 @@ def _with_lpips_backbone(plugin):
 
 INJECT = {"fid": _with_inception, "kid": _with_inception, "sifid": _with_inception}
 INJECT["lpips"] = _with_lpips_backbone
+_ON_FID_FEATURES = ("prdc", "vendi", "fd-inf", "relative-fd", "authenticity", "data-copying")
+INJECT.update(dict.fromkeys(_ON_FID_FEATURES, _with_inception))
 # pixel space only: its Inception space would convert the FID weights (tested elsewhere)
 INJECT["memorization"] = lambda plugin: lambda config: plugin(config, extractors=())
 

@@ -22,6 +22,10 @@ ALIASES: dict[str, dict[str, str]] = {
         "lpips-paired": "lpips:mode=paired",
         "lpips-diversity-vgg": "lpips:net=vgg",
         "lpips-paired-vgg": "lpips:mode=paired,net=vgg",
+        "precision": "prdc",
+        "recall": "prdc:statistic=recall",
+        "density": "prdc:statistic=density",
+        "coverage": "prdc:statistic=coverage",
     },
     "generators": {},
     "datasets": {},
@@ -44,6 +48,12 @@ SUITES: dict[str, tuple[str, ...]] = {
         "depth_profile",
         "speckle",
         "bline",
+        "prdc",
+        "vendi",
+        "fd-inf",
+        "relative-fd",
+        "authenticity",
+        "data-copying",
     ),
     # seed 000 (AWDiff): Table 1 SIFID, LPIPS diversity, NIMA; the ablation's CW-SSIM
     "seed000": ("sifid", "lpips", "nima", "cw-ssim"),
@@ -53,6 +63,20 @@ SUITES: dict[str, tuple[str, ...]] = {
     "seed003": ("sifid", "ssim"),
     # seed 004 (SD1.5 hybrid, BUSI): FID
     "seed004": ("fid",),
+    # set metrics for small test sets, all fed by FID's one Inception pass
+    "sets": (
+        "fid",
+        "kid",
+        "fd-inf",
+        "relative-fd",
+        "prdc",
+        "prdc:statistic=recall",
+        "prdc:statistic=density",
+        "prdc:statistic=coverage",
+        "vendi",
+    ),
+    # data-copying checks: pixel/Inception near-copies, authenticity, Meehan's C_T
+    "copying": ("memorization", "authenticity", "data-copying"),
 }
 """``@all`` is not listed: it is ``@default`` plus every metric alias (every variant)."""
 

@@ -289,6 +289,10 @@ def _attach_optional_groups() -> None:
     from usbench.data_cli import data
 
     main.add_command(data)
+
+    from usbench.study.cli import study
+
+    main.add_command(study)
     try:
         from usbench.weights_cli import weights
     except ImportError:

@@ -134,7 +134,11 @@ def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, st
 def _cell(board_row: pd.Series, fmt: str) -> tuple[str, bool]:
     if board_row is None or board_row["status"] != "ok":
         return ("n/a", False)
-    return (f"{board_row['value']:{fmt}} ± {board_row['spread']:.2g}", True)
+    spread = board_row["spread"]
+    if not math.isfinite(spread) or (board_row["runs"] == 1 and spread == 0):
+        # one run of a set statistic (FID, KID...) has no spread: print none, not "± 0"
+        return (f"{board_row['value']:{fmt}}", True)
+    return (f"{board_row['value']:{fmt}} ± {spread:.2g}", True)
 
 
 def _rows(board: pd.DataFrame, cols: list[Column]):
@@ -211,8 +215,8 @@ def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], c
             if not is_number:
                 texts.append("--")
                 continue
-            value, spread = text.split(" ± ")
-            body = rf"{value} \pm {spread}"
+            value, _, spread = text.partition(" ± ")
+            body = rf"{value} \pm {spread}" if spread else value
             texts.append(rf"$\mathbf{{{body}}}$" if best else rf"${body}$")
         lines.append(" & ".join([*(tex_escape(k) for k in keys), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
@@ -267,10 +271,14 @@ def write_report(
         }[fmt]()
         suffix = {"latex": "tex", "markdown": "md", "csv": "csv"}[fmt]
         written.append(atomic_write_text(out / f"leaderboard.{suffix}", text))
+    written += write_agreement(store, board, cols, out, filters)
     if layout != "generic":
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
+    from usbench.study.report_tables import write_study_reports
+
+    written += write_study_reports(store.root, out, formats, figures)
     if figures:
         from usbench.figures import (
             comparison_grid_figures,
@@ -289,6 +297,22 @@ def write_report(
     return written
 
 
+def write_agreement(store, board, cols, out: Path, filters) -> list[Path]:
+    """``metric_agreement.md``/``.csv`` (see :mod:`usbench.metric_agreement`) when some
+    dataset has at least three generators; nothing otherwise."""
+    from usbench import metric_agreement
+
+    long = long_scores(store, filters)
+    tasks = long[long["source"] == "task"] if not long.empty else None
+    table = metric_agreement.agreement(board, cols, tasks)
+    if table.empty:
+        return []
+    return [
+        atomic_write_text(out / "metric_agreement.md", metric_agreement.to_markdown(table)),
+        atomic_write_text(out / "metric_agreement.csv", table.to_csv(index=False)),
+    ]
+
+
 def write_paper_tables(
     store: ResultStore,
     out: Path,
@@ -299,6 +323,10 @@ def write_paper_tables(
 ) -> list[Path]:
     """The tables of one seed-paper layout in LaTeX and/or Markdown (see write_report)."""
     tables = pt.build_tables(layout, long_scores(store, filters), with_published)
+    if layout == "seed003":  # Table 4: fake detection rate, from the reader studies
+        from usbench.study.report_tables import seed003_detection_tables
+
+        tables += seed003_detection_tables(store.root, with_published)
     written = []
     if "latex" in formats:
         body = "\n".join(pt.table_to_latex(t) for t in tables)

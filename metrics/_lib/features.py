@@ -44,6 +44,12 @@ PREPROCESSING = {
 }
 LAYER_CHANNELS = {"pool1": 64, "pool2": 192, "pool3": 2048}
 EXTRACTOR_WEIGHTS = {"fid-inception": "fid-inception", "tv-inception": "inception-v3-imagenet"}
+# the ``features=`` choices of the set metrics built on FID's pass → Inception layer
+FEATURE_SPACES = {
+    "inception-pool3": "pool3",
+    "inception-pool2": "pool2",
+    "inception-pool1": "pool1",
+}
 
 
 class InceptionFeatures(nn.Module):

@@ -36,6 +36,14 @@ def _psd_product_eigenvalues(cov_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray
     return np.linalg.eigvalsh(root @ cov_b @ root)
 
 
+def rank_warning(n: int, dims: int) -> str | None:
+    """A note for a score's details when ``n`` feature vectors cannot give a full-rank
+    ``dims×dims`` covariance (the Fréchet distance is then biased and unstable), else None."""
+    if n > dims:
+        return None
+    return f"N={n} <= {dims} feature dims: the covariance is rank-deficient"
+
+
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     """FD between Gaussians fitted to feature rows ``x`` (``n₁×d``) and ``y`` (``n₂×d``)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)

@@ -21,7 +21,17 @@ def specs() -> list[WeightSpec]:
             name="fid-inception",
             filename="fid_inception_v3_tf2015.safetensors",
             description="TF Inception (2015-12-05) FID network in pytorch-fid's layout",
-            used_by=("fid", "kid", "sifid", "memorization"),
+            used_by=(
+                "fid",
+                "kid",
+                "sifid",
+                "memorization",
+                "fd-inf",
+                "relative-fd",
+                "prdc",
+                "vendi",
+            )
+            + ("authenticity", "data-copying"),
             url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
             "pt_inception-2015-12-05-6726825d.pth",
             licence="Apache-2.0 (TensorFlow models)",
