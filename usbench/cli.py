@@ -37,6 +37,7 @@ def main() -> None:
       usbench run --generator ddpm --dataset lus-phantom --preset quick
       usbench run --generator sinddm --dataset lus --preset quick --seed 1
       usbench report --format latex --out leaderboards/
+      usbench sweep leaderboards/sweep.toml --executor slurm
     """
 
 
@@ -282,6 +283,9 @@ def _attach_optional_groups() -> None:
     from usbench.score_cli import score
 
     main.add_command(score)
+    from usbench.sweep.cli import sweep
+
+    main.add_command(sweep)
     from usbench.data_cli import data
 
     main.add_command(data)
