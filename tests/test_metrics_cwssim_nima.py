@@ -43,10 +43,10 @@ def images():
 
 @pytest.fixture(scope="module")
 def frames():
-    """Eight 128 px real lung frames, or speckle phantoms where the shared data is absent."""
+    """Four 128 px real lung frames, or speckle phantoms where the shared data is absent."""
     if has_lus():
-        return lus_images(8, size=128)
-    return phantom_images(8, size=128, seed=3)
+        return lus_images(4, size=128)
+    return phantom_images(4, size=128, seed=3)
 
 
 def _noisy(x: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
@@ -104,7 +104,7 @@ def test_equals_pyiqa_on_rgb_input(reference, frames, distortion):
 def test_equals_pyiqa_on_one_channel_input(reference, frames):
     """``input_range=1``: pyiqa given one-channel [0, 1] tensors (no rounding)."""
     config = CWSSIMConfig(input_range="1")
-    for distortion in ("noise-0.03", "blur-3", "shift-1", "unrelated"):
+    for distortion in ("noise-0.03", "shift-1"):
         other = DISTORTIONS[distortion](frames)
         theirs = reference(other, frames).flatten().numpy()
         np.testing.assert_allclose(cw_ssim(other, frames, config), theirs, rtol=0, atol=1e-4)
@@ -112,16 +112,16 @@ def test_equals_pyiqa_on_one_channel_input(reference, frames):
 
 def test_equals_pyiqa_on_image_files(reference, frames, tmp_path):
     """How papers call it: two grayscale PNG files, which pyiqa reads as RGB."""
-    other = DISTORTIONS["blur-1"](frames[:3])
-    a, b = write_pngs(other, tmp_path / "a"), write_pngs(frames[:3], tmp_path / "b")
-    theirs = [reference(str(a / f"{i:04d}.png"), str(b / f"{i:04d}.png")).item() for i in range(3)]
-    quantised = [torch.round(t * 255) / 255 for t in (other, frames[:3])]
+    other = DISTORTIONS["blur-1"](frames[:2])
+    a, b = write_pngs(other, tmp_path / "a"), write_pngs(frames[:2], tmp_path / "b")
+    theirs = [reference(str(a / f"{i:04d}.png"), str(b / f"{i:04d}.png")).item() for i in range(2)]
+    quantised = [torch.round(t * 255) / 255 for t in (other, frames[:2])]
     np.testing.assert_allclose(cw_ssim(*quantised), theirs, rtol=0, atol=1e-4)
 
 
 def test_equals_pyiqa_on_odd_non_square_images(reference):
     """Odd and unequal sides exercise the pyramid's DFT crops and the pooling window."""
-    x = phantom_images(4, size=144, seed=9)[..., :135, 3:]  # 135 × 141
+    x = phantom_images(2, size=144, seed=9)[..., :135, 3:]  # 135 × 141
     y = _noisy(x, 0.1)
     theirs = reference(y.expand(-1, 3, -1, -1), x.expand(-1, 3, -1, -1)).flatten().numpy()
     np.testing.assert_allclose(cw_ssim(y, x), theirs, rtol=0, atol=1e-4)
@@ -131,12 +131,12 @@ def test_equals_pyiqa_at_other_levels_and_orientations(frames):
     _pyiqa_cw_ssim()
     from pyiqa.archs.ssim_arch import CW_SSIM
 
-    other = DISTORTIONS["noise-0.03"](frames[:4])
+    other = DISTORTIONS["noise-0.03"](frames[:2])
     for level, ori in ((3, 4), (5, 6)):
         theirs = CW_SSIM(level=level, ori=ori)(
-            other.expand(-1, 3, -1, -1), frames[:4].expand(-1, 3, -1, -1)
+            other.expand(-1, 3, -1, -1), frames[:2].expand(-1, 3, -1, -1)
         )
-        ours = cw_ssim(other, frames[:4], CWSSIMConfig(levels=level, orientations=ori))
+        ours = cw_ssim(other, frames[:2], CWSSIMConfig(levels=level, orientations=ori))
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=0, atol=1e-4)
 
 
