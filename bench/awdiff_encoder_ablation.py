@@ -41,6 +41,13 @@ def main() -> None:
     parser.add_argument(
         "--metric", action="append", help="metric selector, repeatable (default: cw-ssim)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other awdiff setting, e.g. train.checkpoint_every=1000",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -50,6 +57,7 @@ def main() -> None:
         overrides["image_size"] = str(args.image_size)
     if args.steps:
         overrides["train.steps"] = str(args.steps)
+    overrides.update(item.split("=", 1) for item in args.set)
     from usbench.generators.awdiff import AWDiffGenerator
 
     size = AWDiffGenerator.from_preset(args.preset, overrides).config.image_size
