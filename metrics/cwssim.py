@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from usbench.metrics._lib.cwssim_dtcwt import DTCWT_VARIANT, cw_ssim_dtcwt
 from usbench.metrics._lib.pairing import pair_with_real
 from usbench.metrics._lib.steerable_pyramid import max_levels, steerable_subbands
-from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
+from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
 MAGNITUDE_EPS = 1e-12
 """Added under every square root of a magnitude, as pyiqa does (``sqrt(re² + im² + ε)``)."""
@@ -179,6 +179,19 @@ class CWSSIM(Metric):
         }
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
+        self._check_size(*inputs.generated.images.shape[-2:])
         real, pairing = pair_with_real(inputs)
         values = cw_ssim(inputs.generated.images, real, self.config)
         return MetricResult.of_samples(values, seed=inputs.seed, details={"pairing": pairing})
+
+    def _check_size(self, height: int, width: int) -> None:
+        """Too small for the pyramid: unavailable, with the variants that would fit."""
+        cfg, fits = self.config, max_levels(height, width)
+        if cfg.transform != "steerable" or cfg.levels <= fits:
+            return
+        smaller = f"cw-ssim:levels={fits} (another variant) or " if fits >= 1 else ""
+        raise MetricUnavailable(
+            f"{height}×{width} images are too small for a {cfg.levels}-level steerable pyramid.",
+            f"score images of at least {2 ** (cfg.levels + 2)} px a side, or use "
+            f"{smaller}cw-ssim:transform=dtcwt",
+        )

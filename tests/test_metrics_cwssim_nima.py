@@ -177,6 +177,12 @@ def test_too_small_images_say_what_to_do():
         cw_ssim(x, x)
     assert np.allclose(cw_ssim(x, x, CWSSIMConfig(levels=3)), 1.0)
     assert np.allclose(cw_ssim(x, x, DTCWT), 1.0)  # the DTCWT caps its levels instead
+    with pytest.raises(MetricUnavailable) as info:  # in a run: a row that says what to do
+        CWSSIM().compute(EvalInputs(SampleBatch(x), imageset(x)))
+    assert info.value.fix == (
+        "score images of at least 64 px a side, or use cw-ssim:levels=3 (another variant) "
+        "or cw-ssim:transform=dtcwt"
+    )
 
 
 def test_metric_pairs_by_source(images):
