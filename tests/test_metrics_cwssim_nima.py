@@ -38,7 +38,9 @@ def _offline(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def images():
-    return torch.cat([lus_images(3), phantom_images(3, seed=5)])
+    """Three real frames and three phantoms (six phantoms without the shared data)."""
+    real = lus_images(3) if has_lus() else phantom_images(3, seed=4)
+    return torch.cat([real, phantom_images(3, seed=5)])
 
 
 @pytest.fixture(scope="module")
