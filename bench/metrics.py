@@ -53,7 +53,7 @@ def usbench_suite(gen: torch.Tensor, real: torch.Tensor, lpips_backbone: dict) -
     train = imageset(real)
     inputs = EvalInputs(SampleBatch(gen, sources=train.names), train)
     model = build_lpips("alex", lpips_backbone)
-    selectors = "fid,fid:layer=pool1,fid:layer=pool2,kid,sifid,sifid:layer=pool2,cw-ssim"
+    selectors = "fid,fid:layer=pool1,fid:layer=pool2,kid,sifid,sifid:layer=pool2,cw-ssim-dtcwt"
     metrics = {spec.selector: spec.build() for spec in resolve_list("metrics", selectors)}
     for mode in ("paired", "diversity"):  # seeded random backbone, as the reference gets
         metrics[f"lpips:mode={mode}"] = LPIPS(LPIPS.Config(mode=mode), model=model)
@@ -127,7 +127,7 @@ def reference_lpips(gen: torch.Tensor, real: torch.Tensor, backbone: dict) -> di
 
 
 def reference_cw_ssim(gen: torch.Tensor, real: torch.Tensor) -> float:
-    """Per-pair dtcwt CW-SSIM with scipy windows (same definition as usbench's)."""
+    """Per-pair dtcwt CW-SSIM with scipy windows (the definition of cw-ssim:transform=dtcwt)."""
     from scipy.ndimage import uniform_filter
 
     from usbench.metrics._lib.dtcwt_compat import load_dtcwt
@@ -215,7 +215,7 @@ def main() -> None:
         ("sifid:layer=pool2", sif[192]),
         ("lpips:mode=paired", lp["paired"]),
         ("lpips:mode=diversity", lp["diversity"]),
-        ("cw-ssim", cw),
+        ("cw-ssim:transform=dtcwt", cw),
     ):
         print(f"  {name:<20} {cold[name]:12.5f} {ref:12.5f}")
     print(f"  kid                  {cold['kid']:12.5f}   (no reference tool)")

@@ -26,6 +26,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "recall": "prdc:statistic=recall",
         "density": "prdc:statistic=density",
         "coverage": "prdc:statistic=coverage",
+        "cw-ssim-dtcwt": "cw-ssim:transform=dtcwt",
     },
     "generators": {},
     "datasets": {},
@@ -79,6 +80,27 @@ SUITES: dict[str, tuple[str, ...]] = {
     "copying": ("memorization", "authenticity", "data-copying"),
 }
 """``@all`` is not listed: it is ``@default`` plus every metric alias (every variant)."""
+
+
+FORMER_DEFAULTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    # (name, variant key, what its value started with, the selector of that variant now):
+    # cw-ssim's default was the DTCWT before it became the complex steerable pyramid
+    "metrics": (("cw-ssim", "transform", "dtcwt", "cw-ssim:transform=dtcwt"),),
+}
+"""Metrics whose default settings changed: a row stored under the bare name with the old
+default's variant belongs to the selector that names that variant today."""
+
+
+def stored_metric_name(name: str, variant: dict) -> str:
+    """The canonical selector of a metric row stored as ``name`` with ``variant``.
+
+    Old aliases resolve (:func:`canonical_alias`), and so do rows scored before a metric's
+    default changed (:data:`FORMER_DEFAULTS`), so old runs land in their variant's column.
+    """
+    for former, key, prefix, selector in FORMER_DEFAULTS.get("metrics", ()):
+        if name == former and str(variant.get(key, "")).startswith(prefix):
+            return selector
+    return canonical_alias("metrics", name)
 
 
 def canonical_alias(kind: str, name: str) -> str:

@@ -181,7 +181,8 @@ class ResultStore:
         """Every score row joined with its run's identity (JSON columns decoded).
 
         Metric rows stored under an old alias (``fid-pool2``) come back under the canonical
-        selector it stands for (``fid:layer=pool2``), so old and new runs share a column.
+        selector it stands for (``fid:layer=pool2``), so old and new runs share a column;
+        so do rows scored before a metric's default changed (``catalog.FORMER_DEFAULTS``).
         """
         query = (
             "SELECT s.*, r.generator, r.preset, r.dataset, r.seed, r.config_hash, "
@@ -196,7 +197,7 @@ class ResultStore:
             per_sample = row.pop("per_sample_json")
             row["per_sample"] = json.loads(per_sample) if per_sample else None
             if row["source"] == "metric":
-                row["name"] = catalog.canonical_alias("metrics", row["name"])
+                row["name"] = catalog.stored_metric_name(row["name"], row["variant"])
         return rows
 
     def delete_run(self, run_id: str) -> None:
