@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from usbench import paths
 from usbench.config import ConfigError, parse_assignments
+from usbench.errors import UsbenchError
 from usbench.protocols import MetricUnavailable
 from usbench.registry import KINDS, PluginLoadError, UnknownPluginError
 
@@ -28,7 +30,8 @@ def store_option(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="usbench")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+def main(debug: bool) -> None:
     """usbench: train, sample and score ultrasound image generators; build leaderboards.
 
     \b
@@ -37,7 +40,10 @@ def main() -> None:
       usbench run --generator ddpm --dataset lus-phantom --preset quick
       usbench run --generator sinddm --dataset lus --preset quick --seed 1
       usbench report --format latex --out leaderboards/
+      usbench --debug run -g ddpm -d lus     # an error with its full traceback
     """
+    if debug:
+        os.environ[paths.DEBUG_ENV] = "1"
 
 
 @main.command()
@@ -200,8 +206,8 @@ def score_line(score) -> str:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("leaderboards"),
-    show_default=True,
+    show_default="STORE/leaderboards",
+    help="Folder of the tables and figures (default: inside the store).",
 )
 @click.option(
     "--filter",
@@ -247,7 +253,7 @@ def report(formats, out, filters, metrics, no_figures, layout, with_published, s
     chosen = FORMATS if "all" in formats else tuple(formats)
     paths = write_report(
         ResultStore(store_dir),
-        out,
+        out or Path(store_dir) / "leaderboards",
         chosen,
         parse_assignments(filters),
         figures=not no_figures,
@@ -282,6 +288,9 @@ def _attach_optional_groups() -> None:
     from usbench.score_cli import score
 
     main.add_command(score)
+    from usbench.store_cli import store
+
+    main.add_command(store)
     try:
         from usbench.weights_cli import weights
     except ImportError:
@@ -299,12 +308,13 @@ _USER_ERRORS = (
     LookupError,
     ValueError,
     MetricUnavailable,  # e.g. a generator's pretrained weights are missing: says the fix
+    UsbenchError,  # data unavailable, disk full, damaged store...: the message says the fix
 )
 
 
 def entry() -> None:
-    """Console entry point: user errors print one clear line instead of a traceback
-    (set ``USBENCH_DEBUG=1`` to see it)."""
+    """Console entry point: an error prints one clear line instead of a traceback
+    (``usbench --debug ...`` or ``USBENCH_DEBUG=1`` shows it)."""
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -317,3 +327,13 @@ def entry() -> None:
             raise
         click.echo(f"usbench: error: {err}", err=True)
         sys.exit(2)
+    except Exception as err:  # a bug: say so in one line, the traceback is one flag away
+        if paths.debug():
+            raise
+        click.echo(
+            f"usbench: internal error: {type(err).__name__}: {err}\n"
+            "Run the same command with `usbench --debug ...` for the traceback, and please "
+            "report it.",
+            err=True,
+        )
+        sys.exit(1)

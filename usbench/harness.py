@@ -37,6 +37,7 @@ from usbench.protocols import (
 from usbench.samples import SampleBatch
 from usbench.scoring import draw_metric_figures, score_metrics
 from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
+from usbench.store_rebuild import RECORD_NAME, run_record
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,7 @@ def write_run_folder(
         atomic_write_text(tmp / "provenance.json", json.dumps(row.provenance, indent=2))
         summary = [{k: v for k, v in vars(s).items() if k != "per_sample"} for s in scores]
         atomic_write_text(tmp / "scores.json", json.dumps(summary, indent=2, default=str))
+        atomic_write_text(tmp / RECORD_NAME, run_record(row, scores))
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from usbench import paths
+from usbench.errors import UsbenchError
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline
@@ -19,14 +20,15 @@ if TYPE_CHECKING:
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 _FIX = (
     "download the SD1.5 weights once with "
-    "`huggingface-cli download stable-diffusion-v1-5/stable-diffusion-v1-5` "
-    "(needs network; they land in the Hugging Face cache), or point at a local diffusers "
-    "folder with `--set base_model=/path/to/stable-diffusion-v1-5` "
+    "`hf download stable-diffusion-v1-5/stable-diffusion-v1-5` "
+    "(`hf` comes with huggingface_hub; needs network; the weights land in the Hugging "
+    "Face cache), or point at a local diffusers folder with "
+    "`--set base_model=/path/to/stable-diffusion-v1-5` "
     "(a folder containing model_index.json, unet/, vae/, text_encoder/, tokenizer/)."
 )
 
 
-class BaseModelMissing(FileNotFoundError):
+class BaseModelMissing(UsbenchError, FileNotFoundError):
     """The Stable Diffusion base weights are not available; ``fix`` says how to get them."""
 
     def __init__(self, reason: str) -> None:
