@@ -117,6 +117,9 @@ def main(debug: bool) -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run from its newest checkpoint.")
 @click.option(
+    "--restart", is_flag=True, help="Delete this run's checkpoints and train from step 0."
+)
+@click.option(
     "--load",
     "load_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -139,6 +142,7 @@ def run(
     task_preset,
     task_overrides,
     resume,
+    restart,
     load_dir,
     no_progress,
     store_dir,
@@ -155,6 +159,9 @@ def run(
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
       usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \\
           --task-set minority_class=pneumonia
+      usbench run -g ddpm -d lus-phantom --resume      # continue (or reuse) its checkpoint
+
+    A run already stored with the same settings is shown, not run again.
     """
     from usbench.harness import RunRequest, execute
     from usbench.store import ResultStore
@@ -176,11 +183,13 @@ def run(
         resume=resume,
         load=load_dir,
         progress=not no_progress,
+        restart=restart,
     )
     result = execute(request, ResultStore(store_dir))
     if result is None:
         return
-    click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
+    stored = "already stored, not run again" if result.reused else "stored"
+    click.echo(f"run {result.run_id} ({stored}): {len(result.samples)} samples in {result.run_dir}")
     for score in result.scores:
         click.echo("  " + score_line(score))
 
