@@ -245,3 +245,32 @@ def test_two_identical_runs_at_once_store_one_run(tiny_folder, tmp_path):
     (run,) = ResultStore(tmp_path).runs()
     assert all(f"run {run['run_id']} (" in out for out, _ in outputs)
     assert sum("already stored, not run again" in out for out, _ in outputs) == 1
+
+
+def test_unavailable_metrics_are_grouped_by_missing_weights(monkeypatch, tmp_path):
+    """LPIPS variants offline with an empty weights cache: one line per weights entry."""
+    from usbench.cli import score_line
+    from usbench.plugins import resolve_list
+    from usbench.run_summary import summary_lines
+    from usbench.samples import SampleBatch
+    from usbench.scoring import score_metrics
+    from usbench.testing import tiny_dataset
+
+    monkeypatch.setenv("USBENCH_OFFLINE", "1")
+    monkeypatch.setenv("USBENCH_WEIGHTS_DIR", str(tmp_path / "empty-weights"))
+    data = tiny_dataset(image_size=16, n=6)
+    specs = resolve_list("metrics", "lpips-diversity,lpips-paired,lpips-diversity-vgg,psnr")
+    samples = SampleBatch(images=data.images[:3], sources=tuple(data.names[:3]))
+    _, outcomes = score_metrics(specs, samples, data, None, 0, progress=False)
+    rows = [o.row for o in outcomes]
+    missing = {r.name: r.details.get("missing_weights") for r in rows}
+    assert missing["lpips"] == missing["lpips:mode=paired"] == "alexnet-imagenet"
+    assert missing["lpips:net=vgg"] == "vgg16-imagenet" and missing["psnr"] is None
+    lines = summary_lines(rows, tmp_path / "run", score_line)
+    assert lines[0].startswith("  psnr ↑")
+    assert lines[1] == "  UNAVAILABLE: 3 metric(s) need weights that are not in the cache:"
+    assert lines[2] == "    alexnet-imagenet: lpips, lpips:mode=paired"
+    assert lines[3] == "    vgg16-imagenet: lpips:net=vgg"
+    assert lines[4] == "  fetch them all: usbench weights fetch alexnet-imagenet vgg16-imagenet"
+    assert str(tmp_path / "run" / "scores.json") in lines[5]
+    assert all(len(line) < 120 for line in lines[:5])

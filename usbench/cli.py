@@ -190,8 +190,10 @@ def run(
         return
     stored = "already stored, not run again" if result.reused else "stored"
     click.echo(f"run {result.run_id} ({stored}): {len(result.samples)} samples in {result.run_dir}")
-    for score in result.scores:
-        click.echo("  " + score_line(score))
+    from usbench.run_summary import summary_lines
+
+    for line in summary_lines(result.scores, result.run_dir, score_line):
+        click.echo(line)
 
 
 def score_line(score) -> str:

@@ -158,7 +158,9 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         if not is_main_process():
             return None  # data-parallel workers only train; the main process does the rest
         samples = _sample(generator, request, train_set, test_set)
-        inputs, outcomes = score_metrics(metric_specs, samples, train_set, test_set, request.seed)
+        inputs, outcomes = score_metrics(
+            metric_specs, samples, train_set, test_set, request.seed, progress=request.progress
+        )
         metric_scores = [outcome.row for outcome in outcomes]
         task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
         scores = metric_scores + task_scores
