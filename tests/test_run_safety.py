@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from usbench import checkpoints, harness, run_folder
@@ -274,3 +275,43 @@ def test_unavailable_metrics_are_grouped_by_missing_weights(monkeypatch, tmp_pat
     assert lines[4] == "  fetch them all: usbench weights fetch alexnet-imagenet vgg16-imagenet"
     assert str(tmp_path / "run" / "scores.json") in lines[5]
     assert all(len(line) < 120 for line in lines[:5])
+
+
+def test_a_class_without_test_images_is_named(tmp_path):
+    """Three patients of class0, one of class1: class1 only trains, and a warning says so."""
+    import torch
+
+    from usbench.data.imageset import ImageSet
+    from usbench.data.splits import patient_split
+
+    data = ImageSet(
+        images=torch.rand(5, 1, 8, 8),
+        labels=torch.tensor([0, 0, 0, 1, 1]),
+        class_names=("covid", "regular"),
+        patient_ids=("p1", "p2", "p3", "p4", "p4"),
+        name="toy",
+        names=tuple(f"img{i}" for i in range(5)),
+    )
+    with pytest.warns(UserWarning, match=r"no image of class 'regular' \(1 patient\(s\)\)"):
+        train, test = patient_split(data, test_fraction=0.34, seed=0)
+    assert set(data.labels[test].tolist()) == {0} and 3 in train and 4 in train
+
+
+def test_upsampled_small_images_are_warned_about(tmp_path):
+    from PIL import Image
+
+    from usbench.data.imageio import load_stack
+
+    for i, side in enumerate((8, 12, 32)):
+        Image.fromarray((np.arange(side * side).reshape(side, side) % 256).astype("uint8")).save(
+            tmp_path / f"img{i}.png"
+        )
+    files = sorted(tmp_path.glob("*.png"))
+    with pytest.warns(UserWarning, match=r"2 of 3 images are smaller than 16×16 \(the smallest 8"):
+        stack = load_stack(files, 16)
+    assert stack.shape == (3, 16, 16)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_stack(files[:1], 8)  # no upsampling, no warning
