@@ -34,18 +34,18 @@ from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, t
 class DDPMConfig:
     """Hyper-parameters of the DDPM baseline.
 
-    image_size: side of the square images (px). seed 002: 128 (CAMUS, SegThy), 256 (liver).
+    image_size: side of the square images (px). seed 002: 128 (CAMUS, SegThy), 256 (liver) [>= 8].
     base_channels, channel_mults, layers_per_block: UNet widths (channels = base × mult per
-        resolution level) and residual blocks per level.
-    attention_levels: indices of the levels (0 = full resolution) with self-attention.
-    dropout: dropout inside the residual blocks.
-    timesteps: diffusion steps T (seed 002: 2000).
+        resolution level) and residual blocks per level [>= 1].
+    attention_levels: indices of the levels (0 = full resolution) with self-attention [>= 0].
+    dropout: dropout inside the residual blocks [0, 1).
+    timesteps: diffusion steps T (seed 002: 2000) [>= 1].
     beta_schedule: ``linear`` (Ho et al.) or ``cosine`` (Nichol & Dhariwal; seed 002).
-    beta_start, beta_end: ends of the linear schedule.
+    beta_start, beta_end: ends of the linear schedule (0, 1).
     class_conditional: learn a class embedding and sample requested classes.
     train: the shared training settings (:class:`usbench.training.TrainSettings`;
         seed 002: batch 4, learning rate 1e-4, 28k–50k iterations).
-    sample_batch_size: images denoised at once when sampling.
+    sample_batch_size: images denoised at once when sampling [>= 1].
     """
 
     image_size: int = 64

@@ -100,18 +100,18 @@ class SinGANConfig:
     image ``H×W``.
 
     Settings, one line each:
-        scale_factor: ratio between pyramid scales (refitted).
-        min_size, max_size: shortest side of the coarsest scale, longest of the finest (px).
-        layers, kernel: convolutions per network and their kernel size.
-        nfc, nfc_cap: channels at the coarsest scale (doubled every 4 scales) and their cap.
-        lambda_grad: WGAN-GP gradient-penalty weight.
-        alpha: weight of the reconstruction MSE.
-        noise_amp: σ_n = noise_amp × RMSE of the upsampled reconstruction.
-        d_steps, g_steps: discriminator and generator updates per iteration.
+        scale_factor: ratio between pyramid scales (refitted) (0, 1).
+        min_size, max_size: shortest side of the coarsest scale, longest of the finest (px) [>= 1].
+        layers, kernel: convolutions per network and their kernel size [>= 1].
+        nfc, nfc_cap: channels at the coarsest scale (doubled every 4 scales) and their cap [>= 1].
+        lambda_grad: WGAN-GP gradient-penalty weight [>= 0].
+        alpha: weight of the reconstruction MSE [>= 0].
+        noise_amp: σ_n = noise_amp × RMSE of the upsampled reconstruction [>= 0].
+        d_steps, g_steps: discriminator and generator updates per iteration [>= 1].
         source_names: explicit training images (one model each).
         source_classes: classes to take images from (all when empty).
-        sources_per_class: images per class (0 = all), in dataset order.
-        scale_hw: (height, width) multipliers of every noise map and of the output.
+        sources_per_class: images per class (0 = all), in dataset order [>= 0].
+        scale_hw: (height, width) multipliers of every noise map and of the output [> 0].
     """
 
     scale_factor: float = 0.75

@@ -74,9 +74,9 @@ def cw_ssim(
 class CWSSIMConfig:
     """Settings of ``cw-ssim``.
 
-    levels: DTCWT levels (capped so the coarsest subband keeps at least 4 px).
-    window: side of the square window the local CW-SSIM is averaged over.
-    k: the small positive constant K of Wang & Simoncelli (2005).
+    levels: DTCWT levels (capped so the coarsest subband keeps at least 4 px) [>= 1].
+    window: side of the square window the local CW-SSIM is averaged over [>= 1].
+    k: the small positive constant K of Wang & Simoncelli (2005) [> 0].
     """
 
     levels: int = 4

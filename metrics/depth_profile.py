@@ -68,7 +68,7 @@ def imaged_std(values: np.ndarray, axis: int) -> np.ndarray:
 class DepthProfileConfig:
     """Settings of ``depth_profile``.
 
-    n_bins: depth bins of the profile.
+    n_bins: depth bins of the profile [>= 1].
     geometry: auto (decided from the edge slopes of the content region, see
         :func:`usbench.metrics._lib.fan_geometry.estimate_geometry`), linear or convex.
     """

@@ -46,8 +46,8 @@ class FIDConfig:
 
     layer: Inception features: pool3 (2048-d, the standard FID), pool1 (64-d) or
         pool2 (192-d), spatially averaged (seed 002).
-    n_boot: bootstrap resamples of the generated set for the 95 % interval.
-    batch_size: images per network pass (does not change the value).
+    n_boot: bootstrap resamples of the generated set for the 95 % interval [>= 0].
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     layer: Literal["pool3", "pool1", "pool2"] = "pool3"
@@ -60,9 +60,9 @@ class FIDConfig:
 class KIDConfig:
     """Settings of ``kid``.
 
-    n_subsets: random subsets the MMD² is averaged over.
-    subset_size: images per subset (capped by both set sizes).
-    batch_size: images per network pass (does not change the value).
+    n_subsets: random subsets the MMD² is averaged over [>= 1].
+    subset_size: images per subset (capped by both set sizes) [>= 2].
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     n_subsets: int = 100
@@ -79,7 +79,7 @@ class SIFIDConfig:
         names).
     network: fid-inception (the TF FID weights) or tv-inception (torchvision's ImageNet
         Inception-v3, as SinGAN's script).
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     layer: Literal["pool1", "pool2"] = "pool1"
