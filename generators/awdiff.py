@@ -41,6 +41,7 @@ from usbench.generators._lib.awdiff_model import AWDiffModel
 from usbench.generators._lib.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
 from usbench.generators._lib.seeding import sample_generators
 from usbench.generators.ddpm import DDPMGenerator
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
@@ -228,11 +229,13 @@ class AWDiffGenerator(Generator):
         idx, out_labels = self.choose_references(n, seed, labels)
         refs = self._require_refs()
         chunks, size = [], self.config.sample_batch_size
-        for start in range(0, n, size):
-            part = slice(start, min(n, start + size))
-            generators = sample_generators(seed, range(part.start, part.stop))
-            reference = refs.images[idx[part]]
-            chunks.append(self.model.sample(reference, out_labels[part], generators))
+        with progress_bar(n, "sample awdiff") as bar:
+            for start in range(0, n, size):
+                part = slice(start, min(n, start + size))
+                generators = sample_generators(seed, range(part.start, part.stop))
+                reference = refs.images[idx[part]]
+                chunks.append(self.model.sample(reference, out_labels[part], generators))
+                bar.update(part.stop - part.start)
         sources = tuple(refs.names[int(i)] for i in idx)
         return SampleBatch(torch.cat(chunks), out_labels, sources)
 

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from usbench.data.imageset import ImageSet
 from usbench.generators._lib.seeding import sample_generators, sample_noise
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
@@ -257,12 +258,14 @@ class DDPMGenerator(Generator):
         labels = self._sample_labels(n, labels)
         chunks = []
         size = self.config.sample_batch_size
-        for start in range(0, n, size):
-            count = min(size, n - start)
-            generators = sample_generators(seed, range(start, start + count))
-            chunk_labels = labels[start : start + count] if labels is not None else None
-            shape = (count, 1, self.config.image_size, self.config.image_size)
-            chunks.append(self.model.sample(shape, chunk_labels, generators))
+        with progress_bar(n, f"sample {self.name}") as bar:
+            for start in range(0, n, size):
+                count = min(size, n - start)
+                generators = sample_generators(seed, range(start, start + count))
+                chunk_labels = labels[start : start + count] if labels is not None else None
+                shape = (count, 1, self.config.image_size, self.config.image_size)
+                chunks.append(self.model.sample(shape, chunk_labels, generators))
+                bar.update(count)
         return SampleBatch(torch.cat(chunks).float(), labels)
 
     def _sample_labels(self, n: int, labels: torch.Tensor | None) -> torch.Tensor | None:

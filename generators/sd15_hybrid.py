@@ -30,6 +30,7 @@ from usbench.generators._sd15.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
     parse_class_prompts,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -195,12 +196,14 @@ class SD15Hybrid(Generator):
             empty = torch.zeros(0, 1, self._output_size, self._output_size)
             return SampleBatch(empty, labels)
         chunks = []
-        for start in range(0, n, self.config.sample_batch_size):
-            indices = list(range(start, min(n, start + self.config.sample_batch_size)))
-            prompts = [self._prompts[int(labels[i])] for i in indices]
-            latents = self._sample_latents(prompts, seed, indices)
-            images = generation.decode_latents(self._pipe.vae, latents)
-            chunks.append(generation.resize_square(images, self._output_size))
+        with progress_bar(n, "sample sd15_hybrid") as bar:
+            for start in range(0, n, self.config.sample_batch_size):
+                indices = list(range(start, min(n, start + self.config.sample_batch_size)))
+                prompts = [self._prompts[int(labels[i])] for i in indices]
+                latents = self._sample_latents(prompts, seed, indices)
+                images = generation.decode_latents(self._pipe.vae, latents)
+                chunks.append(generation.resize_square(images, self._output_size))
+                bar.update(len(indices))
         return SampleBatch(torch.cat(chunks).float().contiguous(), labels)
 
     def _sample_latents(self, prompts: list[str], seed: int, indices: list[int]) -> torch.Tensor:

@@ -57,6 +57,7 @@ from usbench.generators._lib.single_source import (
     to_signed,
     to_unit,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -319,15 +320,17 @@ class SinDDM(Generator):
         owners = assign_models(n, [m.label for m in self.models], labels)
         images = torch.empty(n, 1, *self.output_size())
         sources: list[str] = [""] * n
-        for m, model in enumerate(self.models):
-            mine = [i for i in range(n) if owners[i] == m]
-            for k in range(0, len(mine), self.config.sample_batch_size):
-                chunk = mine[k : k + self.config.sample_batch_size]
-                gens = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in chunk]
-                out, names = self._sample_model(model, gens)
-                images[chunk] = out
-                for i, name in zip(chunk, names, strict=True):
-                    sources[i] = name
+        with progress_bar(n, f"sample {self.name}") as bar:
+            for m, model in enumerate(self.models):
+                mine = [i for i in range(n) if owners[i] == m]
+                for k in range(0, len(mine), self.config.sample_batch_size):
+                    chunk = mine[k : k + self.config.sample_batch_size]
+                    gens = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in chunk]
+                    out, names = self._sample_model(model, gens)
+                    images[chunk] = out
+                    for i, name in zip(chunk, names, strict=True):
+                        sources[i] = name
+                    bar.update(len(chunk))
         owner_labels = torch.tensor([self.models[m].label for m in owners], dtype=torch.long)
         return SampleBatch(images, owner_labels, tuple(sources))
 

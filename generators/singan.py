@@ -62,6 +62,7 @@ from usbench.generators._lib.single_source import (
     to_signed,
     to_unit,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -282,10 +283,12 @@ class SinGAN(Generator):
             raise RuntimeError("singan is not trained; call fit() or load() first")
         owners = assign_models(n, [p.label for p in self.pyramids], labels)
         out = torch.empty(n, 1, *self.output_size())
-        for i, m in enumerate(owners):
-            rng = torch.Generator().manual_seed(seed * 1_000_003 + i)
-            x = self.pyramids[m].generate(rng, scale_hw=tuple(self.config.scale_hw))
-            out[i] = to_unit(resize(x, self.output_size()))[0]
+        with progress_bar(n, "sample singan") as bar:
+            for i, m in enumerate(owners):
+                rng = torch.Generator().manual_seed(seed * 1_000_003 + i)
+                x = self.pyramids[m].generate(rng, scale_hw=tuple(self.config.scale_hw))
+                out[i] = to_unit(resize(x, self.output_size()))[0]
+                bar.update(1)
         labels_out = torch.tensor([self.pyramids[m].label for m in owners], dtype=torch.long)
         return SampleBatch(out, labels_out, tuple(self.pyramids[m].source for m in owners))
 

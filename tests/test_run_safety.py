@@ -315,3 +315,24 @@ def test_upsampled_small_images_are_warned_about(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_stack(files[:1], 8)  # no upsampling, no warning
+
+
+def test_sampling_and_scoring_show_progress_only_when_asked(stored, capsys):
+    from usbench.generators.ddpm import DDPMGenerator
+    from usbench.plugins import resolve_list
+    from usbench.progress import showing_progress
+    from usbench.scoring import score_metrics
+    from usbench.testing import tiny_dataset
+
+    _, _, first = stored
+    generator = DDPMGenerator.load(first.run_dir / "generator")
+    quiet = generator.sample(3, seed=0)
+    assert capsys.readouterr().err == ""
+    with showing_progress(True):
+        shown = generator.sample(3, seed=0)
+    err = capsys.readouterr().err
+    assert "sample ddpm" in err and "3/3" in err
+    assert shown.images.equal(quiet.images) and shown.images.equal(first.samples.images)
+    data = tiny_dataset(image_size=16, n=4)
+    score_metrics(resolve_list("metrics", "psnr,ssim"), shown, data, None, 0, progress=True)
+    assert "score" in capsys.readouterr().err

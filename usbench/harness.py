@@ -27,6 +27,7 @@ from usbench.data import open_dataset
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
 from usbench.plugins import PluginSpec, resolve, resolve_list
+from usbench.progress import showing_progress
 from usbench.protocols import (
     FitContext,
     Generator,
@@ -157,7 +158,8 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         _refuse_stand_in_weights(generator)
         if not is_main_process():
             return None  # data-parallel workers only train; the main process does the rest
-        samples = _sample(generator, request, train_set, test_set)
+        with showing_progress(request.progress):
+            samples = _sample(generator, request, train_set, test_set)
         inputs, outcomes = score_metrics(
             metric_specs, samples, train_set, test_set, request.seed, progress=request.progress
         )
