@@ -100,7 +100,7 @@ _HINTS = {
 class PhantomConfig:
     """Settings of ``lus-phantom`` (``-d lus-phantom:n_per_class=16,geometry=convex``).
 
-    n_per_class: images per class [>= 1].
+    n_per_class: images per class, a positive integer [>= 1].
     seed: the phantom seed; image ``i`` is drawn from ``(seed, i)`` only [>= 0].
     geometry: convex, linear, or mixed (alternating per round of classes).
     attenuation: dB/cm/MHz for every image; None: drawn in 0.4–0.6 per image [0, 5].
