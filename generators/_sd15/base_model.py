@@ -104,8 +104,9 @@ def load_base_pipeline(base_model: str) -> StableDiffusionPipeline:
             requires_safety_checker=False,
             local_files_only=local_only,
         )
-    except (OSError, ValueError) as err:
-        raise BaseModelMissing(f"Could not load {base_model!r}: {err}.") from err
+    except (OSError, ValueError) as err:  # the library's first line only: no trace is shown
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise BaseModelMissing(f"Could not load {base_model!r}: {first_line}") from err
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
