@@ -146,7 +146,7 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         "load": None if request.load is None else str(Path(request.load).resolve()),
     }
     job = job_key(key, identity)
-    lock = run_lock(store.work_dir, key) if is_main_process() else contextlib.nullcontext()
+    lock = run_lock(store.root / "locks", key) if is_main_process() else contextlib.nullcontext()
     with lock:
         done = finished_run(store, job)
         if done is not None:

@@ -2,8 +2,9 @@
 and a refusal (with the fix) to silently restart over an existing checkpoint.
 
 * Two identical commands at the same time: the second waits for the first's lock
-  (``work/<run key>.lock``, a :mod:`filelock` lock, released by the OS if the holder dies)
-  and then reuses its stored run instead of training and storing it again.
+  (``locks/<run key>.lock``, a :mod:`filelock` lock, released by the OS if the holder dies)
+  and then reuses its stored run instead of training and storing it again. The lock files
+  live in the store's ``locks`` folder, apart from the checkpoints.
 * A *job* is a run key plus what is sampled and scored (:func:`job_key`); a job already in
   the store is returned as it is, never run or stored twice (also with ``--resume``).
 * A checkpoint of the run key exists but ``--resume`` was not given: :class:`CheckpointExists`
@@ -45,10 +46,10 @@ def job_key(run_key: str, identity: dict[str, Any]) -> str:
 
 
 @contextmanager
-def run_lock(work_dir: Path, key: str) -> Iterator[None]:
-    """Hold the lock of run key ``key`` (waiting, with a note, while another process does)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(work_dir / f"{key}.lock"))
+def run_lock(folder: Path, key: str) -> Iterator[None]:
+    """Hold the lock ``folder/<key>.lock`` (waiting, with a note, while another process does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f"{key}.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
