@@ -336,3 +336,30 @@ def test_sampling_and_scoring_show_progress_only_when_asked(stored, capsys):
     data = tiny_dataset(image_size=16, n=4)
     score_metrics(resolve_list("metrics", "psnr,ssim"), shown, data, None, 0, progress=True)
     assert "score" in capsys.readouterr().err
+
+
+def test_store_rebuild_command_then_report_into_the_store(stored, tmp_path, monkeypatch):
+    """`usbench store rebuild` on an emptied database, then `usbench report` without --out
+    writes inside the store, never into the working directory."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from usbench.cli import main
+
+    copy = tmp_path / "copy"
+    shutil.copytree(stored[0].root, copy)
+    n_runs = len(ResultStore(copy).runs())
+    (copy / "results.sqlite").write_bytes(b"")
+    for name in ("results.sqlite-wal", "results.sqlite-shm"):
+        (copy / name).unlink(missing_ok=True)
+    runner = CliRunner()
+    rebuilt = runner.invoke(main, ["store", "rebuild", "--store", str(copy)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"restored {n_runs} run(s) from their run folders" in rebuilt.output
+    assert len(ResultStore(copy).runs()) == n_runs
+    monkeypatch.chdir(tmp_path)
+    report = runner.invoke(main, ["report", "--store", str(copy), "--no-figures"])
+    assert report.exit_code == 0, report.output
+    assert (copy / "leaderboards" / "leaderboard.md").is_file()
+    assert not (tmp_path / "leaderboards").exists()

@@ -39,7 +39,7 @@ def main(debug: bool) -> None:
       usbench list generators
       usbench run --generator ddpm --dataset lus-phantom --preset quick
       usbench run --generator sinddm --dataset lus --preset quick --seed 1
-      usbench report --format latex --out leaderboards/
+      usbench report --format latex          # into usbench-results/leaderboards/
       usbench --debug run -g ddpm -d lus     # an error with its full traceback
     """
     if debug:
