@@ -41,6 +41,7 @@ from usbench.generators._lib.awdiff_model import AWDiffModel
 from usbench.generators._lib.clip_encoder import BIOMEDCLIP, FrozenCLIP, load_clip
 from usbench.generators._lib.seeding import sample_generators
 from usbench.generators.ddpm import DDPMGenerator
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
@@ -50,22 +51,22 @@ from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, t
 class AWDiffConfig:
     """Hyper-parameters of AWDiff (seed 000 §2–3.1 unless marked *ours*).
 
-    image_size: square image side; seed 000: 256.
+    image_size: square image side; seed 000: 256 [>= 8].
     base_channels, channel_mults, layers_per_block, attention_levels, attention_heads:
-        UNet widths and the levels with cross-attention (*ours*; not in the paper).
-    cond_dim: width of the cross-attention context tokens (*ours*).
+        UNet widths and the levels with cross-attention (*ours*; not in the paper) [>= 0].
+    cond_dim: width of the cross-attention context tokens (*ours*) [>= 1].
     encoder: ``atrous`` (the paper) or ``dwt`` (Fig. 4 ablation).
-    wavelet_scales: S, the number of wavelet planes (*ours*: 4).
-    feature_channels: channels of the learned dilated convolutions (Eq. 7) (*ours*).
-    token_grid: each scale's features are pooled to token_grid² tokens (*ours*).
+    wavelet_scales: S, the number of wavelet planes (*ours*: 4) [>= 1].
+    feature_channels: channels of the learned dilated convolutions (Eq. 7) (*ours*) [>= 1].
+    token_grid: each scale's features are pooled to token_grid² tokens (*ours*) [>= 1].
     text_encoder: ``biomedclip`` (the paper) or ``label-embedding`` (fallback, no Eq. 13).
     clip_model: local open_clip directory or ``hf-hub:`` id of BiomedCLIP.
     prompt_template, prompts: class → prompt; ``prompts`` (one per class) overrides.
-    alignment_weight: λ1 of Eq. 14 (*ours*: 0.1; 0 disables the CLIP loss).
-    timesteps, beta_start, beta_end: DDPM with linear β, T = 100 (ends rescaled, *ours*).
+    alignment_weight: λ1 of Eq. 14 (*ours*: 0.1; 0 disables the CLIP loss) [>= 0].
+    timesteps, beta_start, beta_end: DDPM with linear β, T = 100 (ends rescaled, *ours*) [> 0].
     train: the shared training settings (:class:`usbench.training.TrainSettings`): 120k
         steps, batch 128, Adam 1e-4 (0.9, 0.999), EMA; clipping and checkpoints *ours*.
-    sample_batch_size: images denoised at once when sampling (*ours*).
+    sample_batch_size: images denoised at once when sampling (*ours*) [>= 1].
     """
 
     image_size: int = 256
@@ -228,11 +229,13 @@ class AWDiffGenerator(Generator):
         idx, out_labels = self.choose_references(n, seed, labels)
         refs = self._require_refs()
         chunks, size = [], self.config.sample_batch_size
-        for start in range(0, n, size):
-            part = slice(start, min(n, start + size))
-            generators = sample_generators(seed, range(part.start, part.stop))
-            reference = refs.images[idx[part]]
-            chunks.append(self.model.sample(reference, out_labels[part], generators))
+        with progress_bar(n, "sample awdiff") as bar:
+            for start in range(0, n, size):
+                part = slice(start, min(n, start + size))
+                generators = sample_generators(seed, range(part.start, part.stop))
+                reference = refs.images[idx[part]]
+                chunks.append(self.model.sample(reference, out_labels[part], generators))
+                bar.update(part.stop - part.start)
         sources = tuple(refs.names[int(i)] for i in idx)
         return SampleBatch(torch.cat(chunks), out_labels, sources)
 

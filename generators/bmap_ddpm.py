@@ -45,7 +45,7 @@ class BMapDDPMConfig(DDPMConfig):
     """Every ``ddpm`` hyper-parameter plus the B-map ones.
 
     bmap_floor: ε in (0, 1]; the last map falls to √ε at the bottom (official default 0.97;
-        the paper reports 0.96 and 0.97). 1 disables B-maps (= the ``ddpm`` baseline).
+        the paper reports 0.96 and 0.97). 1 disables B-maps (= the ``ddpm`` baseline) (0, 1].
     bmap_schedule: scalar progress of the maps over t: ``cosine`` (official default),
         ``sqrt`` (the paper's stated choice) or ``linear``.
     probe: ``linear`` (maps ramp with image row), ``convex`` (ramp with radial depth in a

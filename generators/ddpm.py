@@ -32,6 +32,7 @@ from usbench.generators._lib.label_maps import (
     one_hot_layout,
 )
 from usbench.generators._lib.seeding import sample_generators, sample_noise
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, train
@@ -41,27 +42,27 @@ from usbench.training import TRAIN_KEYS_RENAMED, RandomBatches, TrainSettings, t
 class DDPMConfig:
     """Hyper-parameters of the DDPM baseline.
 
-    image_size: side of the square images (px). seed 002: 128 (CAMUS, SegThy), 256 (liver).
+    image_size: side of the square images (px). seed 002: 128 (CAMUS, SegThy), 256 (liver) [>= 8].
     base_channels, channel_mults, layers_per_block: UNet widths (channels = base × mult per
-        resolution level) and residual blocks per level.
-    attention_levels: indices of the levels (0 = full resolution) with self-attention.
-    dropout: dropout inside the residual blocks.
-    timesteps: diffusion steps T (seed 002: 2000).
+        resolution level) and residual blocks per level [>= 1].
+    attention_levels: indices of the levels (0 = full resolution) with self-attention [>= 0].
+    dropout: dropout inside the residual blocks [0, 1).
+    timesteps: diffusion steps T (seed 002: 2000) [>= 1].
     beta_schedule: ``linear`` (Ho et al.) or ``cosine`` (Nichol & Dhariwal; seed 002).
-    beta_start, beta_end: ends of the linear schedule.
+    beta_start, beta_end: ends of the linear schedule (0, 1).
     class_conditional: learn a class embedding and sample requested classes.
     conditioning: ``class`` (as ``class_conditional`` says) or ``label-map``: the SDM design
         of seed 002 — the label map enters the decoder through spatially-adaptive
         normalisation (:mod:`usbench.generators._lib.label_maps`), samples are drawn from
         given label maps and paired with the image each map belongs to.
-    label_hidden: channels of the SPADE convolution predicting γ, β (SPADE: 128).
+    label_hidden: channels of the SPADE convolution predicting γ, β (SPADE: 128) [>= 1].
     label_drop_rate: share of training rows whose label map is replaced by the empty map,
-        for classifier-free guidance (SDM: 0.2).
+        for classifier-free guidance (SDM: 0.2) [0, 1).
     guidance_scale: classifier-free guidance scale s when sampling from label maps
-        (SDM: 1.5; 1 = no guidance).
+        (SDM: 1.5; 1 = no guidance) [>= 0].
     train: the shared training settings (:class:`usbench.training.TrainSettings`;
         seed 002: batch 4, learning rate 1e-4, 28k–50k iterations).
-    sample_batch_size: images denoised at once when sampling.
+    sample_batch_size: images denoised at once when sampling [>= 1].
     """
 
     image_size: int = 64
@@ -373,11 +374,13 @@ class DDPMGenerator(Generator):
         stream seeded by ``(seed, i)``, so chunking never changes a sample."""
         chunks = []
         size = self.config.sample_batch_size
-        for start in range(0, n, size):
-            count = min(size, n - start)
-            generators = sample_generators(seed, range(start, start + count))
-            shape = (count, 1, self.config.image_size, self.config.image_size)
-            chunks.append(self.model.sample(shape, condition(start, start + count), generators))
+        with progress_bar(n, f"sample {self.name}") as bar:
+            for start in range(0, n, size):
+                count = min(size, n - start)
+                generators = sample_generators(seed, range(start, start + count))
+                shape = (count, 1, self.config.image_size, self.config.image_size)
+                chunks.append(self.model.sample(shape, condition(start, start + count), generators))
+                bar.update(count)
         return torch.cat(chunks).float()
 
     def _sample_labels(self, n: int, labels: torch.Tensor | None) -> torch.Tensor | None:

@@ -30,6 +30,7 @@ from usbench.generators._sd15.prompts import (
     DEFAULT_PROMPT_TEMPLATE,
     parse_class_prompts,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -43,7 +44,7 @@ class SD15HybridConfig:
         base_model: local diffusers folder or hub id of SD1.5 (paper: SD v1.5;
             ``stable-diffusion-v1-5/stable-diffusion-v1-5`` is the hub mirror).
         image_size: training/sampling resolution (paper: 512 px, SD1.5's native size).
-            Samples are resized back to the training images' size.
+            Samples are resized back to the training images' size [>= 8].
     Prompts (paper sec. 3.1):
         class_prompts: ``"class=prompt"`` entries (paper's BUSI wording; LUS ours).
         prompt_template: prompt for a class without an entry, ``{label}`` = class name.
@@ -52,10 +53,10 @@ class SD15HybridConfig:
         placeholder_token, initializer_token: the new token and the word its embedding
             starts from (paper: ``<ultrasound>``; initializer ours: ``ultrasound``).
         ti_steps, ti_lr: the token stage's steps and learning rate; every other setting
-            of that stage is ``train``'s (without its ``lr_milestones``).
+            of that stage is ``train``'s (without its ``lr_milestones``) [> 0].
     LoRA (paper sec. 3.2; rank 4, lr 1e-4, batch 4, 3000 steps per the issue):
         lora_rank, lora_alpha: the adapters' rank and scale (alpha = rank as in diffusers'
-            LoRA example: not stated).
+            LoRA example: not stated) [> 0].
         lora_targets: the adapted layers (attention projections, diffusers' LoRA example).
     train: the LoRA stage's settings (:class:`usbench.training.TrainSettings`):
         ``train.steps`` 3000, ``train.lr`` 1e-4, ``train.batch_size`` 4 (both stages).
@@ -64,10 +65,10 @@ class SD15HybridConfig:
         0), checkpoints every 500 steps, a loss logged every 50.
     Sampling (paper sec. 3.3):
         inference_steps, guidance_scale: denoising steps and classifier-free guidance (not
-            stated; diffusers' SD1.5 defaults 50 and 7.5).
+            stated; diffusers' SD1.5 defaults 50 and 7.5) [> 0].
         img2img_strength: refinement strength, 0.3 (0 disables refinement; img2img runs
-            int(inference_steps·strength) steps).
-        sample_batch_size: images generated at once.
+            int(inference_steps·strength) steps) [0, 1].
+        sample_batch_size: images generated at once [>= 1].
     Order (not stated; our choice): the token is learned first on the frozen base model,
     then LoRA is trained with prompts that contain it (the paper appends the token "during
     both training and inference").
@@ -195,12 +196,14 @@ class SD15Hybrid(Generator):
             empty = torch.zeros(0, 1, self._output_size, self._output_size)
             return SampleBatch(empty, labels)
         chunks = []
-        for start in range(0, n, self.config.sample_batch_size):
-            indices = list(range(start, min(n, start + self.config.sample_batch_size)))
-            prompts = [self._prompts[int(labels[i])] for i in indices]
-            latents = self._sample_latents(prompts, seed, indices)
-            images = generation.decode_latents(self._pipe.vae, latents)
-            chunks.append(generation.resize_square(images, self._output_size))
+        with progress_bar(n, "sample sd15_hybrid") as bar:
+            for start in range(0, n, self.config.sample_batch_size):
+                indices = list(range(start, min(n, start + self.config.sample_batch_size)))
+                prompts = [self._prompts[int(labels[i])] for i in indices]
+                latents = self._sample_latents(prompts, seed, indices)
+                images = generation.decode_latents(self._pipe.vae, latents)
+                chunks.append(generation.resize_square(images, self._output_size))
+                bar.update(len(indices))
         return SampleBatch(torch.cat(chunks).float().contiguous(), labels)
 
     def _sample_latents(self, prompts: list[str], seed: int, indices: list[int]) -> torch.Tensor:

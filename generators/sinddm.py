@@ -57,6 +57,7 @@ from usbench.generators._lib.single_source import (
     to_signed,
     to_unit,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -94,21 +95,21 @@ class SinDDMConfig:
     training image ``H×W``. ``sample_batch_size`` samples are denoised together.
 
     Settings, one line each:
-        dim: widest block's channels (blocks dim/2, dim, dim, dim/2).
-        embed_dim: width of the time and scale sinusoidal embeddings.
-        timesteps: diffusion steps T per scale (cosine schedule).
-        loss_factor: γ = σ_t / (loss_factor·ℓ^s).
-        gamma_clamp: the γ limit when sampling.
+        dim: widest block's channels (blocks dim/2, dim, dim, dim/2) [>= 2].
+        embed_dim: width of the time and scale sinusoidal embeddings [>= 2].
+        timesteps: diffusion steps T per scale (cosine schedule) [>= 1].
+        loss_factor: γ = σ_t / (loss_factor·ℓ^s) [> 0].
+        gamma_clamp: the γ limit when sampling [> 0].
         rescale_loss_wraparound: ℓ^s with the official 8-bit wrap-around.
-        max_pixels: pixel cap of the finest scale.
-        scale_step: ratio between pyramid scales (refitted).
-        coarsest_area, coarsest_side: area and (low, high) side bounds of the coarsest scale.
+        max_pixels: pixel cap of the finest scale [>= 1].
+        scale_step: ratio between pyramid scales (refitted) [> 1].
+        coarsest_area, coarsest_side: area and (low, high) side bounds of the coarsest scale [>= 1].
         source_names: explicit training images (one model each).
         source_classes: classes to take images from (all when empty).
-        sources_per_class: images per class (0 = all), in dataset order.
-        images_per_model: 1 = SinDDM, 2–3 = FewDDM (groups of one class).
-        scale_hw: (height, width) multipliers of the output size.
-        sample_batch_size: samples denoised together.
+        sources_per_class: images per class (0 = all), in dataset order [>= 0].
+        images_per_model: 1 = SinDDM, 2–3 = FewDDM (groups of one class) [1, 3].
+        scale_hw: (height, width) multipliers of the output size [> 0].
+        sample_batch_size: samples denoised together [>= 1].
     """
 
     dim: int = 160
@@ -319,15 +320,17 @@ class SinDDM(Generator):
         owners = assign_models(n, [m.label for m in self.models], labels)
         images = torch.empty(n, 1, *self.output_size())
         sources: list[str] = [""] * n
-        for m, model in enumerate(self.models):
-            mine = [i for i in range(n) if owners[i] == m]
-            for k in range(0, len(mine), self.config.sample_batch_size):
-                chunk = mine[k : k + self.config.sample_batch_size]
-                gens = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in chunk]
-                out, names = self._sample_model(model, gens)
-                images[chunk] = out
-                for i, name in zip(chunk, names, strict=True):
-                    sources[i] = name
+        with progress_bar(n, f"sample {self.name}") as bar:
+            for m, model in enumerate(self.models):
+                mine = [i for i in range(n) if owners[i] == m]
+                for k in range(0, len(mine), self.config.sample_batch_size):
+                    chunk = mine[k : k + self.config.sample_batch_size]
+                    gens = [torch.Generator().manual_seed(seed * 1_000_003 + i) for i in chunk]
+                    out, names = self._sample_model(model, gens)
+                    images[chunk] = out
+                    for i, name in zip(chunk, names, strict=True):
+                        sources[i] = name
+                    bar.update(len(chunk))
         owner_labels = torch.tensor([self.models[m].label for m in owners], dtype=torch.long)
         return SampleBatch(images, owner_labels, tuple(sources))
 

@@ -62,6 +62,7 @@ from usbench.generators._lib.single_source import (
     to_signed,
     to_unit,
 )
+from usbench.progress import progress_bar
 from usbench.protocols import Capabilities, FitContext, Generator
 from usbench.samples import SampleBatch
 from usbench.training import TRAIN_KEYS_RENAMED, TrainSettings
@@ -100,18 +101,18 @@ class SinGANConfig:
     image ``H×W``.
 
     Settings, one line each:
-        scale_factor: ratio between pyramid scales (refitted).
-        min_size, max_size: shortest side of the coarsest scale, longest of the finest (px).
-        layers, kernel: convolutions per network and their kernel size.
-        nfc, nfc_cap: channels at the coarsest scale (doubled every 4 scales) and their cap.
-        lambda_grad: WGAN-GP gradient-penalty weight.
-        alpha: weight of the reconstruction MSE.
-        noise_amp: σ_n = noise_amp × RMSE of the upsampled reconstruction.
-        d_steps, g_steps: discriminator and generator updates per iteration.
+        scale_factor: ratio between pyramid scales (refitted) (0, 1).
+        min_size, max_size: shortest side of the coarsest scale, longest of the finest (px) [>= 1].
+        layers, kernel: convolutions per network and their kernel size [>= 1].
+        nfc, nfc_cap: channels at the coarsest scale (doubled every 4 scales) and their cap [>= 1].
+        lambda_grad: WGAN-GP gradient-penalty weight [>= 0].
+        alpha: weight of the reconstruction MSE [>= 0].
+        noise_amp: σ_n = noise_amp × RMSE of the upsampled reconstruction [>= 0].
+        d_steps, g_steps: discriminator and generator updates per iteration [>= 1].
         source_names: explicit training images (one model each).
         source_classes: classes to take images from (all when empty).
-        sources_per_class: images per class (0 = all), in dataset order.
-        scale_hw: (height, width) multipliers of every noise map and of the output.
+        sources_per_class: images per class (0 = all), in dataset order [>= 0].
+        scale_hw: (height, width) multipliers of every noise map and of the output [> 0].
     """
 
     scale_factor: float = 0.75
@@ -282,10 +283,12 @@ class SinGAN(Generator):
             raise RuntimeError("singan is not trained; call fit() or load() first")
         owners = assign_models(n, [p.label for p in self.pyramids], labels)
         out = torch.empty(n, 1, *self.output_size())
-        for i, m in enumerate(owners):
-            rng = torch.Generator().manual_seed(seed * 1_000_003 + i)
-            x = self.pyramids[m].generate(rng, scale_hw=tuple(self.config.scale_hw))
-            out[i] = to_unit(resize(x, self.output_size()))[0]
+        with progress_bar(n, "sample singan") as bar:
+            for i, m in enumerate(owners):
+                rng = torch.Generator().manual_seed(seed * 1_000_003 + i)
+                x = self.pyramids[m].generate(rng, scale_hw=tuple(self.config.scale_hw))
+                out[i] = to_unit(resize(x, self.output_size()))[0]
+                bar.update(1)
         labels_out = torch.tensor([self.pyramids[m].label for m in owners], dtype=torch.long)
         return SampleBatch(out, labels_out, tuple(self.pyramids[m].source for m in owners))
 

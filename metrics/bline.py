@@ -83,7 +83,7 @@ class BLineConfig:
 
     detector: the line detector's thresholds (``detector.bline_contrast=0.5``, ...; see
         :class:`usbench.metrics._lib.lines.LineDetectorConfig`).
-    n_figure: detections kept for the figure (does not change the value).
+    n_figure: detections kept for the figure (does not change the value) [>= 0].
     """
 
     detector: LineDetectorConfig = LineDetectorConfig()

@@ -54,10 +54,11 @@ class CWSSIMConfig:
         earlier versions (other filters, other values).
     levels: steerable: height of the pyramid; only its coarsest level (1/2^(levels-1) of the
         image size) is compared, so images need at least 2^(levels+2) px a side.
-        dtcwt: the number of finest levels averaged.
-    orientations: steerable only: oriented subbands per level (the DTCWT always has 6).
-    window: side of the square window of the local index (valid positions only).
-    k: the small constant K; none = the transform's own (steerable 0 as pyiqa, dtcwt 1e-6).
+        dtcwt: the number of finest levels averaged [>= 1].
+    orientations: steerable only: oriented subbands per level (the DTCWT always has 6) [>= 1].
+    window: side of the square window of the local index (valid positions only) [>= 1].
+    k: the small constant K; none = the transform's own (steerable 0 as pyiqa, dtcwt 1e-6)
+        [>= 0].
     input_range: steerable only: 255 = gray x255 rounded to integers (what pyiqa compares
         for an RGB tensor or an image file: the 8-bit Y channel); 1 = the [0, 1] values as
         they are (pyiqa given a one-channel tensor; its 1e-12 then weighs more).

@@ -47,14 +47,28 @@ def depth_profiles(
 
 def profile_distance(real: np.ndarray, generated: np.ndarray) -> float:
     """Mean absolute difference between the mean profiles (``N×B`` arrays), grey levels."""
-    return float(np.nanmean(np.abs(np.nanmean(real, 0) - np.nanmean(generated, 0))))
+    gap = np.abs(imaged_mean(real, 0) - imaged_mean(generated, 0))
+    return float(imaged_mean(gap[None, :], 1)[0])
+
+
+def imaged_mean(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` without its warning: NaN (bins no image reaches) where all are NaN."""
+    count = np.sum(~np.isnan(values), axis=axis)
+    total = np.nansum(values, axis=axis)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def imaged_std(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanstd`` (ddof 0) without its warning, NaN where all values are NaN."""
+    centred = values - np.expand_dims(imaged_mean(values, axis), axis)
+    return np.sqrt(imaged_mean(centred**2, axis))
 
 
 @dataclass(frozen=True)
 class DepthProfileConfig:
     """Settings of ``depth_profile``.
 
-    n_bins: depth bins of the profile.
+    n_bins: depth bins of the profile [>= 1].
     geometry: auto (decided from the edge slopes of the content region, see
         :func:`usbench.metrics._lib.fan_geometry.estimate_geometry`), linear or convex.
     """
@@ -111,7 +125,7 @@ class DepthProfile(Metric):
         real = depth_profiles(inputs.train.images, [geometries[p] for p in probes], self.n_bins)
         gen_geo = [best_geometry(img, geometries) for img in gen_np]
         gen = depth_profiles(inputs.generated.images, gen_geo, self.n_bins)
-        per_sample = np.nanmean(np.abs(gen - np.nanmean(real, 0)[None, :]), axis=1)
+        per_sample = imaged_mean(np.abs(gen - imaged_mean(real, 0)[None, :]), 1)
         details = _details(geometries, real, gen)
         return set_distance_result(
             real, gen, profile_distance, per_sample, seed=inputs.seed, details=details
@@ -140,10 +154,10 @@ def _details(
             }
             for probe, g in geometries.items()
         },
-        "real_profile": clean(np.nanmean(real, 0)),
-        "real_profile_std": clean(np.nanstd(real, 0)),
-        "generated_profile": clean(np.nanmean(gen, 0)),
-        "generated_profile_std": clean(np.nanstd(gen, 0)),
+        "real_profile": clean(imaged_mean(real, 0)),
+        "real_profile_std": clean(imaged_std(real, 0)),
+        "generated_profile": clean(imaged_mean(gen, 0)),
+        "generated_profile_std": clean(imaged_std(gen, 0)),
     }
 
 

@@ -49,11 +49,11 @@ class FIDConfig:
 
     layer: Inception features: pool3 (2048-d, the standard FID), pool1 (64-d) or
         pool2 (192-d), spatially averaged (seed 002).
-    n_boot: draws for the 95 % interval.
+    n_boot: draws for the 95 % interval [>= 0].
     ci: how the interval is drawn: subsample (half-subsets of the generated set without
         replacement, centred and rescaled; never duplicates an image) or bootstrap
         (resampling with replacement, as before; duplicates inflate FID).
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     layer: Literal["pool3", "pool1", "pool2"] = "pool3"
@@ -67,11 +67,11 @@ class FIDConfig:
 class KIDConfig:
     """Settings of ``kid``.
 
-    n_subsets: random subsets the MMD² is averaged over.
+    n_subsets: random subsets the MMD² is averaged over [>= 1].
     subset_size: images per subset, capped at half the smaller set so that subsets differ
         (a subset as large as the set would repeat one value and give a zero-width
-        interval).
-    batch_size: images per network pass (does not change the value).
+        interval) [>= 2].
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     n_subsets: int = 100
@@ -88,7 +88,7 @@ class SIFIDConfig:
         names).
     network: fid-inception (the TF FID weights) or tv-inception (torchvision's ImageNet
         Inception-v3, as SinGAN's script).
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     layer: Literal["pool1", "pool2"] = "pool1"

@@ -170,11 +170,11 @@ def load_inception_extractor() -> tuple[FeatureExtractor | None, str]:
 class MemorizationConfig:
     """Settings of ``memorization``.
 
-    pixel_size: images are area-downsampled to at most this square size.
-    max_shift: translation tolerance, in those pixels.
+    pixel_size: images are area-downsampled to at most this square size [>= 4].
+    max_shift: translation tolerance, in those pixels [>= 0].
     threshold_quantile: quantile of the held-out nearest distances used as the threshold
         (0 = their minimum); in [0, 1).
-    n_worst: closest generated/training pairs kept for the figure.
+    n_worst: closest generated/training pairs kept for the figure [>= 0].
     """
 
     pixel_size: int = 64

@@ -36,7 +36,7 @@ def _pyiqa():
 class NIMAConfig:
     """Settings of ``nima``.
 
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     batch_size: int = 8

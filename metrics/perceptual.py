@@ -120,7 +120,7 @@ class LPIPSConfig:
         000's "LPIPS ↑") or paired (each sample against its real counterpart; seed 002's
         "LPIPS ↓").
     net: the backbone: alex (lpips' default) or vgg (≈25× slower on CPU).
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     mode: Literal["diversity", "paired"] = "diversity"

@@ -121,11 +121,11 @@ def _object_array(groups: list[np.ndarray]) -> np.ndarray:
 class SpeckleConfig:
     """Settings of ``speckle``.
 
-    patch: side of the square patches, even and at least 4 px.
-    min_mean: a patch counts when its mean grey level exceeds this.
-    max_quadrant_cv: ... and its four quadrant means agree within this fraction.
+    patch: side of the square patches, even and at least 4 px [>= 4].
+    min_mean: a patch counts when its mean grey level exceeds this [0, 1].
+    max_quadrant_cv: ... and its four quadrant means agree within this fraction [>= 0].
     envelope: linear (the image is the envelope) or log (undo a log compression first).
-    dynamic_range_db: the log compression's dynamic range (only with envelope=log).
+    dynamic_range_db: the log compression's dynamic range (only with envelope=log) [> 0].
     """
 
     patch: int = 16

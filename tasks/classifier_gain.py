@@ -65,21 +65,21 @@ ARMS = ("real", "real+aug", "real+synthetic", "real+synthetic+aug")
 class ClassifierGainConfig:
     """Every setting of the protocol (defaults: seed 003 with POCOVID-Net).
 
-    folds: k of the patient-level k-fold cross-validation.
+    folds: k of the patient-level k-fold cross-validation [>= 2].
     minority_class: class whose real training images are reduced and synthesised;
         empty → the class with the fewest images.
-    minority_fractions: shares of the minority's real training images kept (0 < p ≤ 1).
+    minority_fractions: shares of the minority's real training images kept (0 < p ≤ 1) (0, 1].
     synthetic_mode: ``minority`` (add ``synthetic_per_image`` per kept minority image)
         or ``balance`` (pad every class to the largest class).
-    synthetic_per_image: synthetic images per kept minority image (seed 003: 32).
+    synthetic_per_image: synthetic images per kept minority image (seed 003: 32) [>= 0].
     arms: which of ``real``, ``real+aug``, ``real+synthetic``, ``real+synthetic+aug``.
     classifier: ``pocovid`` (VGG16 + head), ``resnet18`` or ``small-cnn``.
     pretrained: ImageNet weights for the backbone (from the weights cache).
-    image_size: side the classifier sees (images and samples are resized to it).
-    epochs, batch_size, learning_rate: Adam training of the classifier.
+    image_size: side the classifier sees (images and samples are resized to it) [>= 8].
+    epochs, batch_size, learning_rate: Adam training of the classifier [> 0].
     patience: early stopping on a patient-level validation split of the real training
-        images (``val_fraction`` of the patients); 0 disables it.
-    val_fraction: share of the training patients held out for early stopping.
+        images (``val_fraction`` of the patients); 0 disables it [>= 0].
+    val_fraction: share of the training patients held out for early stopping [0, 1).
     """
 
     folds: int = 5

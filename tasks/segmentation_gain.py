@@ -44,14 +44,14 @@ ARMS = ("real", "real+synthetic")
 class SegmentationGainConfig:
     """Every setting of the protocol.
 
-    folds: k of the patient-level k-fold cross-validation.
-    real_fractions: shares of the training patients kept (0 < p ≤ 1).
-    synthetic_per_image: synthetic images drawn per kept real label map.
+    folds: k of the patient-level k-fold cross-validation [>= 2].
+    real_fractions: shares of the training patients kept (0, 1].
+    synthetic_per_image: synthetic images drawn per kept real label map [>= 1].
     arms: ``real`` and/or ``real+synthetic`` (``real`` is always needed).
-    channels: U-Net feature maps per level.
-    strides: down-sampling factor between consecutive levels.
-    res_units: residual units per U-Net block.
-    epochs, batch_size, learning_rate: Adam training of the U-Net (DiceCE loss).
+    channels: U-Net feature maps per level [>= 1].
+    strides: down-sampling factor between consecutive levels [>= 1].
+    res_units: residual units per U-Net block [>= 0].
+    epochs, batch_size, learning_rate: Adam training of the U-Net (DiceCE loss) [> 0].
     """
 
     folds: int = 5

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from usbench import harness
+from usbench import harness, run_folder
 from usbench.cli import entry, main
 from usbench.store import ResultStore
 
@@ -87,7 +87,7 @@ def test_crash_leaves_no_partial_run(tiny_folder, tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(harness, "save_png_grid", explode)
+    monkeypatch.setattr(run_folder, "save_png_grid", explode)
     request = harness.RunRequest(
         generator="ddpm",
         dataset=f"folder:{tiny_folder}",

@@ -90,7 +90,7 @@ def test_ablation_rows_are_valid_configs() -> None:
 
 # -- base model ------------------------------------------------------------------------
 def test_missing_weights_stop_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(BaseModelMissing, match="huggingface-cli download") as err:
+    with pytest.raises(BaseModelMissing, match="`hf download stable-diffusion-v1-5") as err:
         resolve_base_model("nobody-here/no-such-sd15")
     assert "--set base_model=" in str(err.value)
     with pytest.raises(BaseModelMissing, match="does not exist"):

@@ -88,3 +88,31 @@ def test_distance_grows_with_the_attenuation_gap() -> None:
     assert results[3].details["geometry"]["convex"]["kind"] == "convex"
     assert len(results[3].details["real_profile"]) == 16
     assert results[3].per_sample.shape == (12,)
+
+
+def test_empty_depth_bins_give_numpy_nanmean_without_warnings():
+    """16-px images leave depth bins that no pixel reaches: the metric equals numpy's
+    nan-aware means, and raises no RuntimeWarning while computing them."""
+    import warnings
+
+    from usbench.metrics.depth_profile import imaged_mean, imaged_std, profile_distance
+    from usbench.testing import tiny_dataset
+
+    values = np.array([[1.0, np.nan, 3.0], [2.0, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.allclose(imaged_mean(values, 0), [1.5, np.nan, 3.0], equal_nan=True)
+        assert np.allclose(imaged_std(values, 0), [0.5, np.nan, 0.0], equal_nan=True)
+        assert profile_distance(values, values + 1) == 1.0
+        data = tiny_dataset(image_size=16, n=6)
+        noise = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+        inputs = EvalInputs(generated=SampleBatch(images=noise), train=data, heldout=None, seed=0)
+        result = DepthProfile().compute(inputs)
+    real, gen = (
+        np.array([np.nan if v is None else v for v in result.details[key]], dtype=float)
+        for key in ("real_profile", "generated_profile")
+    )
+    assert np.isnan(real).any()  # some bins are empty
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert result.value == pytest.approx(float(np.nanmean(np.abs(real - gen))))

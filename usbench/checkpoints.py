@@ -14,7 +14,8 @@ mapping ``{name: optimizer}``; each is saved as ``optimizer-<name>.safetensors``
 
 A checkpoint folder is first written under a temporary name and renamed when complete;
 ``latest`` is replaced atomically afterwards. A crash therefore leaves the previous
-checkpoint as ``latest``. Only the newest ``keep`` checkpoints are kept.
+checkpoint as ``latest``; a full disk is reported as :class:`usbench.fileio.DiskFull`
+naming the folder and the space a checkpoint needs. Only the newest ``keep`` checkpoints are kept.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from usbench.fileio import atomic_write_text
+from usbench.fileio import atomic_write_text, disk_full_error, is_disk_full
 
 
 @dataclass
@@ -99,8 +100,12 @@ class CheckpointDir:
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(err):
+                needed = _tensor_bytes(model.state_dict()) * (3 if ema is None else 4)
+                what = f"checkpoint {name} (weights, Adam moments{', EMA' if ema else ''})"
+                raise disk_full_error(self.folder, needed, what) from err
             raise
         atomic_write_text(self.folder / "latest", name)
         self._prune()
@@ -141,6 +146,10 @@ def _named(optimizer) -> dict[str, Any]:
     if isinstance(optimizer, Mapping):
         return {f"optimizer-{name}": opt for name, opt in optimizer.items()}
     return {"optimizer": optimizer}
+
+
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from usbench import paths
 from usbench.config import ConfigError, parse_assignments
+from usbench.errors import UsbenchError
 from usbench.protocols import MetricUnavailable
 from usbench.registry import KINDS, PluginLoadError, UnknownPluginError
 
@@ -28,7 +30,8 @@ def store_option(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="usbench")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+def main(debug: bool) -> None:
     """usbench: train, sample and score ultrasound image generators; build leaderboards.
 
     \b
@@ -36,9 +39,12 @@ def main() -> None:
       usbench list generators
       usbench run --generator ddpm --dataset lus-phantom --preset quick
       usbench run --generator sinddm --dataset lus --preset quick --seed 1
-      usbench report --format latex --out leaderboards/
+      usbench report --format latex          # into usbench-results/leaderboards/
       usbench sweep leaderboards/sweep.toml --executor slurm
+      usbench --debug run -g ddpm -d lus     # an error with its full traceback
     """
+    if debug:
+        os.environ[paths.DEBUG_ENV] = "1"
 
 
 @main.command()
@@ -112,6 +118,9 @@ def main() -> None:
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run from its newest checkpoint.")
 @click.option(
+    "--restart", is_flag=True, help="Delete this run's checkpoints and train from step 0."
+)
+@click.option(
     "--load",
     "load_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -134,6 +143,7 @@ def run(
     task_preset,
     task_overrides,
     resume,
+    restart,
     load_dir,
     no_progress,
     store_dir,
@@ -150,6 +160,9 @@ def run(
       usbench run -g ddpm -d folder:/data/my_us_images --image-size 64 --metrics ssim,psnr
       usbench run -g ddpm -d lus --tasks classifier_gain --task-preset quick \\
           --task-set minority_class=pneumonia
+      usbench run -g ddpm -d lus-phantom --resume      # continue (or reuse) its checkpoint
+
+    A run already stored with the same settings is shown, not run again.
     """
     from usbench.harness import RunRequest, execute
     from usbench.store import ResultStore
@@ -171,13 +184,17 @@ def run(
         resume=resume,
         load=load_dir,
         progress=not no_progress,
+        restart=restart,
     )
     result = execute(request, ResultStore(store_dir))
     if result is None:
         return
-    click.echo(f"run {result.run_id}: {len(result.samples)} samples in {result.run_dir}")
-    for score in result.scores:
-        click.echo("  " + score_line(score))
+    stored = "already stored, not run again" if result.reused else "stored"
+    click.echo(f"run {result.run_id} ({stored}): {len(result.samples)} samples in {result.run_dir}")
+    from usbench.run_summary import summary_lines
+
+    for line in summary_lines(result.scores, result.run_dir, score_line):
+        click.echo(line)
 
 
 def score_line(score) -> str:
@@ -201,8 +218,8 @@ def score_line(score) -> str:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("leaderboards"),
-    show_default=True,
+    show_default="STORE/leaderboards",
+    help="Folder of the tables and figures (default: inside the store).",
 )
 @click.option(
     "--filter",
@@ -248,7 +265,7 @@ def report(formats, out, filters, metrics, no_figures, layout, with_published, s
     chosen = FORMATS if "all" in formats else tuple(formats)
     paths = write_report(
         ResultStore(store_dir),
-        out,
+        out or Path(store_dir) / "leaderboards",
         chosen,
         parse_assignments(filters),
         figures=not no_figures,
@@ -293,6 +310,10 @@ def _attach_optional_groups() -> None:
     from usbench.study.cli import study
 
     main.add_command(study)
+
+    from usbench.store_cli import store
+
+    main.add_command(store)
     try:
         from usbench.weights_cli import weights
     except ImportError:
@@ -310,12 +331,13 @@ _USER_ERRORS = (
     LookupError,
     ValueError,
     MetricUnavailable,  # e.g. a generator's pretrained weights are missing: says the fix
+    UsbenchError,  # data unavailable, disk full, damaged store...: the message says the fix
 )
 
 
 def entry() -> None:
-    """Console entry point: user errors print one clear line instead of a traceback
-    (set ``USBENCH_DEBUG=1`` to see it)."""
+    """Console entry point: an error prints one clear line instead of a traceback
+    (``usbench --debug ...`` or ``USBENCH_DEBUG=1`` shows it)."""
     try:
         main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -328,3 +350,13 @@ def entry() -> None:
             raise
         click.echo(f"usbench: error: {err}", err=True)
         sys.exit(2)
+    except Exception as err:  # a bug: say so in one line, the traceback is one flag away
+        if paths.debug():
+            raise
+        click.echo(
+            f"usbench: internal error: {type(err).__name__}: {err}\n"
+            "Run the same command with `usbench --debug ...` for the traceback, and please "
+            "report it.",
+            err=True,
+        )
+        sys.exit(1)

@@ -11,7 +11,11 @@ list of valid ones.
 A Config may declare ``renamed: ClassVar[Mapping[str, str]]`` (old key → new dotted key):
 old command lines (``--set steps=500``) and configs saved before a rename still load.
 The user-facing documentation of a field is its line ``name: text`` in the Config's
-docstring (:func:`field_docs`).
+docstring (:func:`field_docs`). A numeric field's allowed range ends that line, in
+brackets: ``[>= 1]``, ``[> 0]``, ``[<= 1]``, or an interval ``[0, 1]`` / ``[0, 1)`` /
+``(0, 1]`` (a parenthesis excludes its end; ``inf`` is allowed). The shared builder checks
+every given value against it (each item of a tuple; ``None`` passes) before anything runs
+(:func:`field_ranges`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ConfigError(ValueError):
@@ -114,10 +119,19 @@ def build_config(config_cls: type, values: Mapping[str, Any]) -> Any:
         else:
             plain[key] = value
     parsed = {k: _parse_documented(config_cls, hints[k], v, k) for k, v in plain.items()}
+    ranges = field_ranges(config_cls)
+    for key, value in parsed.items():
+        if key in ranges:
+            ranges[key].check(key, value, field_docs(config_cls).get(key, ""))
     for name, section_cls in sections.items():
         if name in nested:
             base = config_to_dict(_default_of(fields[name]))
-            parsed[name] = build_config(section_cls, {**flatten(section_cls, base), **nested[name]})
+            try:
+                parsed[name] = build_config(
+                    section_cls, {**flatten(section_cls, base), **nested[name]}
+                )
+            except ConfigError as err:  # name the key as the user typed it: train.steps
+                raise ConfigError(_dotted_message(str(err), name, section_cls)) from None
     try:
         return config_cls(**parsed)
     except (TypeError, ValueError) as err:
@@ -181,6 +195,68 @@ def _docstring_fields(doc: str) -> dict[str, str]:
         else:
             keys = []
     return docs
+
+
+class FieldRange(NamedTuple):
+    """The allowed values of a numeric field, read from its docstring line."""
+
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+    text: str
+
+    def contains(self, number: float) -> bool:
+        """Whether ``number`` lies in the range."""
+        above = number > self.low if self.low_open else number >= self.low
+        below = number < self.high if self.high_open else number <= self.high
+        return above and below
+
+    def check(self, key: str, value: Any, doc: str) -> None:
+        """Raise :class:`ConfigError` unless ``value`` (a number, a tuple of numbers or
+        ``None``) lies in the range."""
+        items = value if isinstance(value, tuple) else (value,)
+        numbers = [i for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)]
+        if not all(self.contains(number) for number in numbers):
+            raise ConfigError(
+                f"{key}={value!r} is out of range: it must be {self.text} ({key}: {doc})"
+            )
+
+
+_COMPARISON = re.compile(r"\[\s*(>=|>|<=|<)\s*([-+]?(?:inf|[0-9.]+(?:e[-+]?[0-9]+)?))\s*\]\.?$")
+_INTERVAL = re.compile(
+    r"([\[(])\s*([-+]?(?:inf|[0-9.]+(?:e[-+]?[0-9]+)?))\s*,"
+    r"\s*([-+]?(?:inf|[0-9.]+(?:e[-+]?[0-9]+)?))\s*([\])])\.?$"
+)
+
+
+def field_ranges(config_cls: type) -> dict[str, FieldRange]:
+    """``{key: range}`` of the fields whose docstring line ends with a range (see the module
+    docstring), sections' keys dotted like :func:`field_docs`."""
+    return {key: r for key, doc in field_docs(config_cls).items() if (r := parse_range(doc))}
+
+
+def parse_range(doc: str) -> FieldRange | None:
+    """The range that ends a field description (``[>= 1]``, ``(0, 1]``...), or ``None``."""
+    text = doc.strip()
+    if match := _COMPARISON.search(text):
+        op, bound = match.group(1), float(match.group(2))
+        shown = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}[op] + f" {match.group(2)}"
+        if op.startswith(">"):
+            return FieldRange(bound, math.inf, op == ">", False, shown)
+        return FieldRange(-math.inf, bound, False, op == "<", shown)
+    if match := _INTERVAL.search(text):
+        opener, low, high, closer = match.groups()
+        shown = f"in {opener}{low}, {high}{closer}"
+        return FieldRange(float(low), float(high), opener == "(", closer == ")", shown)
+    return None
+
+
+def _dotted_message(message: str, section: str, section_cls: type) -> str:
+    """A section's error with its keys written as the user types them (``train.steps``)."""
+    for key in valid_keys(section_cls):
+        message = re.sub(rf"(?<![\w.]){re.escape(key)}(?=[=:])", f"{section}.{key}", message)
+    return message
 
 
 def _sections(config_cls: type) -> dict[str, type]:

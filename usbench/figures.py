@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,8 @@ def sample_grid_figures(store: ResultStore, out: Path, run_ids: set[str]) -> lis
         fig, ax = plt.subplots(figsize=(6, 6 * image.shape[0] / image.shape[1] + 0.4))
         ax.imshow(image, cmap="gray", vmin=0, vmax=255)
         ax.set_axis_off()
-        ax.set_title(
-            f"{run['generator']} ({run['preset']}) on {run['dataset']}, seed {run['seed']}",
-            fontsize=10,
-        )
+        title = f"{run['generator']} ({run['preset']}) on {run['dataset']}, seed {run['seed']}"
+        ax.set_title(fitted_title(title, fig, 10), fontsize=10)
         fig.tight_layout()
         for suffix in ("png", "pdf"):
             path = out / f"{run['run_id']}_samples.{suffix}"
@@ -74,7 +73,7 @@ def comparison_grid_figures(
                     ax.imshow(np.asarray(Image.open(files[column]).convert("L")), cmap="gray",
                               vmin=0, vmax=255)  # fmt: skip
             axis_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-        fig.suptitle(f"samples on {dataset}: one row per run", fontsize=10)
+        fig.suptitle(fitted_title(f"samples on {dataset}: one row per run", fig, 10), fontsize=10)
         fig.tight_layout()
         written += _save(fig, out, f"comparison_{_slug(dataset)}")
         plt.close(fig)
@@ -99,6 +98,14 @@ def run_metric_figures(store: ResultStore, out: Path, run_ids: set[str]) -> list
             shutil.copyfile(figure, target)
             written.append(target)
     return written
+
+
+def fitted_title(text: str, fig, fontsize: float) -> str:
+    """``text`` wrapped onto lines that fit the width of ``fig`` at ``fontsize`` points
+    (a character is taken as 0.6 em wide, generous for DejaVu Sans)."""
+    width_points = fig.get_figwidth() * 72 * 0.95
+    per_line = max(10, int(width_points / (0.6 * fontsize)))
+    return textwrap.fill(text, per_line, break_long_words=True)
 
 
 def _pyplot():
@@ -135,8 +142,8 @@ def metric_distribution_figures(frame, out: Path) -> list[Path]:
         ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=8)
         arrow = "↑" if group["hib"].iloc[0] else "↓"
         ax.set_ylabel(f"{metric} {arrow}")
-        ax.set_title(f"{metric} per generated image (n = {int(group['n'].min())}+ per box)",
-                     fontsize=9)  # fmt: skip
+        title = f"{metric} per generated image (n = {int(group['n'].min())}+ per box)"
+        ax.set_title(fitted_title(title, fig, 9), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         written += _save(fig, out, f"distribution_{file_stem(metric)}")
@@ -168,7 +175,8 @@ def minority_curve_figures(frame, out: Path, metric: str = "balanced_accuracy") 
                         capsize=3, label=label)  # fmt: skip
         ax.set_xlabel("minority real training images kept (%)")
         ax.set_ylabel(metric.replace("_", " ") + " ↑")
-        ax.set_title(f"classifier gain on {dataset} (mean ± std over folds)", fontsize=9)
+        title = f"classifier gain on {dataset} (mean ± std over folds)"
+        ax.set_title(fitted_title(title, fig, 9), fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()

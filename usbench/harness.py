@@ -8,34 +8,35 @@ continues a killed run; the run key is a hash of everything that determines the 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from usbench import provenance
-from usbench.config import config_hash, config_to_dict
+from usbench.config import ConfigError, config_hash, config_to_dict
 from usbench.data import open_dataset
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
-from usbench.fileio import atomic_write_text
-from usbench.images import save_png_grid, save_pngs
 from usbench.plugins import PluginSpec, resolve, resolve_list
+from usbench.progress import showing_progress
 from usbench.protocols import (
     FitContext,
     Generator,
     MetricUnavailable,
 )
+from usbench.run_folder import write_run_folder
+from usbench.run_guard import finished_run, job_key, prepare_workdir, run_lock
 from usbench.samples import SampleBatch
-from usbench.scoring import draw_metric_figures, score_metrics
+from usbench.scoring import score_metrics
 from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
 
 
@@ -49,14 +50,18 @@ class RunRequest:
     data_options: dataset-specific ``key=value`` strings (``--data-option``).
     image_size: side the data are loaded at; default what the generator asks for
         (:meth:`usbench.protocols.Generator.data_image_size`).
-    n_samples: images to generate (default: as many as the real test split, at least 16).
+    n_samples: images to generate (default: as many as the real test split, at least 16)
+        [>= 1].
     metrics: a metric selector list (``"fid:layer=pool2,kid"``, ``"@seed002"``, or a
         tuple of selectors); default ``@all``, every metric and variant.
     tasks: task selectors to run after the metrics (text or tuple, as ``metrics``).
     task_preset: preset of every task's config (``paper``, ``quick``, ``smoke``).
     task_overrides: ``--task-set`` values (strings) on top of the task preset.
-    test_fraction: share of patients held out as real test data.
-    load: a saved generator folder to sample from instead of training.
+    test_fraction: share of patients held out as real test data [0, 1).
+    resume: continue from the newest checkpoint of this run (a finished training is reused).
+    load: a saved generator folder to sample from instead of training; its own config is
+        the run's stored identity.
+    restart: delete this run's checkpoints and train from step 0.
     """
 
     generator: str
@@ -76,16 +81,34 @@ class RunRequest:
     resume: bool = False
     load: Path | None = None
     progress: bool = True
+    restart: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_samples is not None and self.n_samples < 1:
+            raise ConfigError(f"n_samples={self.n_samples}: generate at least 1 image.")
+        if self.image_size is not None and self.image_size < MIN_IMAGE_SIZE:
+            raise ConfigError(
+                f"image_size={self.image_size}: load images at {MIN_IMAGE_SIZE} px or more."
+            )
+        if not 0 <= self.test_fraction < 1:
+            raise ConfigError(f"test_fraction={self.test_fraction} must lie in [0, 1).")
+        if self.resume and self.restart:
+            raise ConfigError("--resume and --restart exclude each other; choose one.")
+
+
+MIN_IMAGE_SIZE = 8
+"""Smallest ``image_size`` a run accepts (px)."""
 
 
 @dataclass
 class RunResult:
-    """What a finished run produced."""
+    """What a finished run produced; ``reused``: it was already stored, nothing ran."""
 
     run_id: str
     run_dir: Path
     scores: list[ScoreRow]
     samples: SampleBatch
+    reused: bool = False
 
 
 def is_main_process() -> bool:
@@ -96,6 +119,8 @@ def is_main_process() -> bool:
 def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     """Run one benchmark job end to end and store it (see the module docstring).
 
+    A job already in the store is returned as stored, not run again; an identical job
+    running in another process is waited for and reused (:mod:`usbench.run_guard`).
     Returns ``None`` in the worker processes of a multi-process launch.
     """
     gen_spec = resolve(
@@ -107,38 +132,63 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         resolve("tasks", s, preset=request.task_preset, overrides=request.task_overrides)
         for s in _selectors(_joined(request.tasks))
     ]
-    config = gen_spec.config
+    loaded = None
+    if request.load is not None:  # the loaded generator's own config is the run's identity
+        loaded = gen_spec.plugin.load(request.load)
+        gen_spec = dataclasses.replace(gen_spec, config=loaded.config)
     data = _open_data(request, gen_spec)
     train_set, test_set, split = split_data(data, request)
     key = run_key(gen_spec, data.content_hash(), split, request.seed)
-    generator = _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
-    _refuse_stand_in_weights(generator)
-    if not is_main_process():
-        return None  # data-parallel workers only train; the main process does the rest
-    samples = _sample(generator, request, train_set, test_set)
-    inputs, outcomes = score_metrics(metric_specs, samples, train_set, test_set, request.seed)
-    metric_scores = [outcome.row for outcome in outcomes]
-    task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
-    scores = metric_scores + task_scores
-
-    run_id = new_run_id(gen_spec.name, key)
-    row = RunRow(
-        run_id=run_id,
-        created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
-        generator=gen_spec.name,
-        preset=gen_spec.preset or request.preset,
-        config=config_to_dict(config),
-        config_hash=config_hash(config),
-        dataset=data.name,
-        data_hash=data.content_hash(),
-        split=split,
-        seed=request.seed,
-        n_samples=len(samples),
-        run_dir=str(store.runs_dir / run_id),
-        provenance={**provenance.collect(), "request": _request_record(request, data)},
-    )
-    run_dir = write_run_folder(store, row, samples, scores, (inputs, outcomes), generator)
-    store.add_run(row, scores)
+    identity = {
+        "n_samples": _n_samples(request, train_set, test_set),
+        "metrics": [spec.selector for spec in metric_specs],
+        "tasks": [[spec.selector, config_to_dict(spec.config)] for spec in task_specs],
+        "load": None if request.load is None else str(Path(request.load).resolve()),
+    }
+    job = job_key(key, identity)
+    lock = run_lock(store.root / "locks", key) if is_main_process() else contextlib.nullcontext()
+    with lock:
+        done = finished_run(store, job)
+        if done is not None:
+            run, scores, samples = done
+            return RunResult(run["run_id"], Path(run["run_dir"]), scores, samples, reused=True)
+        if loaded is None:
+            prepare_workdir(store.work_dir / key, resume=request.resume, restart=request.restart)
+        generator = loaded or _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
+        _refuse_stand_in_weights(generator)
+        if not is_main_process():
+            return None  # data-parallel workers only train; the main process does the rest
+        with showing_progress(request.progress):
+            samples = _sample(generator, request, train_set, test_set)
+        inputs, outcomes = score_metrics(
+            metric_specs, samples, train_set, test_set, request.seed, progress=request.progress
+        )
+        metric_scores = [outcome.row for outcome in outcomes]
+        task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
+        scores = metric_scores + task_scores
+        run_id = new_run_id(gen_spec.name, key)
+        row = RunRow(
+            run_id=run_id,
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
+            generator=gen_spec.name,
+            preset=gen_spec.preset or request.preset,
+            config=config_to_dict(gen_spec.config),
+            config_hash=config_hash(gen_spec.config),
+            dataset=data.name,
+            data_hash=data.content_hash(),
+            split=split,
+            seed=request.seed,
+            n_samples=len(samples),
+            run_dir=str(store.runs_dir / run_id),
+            provenance={
+                **provenance.collect(),
+                "request": _request_record(request, data),
+                "run_key": key,
+                "job_key": job,
+            },
+        )
+        run_dir = write_run_folder(store, row, samples, scores, (inputs, outcomes), generator)
+        store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
 
 
@@ -242,8 +292,15 @@ def _fit_or_load(gen_spec: PluginSpec, train_set, request: RunRequest, workdir: 
     return generator
 
 
+def _n_samples(request: RunRequest, train_set: ImageSet, test_set: ImageSet | None) -> int:
+    """``request.n_samples``, or as many as the real test split (train set), at least 16."""
+    if request.n_samples is not None:
+        return request.n_samples
+    return max(16, len(test_set) if test_set is not None else len(train_set))
+
+
 def _sample(generator: Generator, request: RunRequest, train_set, test_set) -> SampleBatch:
-    n = request.n_samples or max(16, len(test_set) if test_set is not None else len(train_set))
+    n = _n_samples(request, train_set, test_set)
     if generator.uses_label_maps():
         return sample_from_label_maps(generator, n, request.seed, test_set or train_set)
     labels = None
@@ -318,44 +375,3 @@ def run_tasks(
                 )
             )
     return rows
-
-
-def write_run_folder(
-    store: ResultStore,
-    row: RunRow,
-    samples: SampleBatch,
-    scores: list[ScoreRow],
-    metric_outcomes: tuple,
-    generator: Generator | None = None,
-) -> Path:
-    """Assemble the run folder under a temporary name, then rename it into place.
-
-    ``metric_outcomes`` is what :func:`usbench.scoring.score_metrics` returned; the
-    generator is saved under ``generator/`` when there is one (external samples have none).
-    """
-    final = Path(row.run_dir)
-    tmp = final.with_name(f".partial-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        if generator is not None:
-            generator.save(tmp / "generator")
-        save_pngs(samples.images, tmp / "samples")
-        save_file({"images": samples.images.contiguous()}, str(tmp / "samples.safetensors"))
-        save_png_grid(samples.images, tmp / "samples_grid.png")
-        draw_metric_figures(*metric_outcomes, tmp / "figures")
-        meta = {
-            "labels": None if samples.labels is None else samples.labels.tolist(),
-            "sources": None if samples.sources is None else list(samples.sources),
-            "pairing": samples.pairing,
-        }
-        atomic_write_text(tmp / "samples.json", json.dumps(meta, indent=2))
-        atomic_write_text(tmp / "config.json", json.dumps(row.config, indent=2))
-        atomic_write_text(tmp / "provenance.json", json.dumps(row.provenance, indent=2))
-        summary = [{k: v for k, v in vars(s).items() if k != "per_sample"} for s in scores]
-        atomic_write_text(tmp / "scores.json", json.dumps(summary, indent=2, default=str))
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final

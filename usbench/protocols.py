@@ -254,8 +254,10 @@ class MetricUnavailable(RuntimeError):
     The harness records the metric as unavailable with this message and goes on.
     """
 
-    def __init__(self, reason: str, fix: str) -> None:
+    def __init__(self, reason: str, fix: str, *, weights: str | None = None) -> None:
         super().__init__(f"{reason} Fix: {fix}")
+        self.weights = weights
+        """Name of the missing weights entry (``usbench weights status``), if that is why."""
         self.reason = reason
         self.fix = fix
 

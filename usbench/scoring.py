@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from usbench.data.imageset import ImageSet
 from usbench.plugins import PluginSpec
 from usbench.protocols import EvalInputs, Metric, MetricResult, MetricUnavailable
@@ -36,13 +38,23 @@ def score_metrics(
     train_set: ImageSet,
     test_set: ImageSet | None,
     seed: int,
+    *,
+    progress: bool = False,
 ) -> tuple[EvalInputs, list[MetricOutcome]]:
     """Every metric of ``specs``; unavailable and failing metrics become rows that say so.
 
-    A score's name is the metric's canonical selector (``fid:layer=pool2``).
+    A score's name is the metric's canonical selector (``fid:layer=pool2``). An
+    unavailable row for missing weights names them in ``details["missing_weights"]``.
+    ``progress`` shows a bar over the metrics.
     """
     inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=seed)
-    return inputs, [_score_one(spec, inputs) for spec in specs]
+    outcomes = []
+    with tqdm(total=len(specs), desc="score", disable=not progress, dynamic_ncols=True) as bar:
+        for spec in specs:
+            bar.set_postfix_str(spec.selector)
+            outcomes.append(_score_one(spec, inputs))
+            bar.update(1)
+    return inputs, outcomes
 
 
 def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
@@ -69,7 +81,9 @@ def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
     try:
         result = metric.compute(inputs)
     except MetricUnavailable as err:
-        return MetricOutcome(ScoreRow(**base, status="unavailable", message=str(err)))
+        details = {"missing_weights": err.weights} if getattr(err, "weights", None) else {}
+        row = ScoreRow(**base, status="unavailable", message=str(err), details=details)
+        return MetricOutcome(row)
     except Exception as err:  # recorded, never silently dropped
         message = f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}"
         return MetricOutcome(ScoreRow(**base, status="failed", message=message))

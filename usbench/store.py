@@ -6,6 +6,11 @@ run. Every score row carries its metric's name, version and variant, the run's
 generator/config hash, dataset/data hash, seed and N — the provenance a reader needs to
 know which numbers are comparable.
 
+A damaged database file (truncated, overwritten, or emptied while run folders exist) is
+refused with :class:`StoreDamaged`, whose message offers ``usbench store rebuild``: every
+run folder holds its own rows (``run.json``), from which :mod:`usbench.store_rebuild`
+re-creates the database.
+
 Scores computed with weights that are not the published ones (random weights used by
 tests to compare pipelines) are refused: ``details["weights_published"] is False`` raises.
 """
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from usbench import catalog
+from usbench.errors import UsbenchError
 
 SCHEMA_VERSION = 1
 
@@ -63,6 +69,10 @@ CREATE INDEX IF NOT EXISTS scores_run ON scores(run_id);
 
 class RandomWeightsRefused(ValueError):
     """A score computed with non-published (e.g. random) weights was offered to the store."""
+
+
+class StoreDamaged(UsbenchError):
+    """``results.sqlite`` cannot be read; the message says how to rebuild it."""
 
 
 @dataclass
@@ -113,11 +123,34 @@ class ResultStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "results.sqlite"
-        with self._connect() as con:
-            con.executescript(_SCHEMA)
-            con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+        if self.path.exists() and self.path.stat().st_size == 0 and self._run_folders():
+            raise self._damaged("the file is empty although run folders exist")
+        try:
+            with self._connect() as con:
+                problem = con.execute("PRAGMA quick_check").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(problem)
+                con.executescript(_SCHEMA)
+                con.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except sqlite3.DatabaseError as err:
+            raise self._damaged(str(err)) from err
+
+    def _run_folders(self) -> list[Path]:
+        """Complete run folders (a half-written one is hidden as ``.partial-*``)."""
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p for p in self.runs_dir.iterdir() if p.is_dir() and p.name[0] != ".")
+
+    def _damaged(self, detail: str) -> StoreDamaged:
+        return StoreDamaged(
+            f"The results database {self.path} is damaged ({detail}). Nothing is lost while "
+            f"the run folders exist: `usbench store rebuild --store {self.root}` moves the "
+            f"damaged file aside and re-creates the database from the "
+            f"{len(self._run_folders())} run folder(s) under {self.runs_dir}."
+        )
 
     @property
     def runs_dir(self) -> Path:

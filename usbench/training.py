@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from usbench.checkpoints import CheckpointDir, TrainingState
 from usbench.data.imageset import ImageSet
+from usbench.errors import UsbenchError
 from usbench.protocols import FitContext
 
 
@@ -37,18 +38,19 @@ class TrainSettings:
     generator's Config (``--set train.lr=1e-4``, ``-g ddpm:train.steps=200``). Counts are
     optimizer steps; each generator gives its own defaults.
 
-    steps: optimizer steps (SinGAN: iterations per scale).
-    batch_size: images per step.
-    lr: Adam learning rate before any decay.
-    lr_milestones: steps at which the learning rate is multiplied by ``lr_gamma``.
-    lr_gamma: factor applied at every milestone.
-    betas: Adam (β1, β2); a single value sets β1 alone (β2 = 0.999).
-    weight_decay: Adam's L2 weight decay.
-    ema_decay: decay of the EMA weights used for sampling (0 = no EMA).
-    grad_clip: maximum gradient norm (None or 0 = no clipping).
-    checkpoint_every: steps between resumable checkpoints (the last step always writes one).
+    steps: optimizer steps (SinGAN: iterations per scale) [>= 1].
+    batch_size: images per step [>= 1].
+    lr: Adam learning rate before any decay (0, 1].
+    lr_milestones: steps at which the learning rate is multiplied by ``lr_gamma`` [>= 1].
+    lr_gamma: factor applied at every milestone (0, 1].
+    betas: Adam (β1, β2); a single value sets β1 alone (β2 = 0.999) [0, 1).
+    weight_decay: Adam's L2 weight decay [>= 0].
+    ema_decay: decay of the EMA weights used for sampling (0 = no EMA) [0, 1).
+    grad_clip: maximum gradient norm (None or 0 = no clipping) [>= 0].
+    checkpoint_every: steps between resumable checkpoints (the last step always writes
+        one) [>= 1].
     log_every: steps between logged losses (None or 0 = ten entries a run, at most every
-        50 steps).
+        50 steps) [>= 0].
     """
 
     steps: int = 1000
@@ -68,8 +70,8 @@ class TrainSettings:
             object.__setattr__(self, "betas", (float(self.betas[0]), 0.999))
         if len(self.betas) != 2:
             raise ValueError(f"betas must be two values b1,b2, got {self.betas}")
-        if self.steps < 0 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ValueError("steps must be >= 0, batch_size and checkpoint_every >= 1")
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size and checkpoint_every must be >= 1")
 
     @property
     def log_interval(self) -> int:
@@ -128,7 +130,7 @@ class RandomBatches:
         return self.data.images[idx], self.data.labels[idx]
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UsbenchError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 

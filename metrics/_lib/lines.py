@@ -40,14 +40,14 @@ from usbench.metrics._lib.fan_geometry import FanGeometry
 class LineDetectorConfig:
     """Thresholds of the detector; defaults tuned on the procedural lung phantom.
 
-    n_depth, n_lines: scan-line grid size.
-    pleura_search: fraction of the depth searched for the pleura.
-    pleura_contrast, max_gap: pleural coverage and continuity rule.
-    bline_contrast, min_extent, min_separation: B-line rule (see module docstring).
-    baseline_quantile: quantile across lit scan lines taken as each row's background.
+    n_depth, n_lines: scan-line grid size [>= 2].
+    pleura_search: fraction of the depth searched for the pleura (0, 1].
+    pleura_contrast, max_gap: pleural coverage and continuity rule [>= 0].
+    bline_contrast, min_extent, min_separation: B-line rule (see module docstring) [>= 0].
+    baseline_quantile: quantile across lit scan lines taken as each row's background [0, 1].
     lateral_window: width (fraction of the scan lines) of the running lateral median a
         B-line must outshine; 0 compares with the whole row only. Broad bright regions
-        between rib shadows then do not count as B-lines.
+        between rib shadows then do not count as B-lines [0, 1].
     """
 
     n_depth: int = 96

@@ -17,12 +17,14 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
+from usbench.errors import UsbenchError
+
 Digest = Literal["sha256", "git-blob-sha1"]
 TIMEOUT_SECONDS = 15.0
 _CHUNK = 1 << 16
 
 
-class DownloadError(OSError):
+class DownloadError(UsbenchError, OSError):
     """A URL could not be fetched (offline, 404, refused...)."""
 
 

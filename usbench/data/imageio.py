@@ -27,6 +27,7 @@ The conversion policy, applied in this order:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,11 +82,27 @@ def load_grayscale(
 def load_stack(
     paths: Sequence[str | Path], image_size: int, *, resize: str = DEFAULT_RESIZE
 ) -> np.ndarray:
-    """Load several files into one ``N×H×W`` float32 array (``H = W = image_size``)."""
+    """Load several files into one ``N×H×W`` float32 array (``H = W = image_size``).
+
+    Warns once (``UserWarning``) when some images are smaller than ``image_size`` and
+    therefore upsampled, which adds no detail, naming how many and the smallest side.
+    """
     _check_resize_args(image_size, resize)
     out = np.empty((len(paths), image_size, image_size), dtype=np.float32)
+    small_sides = []
     for i, path in enumerate(paths):
-        out[i] = load_grayscale(path, image_size, resize=resize)
+        plane = read_grayscale(path)
+        if min(plane.shape) < image_size:
+            small_sides.append(min(plane.shape))
+        out[i] = fit_square(plane, image_size, resize=resize, path=path)
+    if small_sides and resize != "none":
+        side = min(small_sides)
+        warnings.warn(
+            f"{len(small_sides)} of {len(paths)} images are smaller than "
+            f"{image_size}×{image_size} (the smallest {side} px) and were upsampled, which "
+            f"adds no detail; load them at --image-size {side} or use larger images.",
+            stacklevel=2,
+        )
     return out
 
 

@@ -101,14 +101,14 @@ _HINTS = {
 class PhantomConfig:
     """Settings of ``lus-phantom`` (``-d lus-phantom:n_per_class=16,geometry=convex``).
 
-    n_per_class: images per class.
-    seed: the phantom seed; image ``i`` is drawn from ``(seed, i)`` only.
+    n_per_class: images per class, a positive integer [>= 1].
+    seed: the phantom seed; image ``i`` is drawn from ``(seed, i)`` only [>= 0].
     geometry: convex, linear, or mixed (alternating per round of classes).
-    attenuation: dB/cm/MHz for every image; None: drawn in 0.4–0.6 per image.
+    attenuation: dB/cm/MHz for every image; None: drawn in 0.4–0.6 per image [0, 5].
     classes: one B-line count range per class, ';'-separated, e.g. 0;1-2;3-5.
     renderer: procedural speckle, or simus: the anatomy scanned by pymust (convex only,
         cached, minutes to hours per image; needs usbench[sim]).
-    simus_density: scatterers per square wavelength with renderer=simus.
+    simus_density: scatterers per square wavelength with renderer=simus (0, 100].
     """
 
     n_per_class: int = 32

@@ -63,6 +63,7 @@ from usbench.data.download import (
 from usbench.data.folder import FileTable, build_imageset
 from usbench.data.imageio import DEFAULT_RESIZE, RESIZE_MODES, center_crop
 from usbench.data.imageset import ImageSet
+from usbench.errors import UsbenchError
 from usbench.fileio import atomic_write_bytes, atomic_write_text
 from usbench.protocols import DatasetSource
 
@@ -92,7 +93,7 @@ class POCUSConfig:
     upstream: str = UPSTREAM_BASE
 
 
-class DatasetUnavailable(RuntimeError):
+class DatasetUnavailable(UsbenchError, RuntimeError):
     """The data is neither given, cached nor downloadable; the message says how to get it."""
 
 

@@ -73,8 +73,8 @@ MANIFEST_COLUMNS = (
 class LUSConfig:
     """Settings of ``lus``.
 
-    frame_rate: frames per second taken from each video (seed 003: 3 Hz).
-    max_frames: most frames kept per video (Born et al.'s script: 30); 0 keeps all.
+    frame_rate: frames per second taken from each video (seed 003: 3 Hz) [> 0].
+    max_frames: most frames kept per video (Born et al.'s script: 30); 0 keeps all [>= 0].
     linear: also keep linear-probe files (seed 003: convex only).
     viral: also keep the viral-pneumonia class (seed 003: three classes).
     noncommercial: also keep files under non-commercial (NC) licences; for

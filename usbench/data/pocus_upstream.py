@@ -31,6 +31,7 @@ from usbench.data.download import (
     file_digest,
     join_url,
 )
+from usbench.errors import UsbenchError
 from usbench.fileio import atomic_write_text
 
 UPSTREAM_REPO = "jannisborn/covid19_ultrasound"
@@ -39,7 +40,7 @@ TREE_API = f"https://api.github.com/repos/{UPSTREAM_REPO}/git/trees"
 METADATA_PATH = "data/dataset_metadata.csv"
 
 
-class UpstreamUnavailable(RuntimeError):
+class UpstreamUnavailable(UsbenchError, RuntimeError):
     """The upstream listing or a file could not be read; the message says what to do."""
 
 

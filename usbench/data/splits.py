@@ -50,7 +50,24 @@ def patient_split(data: ImageSet, *, test_fraction: float, seed: int) -> IndexPa
         largest = np.bincount(patient_class).argmax()
         test_patients = [int(rng.choice(np.flatnonzero(patient_class == largest)))]
     is_test = np.isin(patient_of_image, test_patients)
+    _warn_untested_classes(data, patient_class, patient_class[test_patients])
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _warn_untested_classes(data: ImageSet, patient_class: np.ndarray, tested: np.ndarray) -> None:
+    """Say which classes the test side lacks (too few patients to put one there)."""
+    lacking = [int(c) for c in np.unique(patient_class) if c not in set(tested.tolist())]
+    if not lacking:
+        return
+    described = ", ".join(
+        f"{data.class_names[c]!r} ({int(np.sum(patient_class == c))} patient(s))" for c in lacking
+    )
+    warnings.warn(
+        f"{data.name}: the test split has no image of class {described}: a class needs at "
+        "least 2 patients to appear on both sides, so it only trains and test-set metrics "
+        "do not cover it. Add patients of that class, or raise the test fraction.",
+        stacklevel=3,
+    )
 
 
 def patient_kfold(data: ImageSet, *, k: int, seed: int, stratify: bool = True) -> list[IndexPair]:

@@ -71,17 +71,20 @@ def resolve(name: str) -> Path:
         raise MetricUnavailable(
             f"Weights {name!r} failed verification: {status.source}.",
             status.fix or fix_command(name),
+            weights=name,
         )
     s = spec(name)
     offline = paths.offline()
     if s.local_converter is None and offline:
         raise MetricUnavailable(
-            f"Weights {name!r} are not in {cache_dir()} (offline).", fix_command(name)
+            f"Weights {name!r} are not in {cache_dir()} (offline).", fix_command(name), weights=name
         )
     try:
         return fetch(name, allow_download=not offline)
     except WeightsError as err:
-        raise MetricUnavailable(f"Weights {name!r} are missing: {err}", fix_command(name)) from err
+        raise MetricUnavailable(
+            f"Weights {name!r} are missing: {err}", fix_command(name), weights=name
+        ) from err
 
 
 def load_state_dict(name: str) -> dict:

@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
+from usbench.errors import UsbenchError
+
 GROUP = "usbench.weights"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UsbenchError, RuntimeError):
     """A fetch, import or verification failed; the message says what to do instead."""
 
 
