@@ -23,7 +23,7 @@ class AuthenticityConfig:
     """Settings of ``authenticity``.
 
     features: feature space: inception-pool3, inception-pool2 or inception-pool1.
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     features: Features = "inception-pool3"
@@ -36,10 +36,10 @@ class DataCopyingConfig:
     """Settings of ``data-copying``.
 
     n_cells: k-means cells on the training features (few at small N: each cell needs test
-        and generated points).
-    tau: cells holding less than this share of the generated images are left out.
+        and generated points) [>= 1].
+    tau: cells holding less than this share of the generated images are left out [0, 1).
     features: feature space: inception-pool3, inception-pool2 or inception-pool1.
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     n_cells: int = 3

@@ -23,11 +23,11 @@ from usbench.protocols import EvalInputs, MetricResult, MetricUnavailable
 class FDInfinityConfig:
     """Settings of ``fd-inf``.
 
-    n_points: subset sizes the line is fitted through (the authors' code: 15).
+    n_points: subset sizes the line is fitted through (the authors' code: 15) [>= 2].
     min_fraction: smallest subset as a share of the generated set (the authors' code:
-        5 000 of 50 000 = 0.1; at least 2 images).
+        5 000 of 50 000 = 0.1; at least 2 images) (0, 1].
     features: feature space: inception-pool3, inception-pool2 or inception-pool1.
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     n_points: int = 15
@@ -41,9 +41,10 @@ class FDInfinityConfig:
 class RelativeFDConfig:
     """Settings of ``relative-fd``.
 
-    n_splits: random halvings of the real set whose FDs are averaged into the denominator.
+    n_splits: random halvings of the real set whose FDs are averaged into the denominator
+        [>= 1].
     features: feature space: inception-pool3, inception-pool2 or inception-pool1.
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     n_splits: int = 10

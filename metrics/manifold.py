@@ -23,10 +23,10 @@ class PRDCConfig:
 
     statistic: which number is the value: precision, recall, density or coverage (all four
         are in the details).
-    k: nearest neighbour defining each point's ball (Naeem et al. recommend 5).
+    k: nearest neighbour defining each point's ball (Naeem et al. recommend 5) [>= 1].
     features: feature space: inception-pool3 (FID's 2048-d), inception-pool2 (192-d) or
         inception-pool1 (64-d).
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     statistic: Literal["precision", "recall", "density", "coverage"] = "precision"
@@ -40,9 +40,9 @@ class PRDCConfig:
 class VendiConfig:
     """Settings of ``vendi``.
 
-    q: order of the Rényi entropy (1: Shannon, the paper's default).
+    q: order of the Rényi entropy (1: Shannon, the paper's default) [>= 0].
     features: feature space: inception-pool3, inception-pool2 or inception-pool1.
-    batch_size: images per network pass (does not change the value).
+    batch_size: images per network pass (does not change the value) [>= 1].
     """
 
     q: float = 1.0
