@@ -245,7 +245,8 @@ def write_report(
     environments to ``\\input``), ``tables_<layout>_document.tex`` (compilable) and
     ``tables_<layout>.md``. ``with_published`` adds the papers' reference rows to the
     layout tables (never ranked). Figures: sample grids, metric distributions and, when
-    ``classifier_gain`` ran, balanced accuracy against the minority share.
+    ``classifier_gain`` ran, balanced accuracy against the minority share and, per run,
+    the classifiers' training curves and confusion matrices.
     """
     frame = load_scores(store, filters)
     if frame.empty:
@@ -272,6 +273,7 @@ def write_report(
     elif with_published:
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
     if figures:
+        from usbench.classifier_figures import classifier_training_figures
         from usbench.figures import (
             comparison_grid_figures,
             metric_distribution_figures,
@@ -286,6 +288,7 @@ def write_report(
         written += metric_distribution_figures(long, out / "figures")
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+        written += classifier_training_figures(store, out / "figures", set(frame["run_id"]))
     return written
 
 
