@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -212,7 +213,8 @@ class ClassifierGain(Task):
         labels)`` is only monitored. Returns the model and a record: ``kept_epoch``,
         ``epochs_run``, ``stopped_early``, ``curves`` (per epoch: train, val and test loss
         and accuracy), ``train_images`` (``real`` / ``synthetic`` counts per class as the
-        classifier saw them), ``val_images`` and ``test_images`` per class, ``augmented``.
+        classifier saw them), ``val_images`` and ``test_images`` per class, ``augmented``,
+        ``early_stopping`` (whether a validation set chose the kept epoch).
         """
         cfg = self.config
         n_classes = len(kept.class_names)
@@ -230,14 +232,31 @@ class ClassifierGain(Task):
         record["val_images"] = class_counts(labels[:0] if val is None else val.labels, n_classes)
         record["test_images"] = class_counts(test[1], n_classes)
         record["augmented"] = augment is not None
+        record["early_stopping"] = val is not None
         return model, record
 
     def _validation_split(self, kept: ImageSet, seed: int) -> tuple[ImageSet, ImageSet | None]:
-        """Real training images → (train, early-stopping validation) by patient."""
+        """Real training images → (train, early-stopping validation) by patient.
+
+        No validation (and no early stopping: all ``epochs`` on every kept image) when
+        patience is off, with fewer than three patients, or when the held-out patients
+        would cover a single class: a validation loss of one class is lowest for a model
+        that predicts that class everywhere, so it would choose the epoch by bias (with
+        few patients per class, :func:`patient_split` holds out one patient of one class).
+        """
         cfg = self.config
         if cfg.patience <= 0 or cfg.val_fraction <= 0 or len(set(kept.patient_ids)) < 3:
             return kept, None
         train_idx, val_idx = patient_split(kept, test_fraction=cfg.val_fraction, seed=seed)
+        if len(set(kept.labels[val_idx].tolist())) < 2:
+            warnings.warn(
+                f"{kept.name}: the early-stopping validation patients cover one class, so "
+                "this fold trains all epochs without early stopping (recorded as "
+                "early_stopping = false); more patients per class, or a larger "
+                "val_fraction, give it a validation set.",
+                stacklevel=2,
+            )
+            return kept, None
         return kept.subset(train_idx), kept.subset(val_idx)
 
 

@@ -130,6 +130,28 @@ def test_without_early_stopping_the_last_epoch_is_kept_and_monitoring_changes_no
     assert history.train_loss[-1] < history.train_loss[0]
 
 
+@pytest.mark.parametrize("val_fraction", ["0.1", "0.5"])
+def test_early_stopping_needs_validation_patients_of_two_classes(val_fraction):
+    """Toy fold: 2 training patients per class. 0.1 holds out one patient of one class —
+    early stopping would watch a single class, so it is off and all epochs run; 0.5
+    holds out one patient per class and early stopping chooses the epoch."""
+    task = _task(patience="1", epochs="4", val_fraction=val_fraction)
+    kept, synthetic, test = _fold_inputs(task)
+    if val_fraction == "0.1":
+        with pytest.warns(UserWarning, match="cover one class"):
+            _, record = task.train_arm("real", kept, synthetic, test, SEED)
+        assert not record["early_stopping"] and record["val_images"] == [0, 0, 0]
+        assert record["train_images"]["real"] == [8, 8, 8] and record["kept_epoch"] == 4
+        assert "val_loss" not in record["curves"]
+    else:
+        _, record = task.train_arm("real", kept, synthetic, test, SEED)
+        assert record["early_stopping"] and record["val_images"] == [4, 4, 4]
+        assert record["train_images"]["real"] == [4, 4, 4]
+        losses = record["curves"]["val_loss"]
+        assert record["kept_epoch"] == 1 + int(np.argmin(losses)) >= 1
+        assert len(losses) == record["epochs_run"]
+
+
 def test_task_records_curves_counts_and_confusion_that_match_the_scores():
     task = _task(folds="3", minority_fractions="0.5,1.0", synthetic_per_image="2", epochs="2")
     gen, _ = factory(Capabilities(class_conditional=True))
