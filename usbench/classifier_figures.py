@@ -16,7 +16,6 @@ The numbers come from the ``training`` records the task stores in the ``details`
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +43,15 @@ def _runs_with_training(store: ResultStore, run_ids: set[str]):
     per_run: dict[str, dict] = {}
     classes: dict[str, list[str]] = {}
     for score in store.scores():
-        records = (score.get("details") or {}).get("training")
-        if score["run_id"] not in run_ids or score["name"] != _TASK_ACCURACY or not records:
+        if score["run_id"] not in run_ids or not score["name"].startswith("classifier_gain/"):
             continue
-        arm, share = score["details"]["arm"], score["details"]["minority_pct"]
-        per_run.setdefault(score["run_id"], {})[(share, arm)] = records
-    for score in store.scores():
-        match = re.search(r"/class=(.+)$", score.get("grp") or "")
-        if score["run_id"] in per_run and match and score["name"].startswith("classifier_gain/"):
-            classes.setdefault(score["run_id"], [])
-            if match[1] not in classes[score["run_id"]]:
-                classes[score["run_id"]].append(match[1])
+        details = score.get("details") or {}
+        names = classes.setdefault(score["run_id"], [])
+        if details.get("class") and details["class"] not in names:
+            names.append(details["class"])
+        if score["name"] == _TASK_ACCURACY and details.get("training"):
+            key = (details["minority_pct"], details["arm"])
+            per_run.setdefault(score["run_id"], {})[key] = details["training"]
     for run_id in sorted(per_run):
         panels = dict(sorted(per_run[run_id].items(), key=lambda kv: (kv[0][0], len(kv[0][1]))))
         yield run_id, panels, classes.get(run_id, [])
