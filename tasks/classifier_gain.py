@@ -19,7 +19,10 @@ Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
    synthetic and never augmented.
 5. Scores per arm and share: accuracy, balanced accuracy, macro F1, PPV, AUC-ROC and
    per-class precision / recall / F1 as mean ± std over folds, plus the fold-wise paired
-   difference to the ``real`` arm (bootstrap interval and Wilcoxon p in ``details``).
+   difference to the ``real`` arm (bootstrap interval and Wilcoxon p in ``details``),
+   and the mean kept epoch. Each arm × fold × share also records its training curves,
+   kept epoch, real and synthetic images per class and test confusion matrix
+   (:mod:`usbench.tasks._classification.summary`).
 
 ImageNet weights for ``pocovid`` (VGG16) and ``resnet18`` come from the weights cache;
 without them the task raises :class:`usbench.protocols.MetricUnavailable` with the fix,
@@ -74,7 +77,8 @@ class ClassifierGainConfig:
     image_size: side the classifier sees (images and samples are resized to it).
     epochs, batch_size, learning_rate: Adam training of the classifier.
     patience: early stopping on a patient-level validation split of the real training
-        images (``val_fraction`` of the patients); 0 disables it.
+        images (``val_fraction`` of the patients); 0 disables it, and so does a fold
+        whose held-out patients would cover a single class (with a warning).
     val_fraction: share of the training patients held out for early stopping.
     """
 
