@@ -19,7 +19,10 @@ Protocol (seed 003 §3.3, §5.2, Fig. 3; seed 004 §4):
    synthetic and never augmented.
 5. Scores per arm and share: accuracy, balanced accuracy, macro F1, PPV, AUC-ROC and
    per-class precision / recall / F1 as mean ± std over folds, plus the fold-wise paired
-   difference to the ``real`` arm (bootstrap interval and Wilcoxon p in ``details``).
+   difference to the ``real`` arm (bootstrap interval and Wilcoxon p in ``details``),
+   and the mean kept epoch. Each arm × fold × share also records its training curves,
+   kept epoch, real and synthetic images per class and test confusion matrix
+   (:mod:`usbench.tasks._classification.summary`).
 
 ImageNet weights for ``pocovid`` (VGG16) and ``resnet18`` come from the weights cache;
 without them the task raises :class:`usbench.protocols.MetricUnavailable` with the fix,
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -50,13 +54,8 @@ from usbench.tasks._classification.models import (
     predict_logits,
     train_classifier,
 )
-from usbench.tasks._classification.scores import (
-    OVERALL,
-    PER_CLASS,
-    fold_scores,
-    mean_std,
-    paired_difference,
-)
+from usbench.tasks._classification.scores import confusion_counts, fold_scores
+from usbench.tasks._classification.summary import aggregate, class_counts, training_record
 
 ARMS = ("real", "real+aug", "real+synthetic", "real+synthetic+aug")
 
@@ -78,7 +77,8 @@ class ClassifierGainConfig:
     image_size: side the classifier sees (images and samples are resized to it) [>= 8].
     epochs, batch_size, learning_rate: Adam training of the classifier [> 0].
     patience: early stopping on a patient-level validation split of the real training
-        images (``val_fraction`` of the patients); 0 disables it [>= 0].
+        images (``val_fraction`` of the patients); 0 disables it, and so does a fold
+        whose held-out patients would cover a single class (with a warning) [>= 0].
     val_fraction: share of the training patients held out for early stopping [0, 1).
     """
 
@@ -167,6 +167,7 @@ class ClassifierGain(Task):
         minority = _minority_label(data, cfg.minority_class)
         caps = getattr(train_generator, "capabilities", Capabilities())
         per_fold: dict[tuple[str, float], list[dict]] = {}
+        training: dict[tuple[str, float], list[dict]] = {}
         counts: dict[float, list[tuple[int, int]]] = {}
         folds = patient_kfold(data, k=cfg.folds, seed=seed)
         for i, (train_idx, test_idx) in enumerate(folds):
@@ -177,9 +178,10 @@ class ClassifierGain(Task):
                 synthetic = self._synthesise(kept, minority, caps, train_generator, context)
                 counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
                 for arm in cfg.arms:
-                    scores = self._score_arm(arm, kept, synthetic, test, context.seed)
+                    scores, record = self._score_arm(arm, kept, synthetic, test, context.seed)
                     per_fold.setdefault((arm, share), []).append(scores)
-        return _aggregate(per_fold, counts, data.class_names, seed=seed)
+                    training.setdefault((arm, share), []).append({"fold": i, **record})
+        return aggregate(per_fold, training, counts, data.class_names, seed=seed)
 
     # -- synthetic images --------------------------------------------------------------
     def _synthesise(self, kept, minority, caps, train_generator, context) -> _Labelled:
@@ -200,31 +202,65 @@ class ClassifierGain(Task):
         return _resize(images, self.config.image_size), labels
 
     # -- one arm ---------------------------------------------------------------------
-    def _score_arm(self, arm, kept: ImageSet, synthetic, test: ImageSet, seed: int) -> dict:
+    def _score_arm(self, arm, kept: ImageSet, synthetic, test: ImageSet, seed: int):
+        """Train ``arm`` on one fold; its scores on the real ``test`` images and its record
+        (curves, kept epoch, image counts, confusion matrix)."""
+        test_images = _resize(test.images, self.config.image_size)
+        model, record = self.train_arm(arm, kept, synthetic, (test_images, test.labels), seed)
+        probs = torch.softmax(predict_logits(model, test_images), dim=1).numpy()
+        record["confusion"] = confusion_counts(test.labels.numpy(), probs)
+        return fold_scores(test.labels.numpy(), probs), record
+
+    def train_arm(self, arm: str, kept: ImageSet, synthetic, test, seed: int):
+        """A fresh classifier trained for ``arm`` on the real ``kept`` images (and the
+        ``synthetic`` ``(images, labels)`` in the synthetic arms); ``test`` ``(images,
+        labels)`` is only monitored. Returns the model and a record: ``kept_epoch``,
+        ``epochs_run``, ``stopped_early``, ``curves`` (per epoch: train, val and test loss
+        and accuracy), ``train_images`` (``real`` / ``synthetic`` counts per class as the
+        classifier saw them), ``val_images`` and ``test_images`` per class, ``augmented``,
+        ``early_stopping`` (whether a validation set chose the kept epoch).
+        """
         cfg = self.config
-        real_train, val = self._validation_split(kept, seed)
-        images = _resize(real_train.images, cfg.image_size)
-        labels = real_train.labels
-        if "synthetic" in arm:
-            images, labels = torch.cat([images, synthetic[0]]), torch.cat([labels, synthetic[1]])
         n_classes = len(kept.class_names)
+        real_train, val = self._validation_split(kept, seed)
+        images, labels, n_real = _training_set(arm, real_train, synthetic, cfg.image_size)
         model = build_classifier(cfg.classifier, n_classes, pretrained=cfg.pretrained, seed=seed)
         recipe = TrainRecipe(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.patience)
         augment = RegularAugment() if arm.endswith("+aug") else None
         val_pair = None if val is None else (_resize(val.images, cfg.image_size), val.labels)
-        train_classifier(
-            model, images, labels, recipe=recipe, seed=seed, augment=augment, val=val_pair
-        )
-        logits = predict_logits(model, _resize(test.images, cfg.image_size))
-        probs = torch.softmax(logits, dim=1).numpy()
-        return fold_scores(test.labels.numpy(), probs)
+        history = train_classifier(
+            model, images, labels, recipe=recipe, seed=seed, augment=augment, val=val_pair,
+            monitor=test,
+        )  # fmt: skip
+        record = training_record(history, labels, n_real, n_classes)
+        record["val_images"] = class_counts(labels[:0] if val is None else val.labels, n_classes)
+        record["test_images"] = class_counts(test[1], n_classes)
+        record["augmented"] = augment is not None
+        record["early_stopping"] = val is not None
+        return model, record
 
     def _validation_split(self, kept: ImageSet, seed: int) -> tuple[ImageSet, ImageSet | None]:
-        """Real training images → (train, early-stopping validation) by patient."""
+        """Real training images → (train, early-stopping validation) by patient.
+
+        No validation (and no early stopping: all ``epochs`` on every kept image) when
+        patience is off, with fewer than three patients, or when the held-out patients
+        would cover a single class: a validation loss of one class is lowest for a model
+        that predicts that class everywhere, so it would choose the epoch by bias (with
+        few patients per class, :func:`patient_split` holds out one patient of one class).
+        """
         cfg = self.config
         if cfg.patience <= 0 or cfg.val_fraction <= 0 or len(set(kept.patient_ids)) < 3:
             return kept, None
         train_idx, val_idx = patient_split(kept, test_fraction=cfg.val_fraction, seed=seed)
+        if len(set(kept.labels[val_idx].tolist())) < 2:
+            warnings.warn(
+                f"{kept.name}: the early-stopping validation patients cover one class, so "
+                "this fold trains all epochs without early stopping (recorded as "
+                "early_stopping = false); more patients per class, or a larger "
+                "val_fraction, give it a validation set.",
+                stacklevel=2,
+            )
+            return kept, None
         return kept.subset(train_idx), kept.subset(val_idx)
 
 
@@ -248,6 +284,15 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
         return images if len(images) else torch.zeros(0, 1, size, size)
     out = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
     return out.clamp(0.0, 1.0)
+
+
+def _training_set(arm: str, real: ImageSet, synthetic: _Labelled, size: int):
+    """The images and labels an arm trains on: the real ones (resized), then the
+    synthetic ones in the ``real+synthetic`` arms. Returns ``(images, labels, n_real)``."""
+    images, labels = _resize(real.images, size), real.labels
+    if "synthetic" in arm:
+        images, labels = torch.cat([images, synthetic[0]]), torch.cat([labels, synthetic[1]])
+    return images, labels, len(real)
 
 
 def _minority_label(data: ImageSet, name: str) -> int:
@@ -303,34 +348,3 @@ def _unconditional(kept, label, n, caps, train_generator: Callable, context) -> 
         generator = train_generator(kept.subset([member]), f"{context.tag}-img{digest}")
         parts.append(_draw(generator, len(share), label, context.seed + int(member)))
     return parts
-
-
-def _aggregate(per_fold, counts, class_names, *, seed: int) -> list[TaskScore]:
-    """Mean ± std over folds per (arm, share, metric[, class]) and paired differences."""
-    rows = []
-    for (arm, share), folds in per_fold.items():
-        group = f"{arm}/minority={round(share * 100)}%"
-        reference = per_fold[("real", share)]
-        info = {"arm": arm, "minority_pct": round(share * 100), "folds": len(folds),
-                "real_synthetic_per_fold": counts[share]}  # fmt: skip
-        for metric in OVERALL:
-            values = [f[metric] for f in folds]
-            ref = [f[metric] for f in reference]
-            rows.append(_row(metric, group, values, ref, info, seed))
-        for metric in PER_CLASS:
-            for c, cls in enumerate(class_names):
-                values = [f[metric][c] for f in folds]
-                ref = [f[metric][c] for f in reference]
-                details = {**info, "class": cls}
-                rows.append(_row(metric, f"{group}/class={cls}", values, ref, details, seed))
-    return [row for row in rows if row is not None]
-
-
-def _row(metric, group, values, reference, info, seed) -> TaskScore | None:
-    mean, std, n = mean_std(values)
-    if n == 0:
-        return None  # e.g. a class that no test fold contains
-    details = {**info, "per_fold": [float(v) for v in values]}
-    if info["arm"] != "real":
-        details["diff_vs_real"] = paired_difference(values, reference, seed=seed)
-    return TaskScore(metric=metric, group=group, value=mean, spread=std, n=n, details=details)

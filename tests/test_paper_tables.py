@@ -42,6 +42,7 @@ def _task_rows(bonus: float) -> list[ScoreRow]:
             group = f"{arm}/minority={share}"
             for m in ("accuracy", "balanced_accuracy", "macro_f1", "ppv", "auc_roc"):
                 rows.append(_task(m, group, base + gain))
+            rows.append(_task("kept_epoch", group, 20 + 100 * gain))
             for cls in ("covid", "pneumonia"):
                 for m in ("precision", "recall", "f1"):
                     rows.append(_task(m, f"{group}/class={cls}", base + gain))
@@ -112,6 +113,9 @@ def test_seed003_task_table_layout(store):
                       "w/ toygen aug. and regular aug."]  # fmt: skip
     best_bal = [c[4] for _, c in t25.rows if c[4] is not None and c[4].best]
     assert [b.value for b in best_bal] == [pytest.approx(0.71)]  # toygen + aug: 0.6+0.11
+    kept = [c[5].value for _, c in t25.rows if c[5] is not None]
+    assert kept == pytest.approx([20, 21, 25, 26, 30, 31])  # mean kept epoch per arm, never bold
+    assert not any(c[5].best for _, c in t25.rows if c[5] is not None)
     assert len(t25.published) == 8 * 3 and "small-cnn" in t25.caption
 
 
@@ -138,7 +142,7 @@ def test_report_writes_tables_and_figures(store, tmp_path):
     assert tex.count(r"\toprule") == 3 and "±" not in tex and "%" not in tex.replace(r"\%", "")
     for line in tex.splitlines():
         if line.endswith(r"\\") and "multicolumn" not in line:
-            assert line.count("&") + 1 in (4, 7), line  # keys + columns per table
+            assert line.count("&") + 1 in (4, 8), line  # keys + columns per table
     with pytest.raises(ValueError, match="layout"):
         write_report(store, out, ("latex",), with_published=True)
 

@@ -170,7 +170,8 @@ _ARM_LABEL = {
 
 def seed003_task_tables(frame: pd.DataFrame, published: pd.DataFrame | None) -> list[PaperTable]:
     """Seed 003 Table 3, one per (dataset, minority share): per arm and class, Prec./Rec./
-    F1 (and Acc./Bal. Acc. on each arm's first row), mean ± std over folds. The real and
+    F1 (and Acc./Bal. Acc. and the kept epoch of the classifier on each arm's first row),
+    mean ± std over folds. The real and
     regular-augmentation arms come from the first generator's run (they do not depend on
     the generator)."""
     tasks = frame[frame["task"] == _TASK] if not frame.empty else frame
@@ -187,7 +188,14 @@ def seed003_task_tables(frame: pd.DataFrame, published: pd.DataFrame | None) -> 
                 _variant_note(group),
             ),  # fmt: skip
             ["Arm", "Class"],
-            [("Prec.", True), ("Rec.", True), ("F1", True), ("Acc.", True), ("Bal. Acc.", True)],
+            [
+                ("Prec.", True),
+                ("Rec.", True),
+                ("F1", True),
+                ("Acc.", True),
+                ("Bal. Acc.", True),
+                ("Kept epoch", None),
+            ],  # fmt: skip
             digits=2,
         )
         first = sorted(set(group["generator"]))[0]
@@ -214,13 +222,22 @@ def _arm_rows(out, group, arm, label, published: bool = False) -> None:
     classes = [c for c in dict.fromkeys(sel["class"]) if c]
     for i, cls in enumerate(classes):
         cells = [get(sel, metric=m, **{"class": cls}) for m in ("precision", "recall", "f1")]
-        overall = [get(sel, metric=m, **{"class": ""}) for m in ("accuracy", "balanced_accuracy")]
-        out.append(([label if i == 0 else "", cls], cells + (overall if i == 0 else [None, None])))
+        overall = [get(sel, metric=m, **{"class": ""})
+                   for m in ("accuracy", "balanced_accuracy", "kept_epoch")]  # fmt: skip
+        out.append(([label if i == 0 else "", cls], cells + (overall if i == 0 else [None] * 3)))
 
 
 def _variant_note(group: pd.DataFrame) -> str:
     variant = group["variant"].iloc[0] or {}
-    keys = ("classifier", "pretrained", "folds", "epochs", "image_size", "synthetic_mode")
+    keys = (
+        "classifier",
+        "pretrained",
+        "folds",
+        "epochs",
+        "patience",
+        "image_size",
+        "synthetic_mode",
+    )
     return "Variant: " + ", ".join(f"{k}={variant.get(k)}" for k in keys if k in variant)
 
 

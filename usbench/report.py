@@ -249,7 +249,8 @@ def write_report(
     environments to ``\\input``), ``tables_<layout>_document.tex`` (compilable) and
     ``tables_<layout>.md``. ``with_published`` adds the papers' reference rows to the
     layout tables (never ranked). Figures: sample grids, metric distributions and, when
-    ``classifier_gain`` ran, balanced accuracy against the minority share.
+    ``classifier_gain`` ran, balanced accuracy against the minority share and, per run,
+    the classifiers' training curves and confusion matrices.
     """
     frame = load_scores(store, filters)
     if frame.empty:
@@ -280,6 +281,7 @@ def write_report(
 
     written += write_study_reports(store.root, out, formats, figures)
     if figures:
+        from usbench.classifier_figures import classifier_training_figures
         from usbench.figures import (
             comparison_grid_figures,
             metric_distribution_figures,
@@ -294,6 +296,7 @@ def write_report(
         written += metric_distribution_figures(long, out / "figures")
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
+        written += classifier_training_figures(store, out / "figures", set(frame["run_id"]))
     return written
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -174,36 +174,51 @@ def train_classifier(
     seed: int,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> nn.Module:
+    monitor: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> TrainingHistory:
     """Fit ``model`` with Adam + cross-entropy on ``images`` (``N×1×H×W``) / ``labels`` (``N``).
 
     ``augment`` transforms each batch (see
     :class:`usbench.tasks._classification.augment.RegularAugment`).
     With ``val`` and ``recipe.patience > 0``, training stops when the validation loss
-    has not improved for ``patience`` epochs and the best weights are restored (early
-    stopping). Deterministic in ``seed``; returns ``model`` in eval mode.
+    has not improved for ``patience`` epochs and the weights of the best epoch are restored
+    (early stopping); the best epoch is at least 1, so the model is never left untrained.
+    ``monitor`` (e.g. the test fold) is only evaluated after each epoch for the curves;
+    it never chooses an epoch and does not change the weights. Deterministic in ``seed``;
+    ``model`` ends in eval mode; returns its :class:`TrainingHistory`.
     """
     generator = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=recipe.learning_rate)
+    history = TrainingHistory()
     best, best_state, waited = math.inf, None, 0
+    early = val is not None and recipe.patience > 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout
-        for _epoch in range(recipe.epochs):
-            _train_epoch(model, images, labels, recipe.batch_size, optimiser, generator, augment)
-            if val is None or recipe.patience <= 0:
+        for epoch in range(1, recipe.epochs + 1):
+            loss, accuracy = _train_epoch(
+                model, images, labels, recipe.batch_size, optimiser, generator, augment
+            )
+            history.add("train", loss, accuracy)
+            for split, pair in (("val", val), ("monitor", monitor)):
+                if pair is not None:
+                    history.add(split, *_loss_accuracy(model, *pair, recipe.batch_size))
+            history.kept_epoch = epoch
+            if not early:
                 continue
-            loss = _loss(model, *val, recipe.batch_size)
-            if loss < best - 1e-6:
-                best, waited = loss, 0
+            if history.val_loss[-1] < best - 1e-6:
+                best, waited, best_epoch = history.val_loss[-1], 0, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 waited += 1
                 if waited >= recipe.patience:
+                    history.stopped_early = epoch < recipe.epochs
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return model.eval()
+        history.kept_epoch = best_epoch
+    model.eval()
+    return history
 
 
 @dataclass(frozen=True)
@@ -216,24 +231,71 @@ class TrainRecipe:
     patience: int = 0
 
 
-def _train_epoch(model, images, labels, batch_size, optimiser, generator, augment) -> None:
+@dataclass
+class TrainingHistory:
+    """The curves of one classifier training and the epoch whose weights were kept.
+
+    train_loss, train_accuracy: mean cross-entropy and accuracy over each epoch's training
+        batches (as trained: augmented, dropout on), one value per epoch.
+    val_loss, val_accuracy: on the early-stopping validation images after each epoch
+        (empty without them).
+    monitor_loss, monitor_accuracy: on the monitored images (the test fold) after each
+        epoch, for reading only (empty without them).
+    kept_epoch: 1-based epoch whose weights the model holds at the end (the best
+        validation epoch with early stopping, else the last one run); 0 before training.
+    stopped_early: whether the patience ran out before the last epoch.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    monitor_loss: list[float] = field(default_factory=list)
+    monitor_accuracy: list[float] = field(default_factory=list)
+    kept_epoch: int = 0
+    stopped_early: bool = False
+
+    @property
+    def epochs_run(self) -> int:
+        """Epochs trained (the length of every curve)."""
+        return len(self.train_loss)
+
+    def add(self, split: str, loss: float, accuracy: float) -> None:
+        """Append one epoch's ``loss`` and ``accuracy`` of ``split`` (train/val/monitor)."""
+        getattr(self, f"{split}_loss").append(loss)
+        getattr(self, f"{split}_accuracy").append(accuracy)
+
+
+def _train_epoch(
+    model, images, labels, batch_size, optimiser, generator, augment
+) -> tuple[float, float]:
+    """One pass over the shuffled images; returns the mean batch loss and the accuracy."""
     model.train()
     order = torch.randperm(len(images), generator=generator)
+    total, correct, seen = 0.0, 0, 0
     for start in range(0, len(images), batch_size):
         idx = order[start : start + batch_size]
         if len(idx) < 2 and len(images) >= 2:
             continue  # batch norm needs two samples; the leftover image is seen next epoch
         batch = images[idx] if augment is None else augment(images[idx], generator)
-        loss = nn.functional.cross_entropy(model(batch), labels[idx])
+        logits = model(batch)
+        loss = nn.functional.cross_entropy(logits, labels[idx])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        total += loss.item() * len(idx)
+        correct += int((logits.argmax(1) == labels[idx]).sum())
+        seen += len(idx)
+    return total / max(seen, 1), correct / max(seen, 1)
 
 
 @torch.no_grad()
-def _loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
+def _loss_accuracy(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
+) -> tuple[float, float]:
     logits = predict_logits(model, images, batch_size=batch_size)
-    return float(nn.functional.cross_entropy(logits, labels))
+    loss = float(nn.functional.cross_entropy(logits, labels))
+    return loss, float((logits.argmax(1) == labels).float().mean())
 
 
 @torch.no_grad()

@@ -61,6 +61,15 @@ def fold_scores(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float | list
     }
 
 
+def confusion_counts(y_true: np.ndarray, probs: np.ndarray) -> list[list[int]]:
+    """``C×C`` confusion matrix of one test fold: row = true class, column = predicted
+    (argmax of ``probs``, ``N×C``); scikit-learn's convention."""
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(range(probs.shape[1]))
+    return confusion_matrix(y_true, probs.argmax(axis=1), labels=labels).tolist()
+
+
 def auc_one_vs_rest(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Mean one-vs-rest binary AUC-ROC over the classes that have both positives and
     negatives in ``y_true``; NaN when none has (a fold with a single class)."""
