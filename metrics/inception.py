@@ -20,15 +20,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from usbench.data.imageset import ImageSet
 from usbench.metrics._lib import features as feat
 from usbench.metrics._lib.frechet import (
     frechet_distance,
+    frechet_distance_to_moments,
     frechet_from_moments,
     kid_subsets,
     spatial_moments,
 )
 from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
+from usbench.reference_stats import ReferenceStatistics
+from usbench.samples import SampleBatch
 from usbench.stats import bootstrap_ci
 
 _SET_LAYERS = ("pool1", "pool2", "pool3")
@@ -159,24 +163,26 @@ class _SetFeatures(_InceptionMetric):
                 f"{len(inputs.generated)} generated, {len(real)} real).",
                 "score more images (set metrics are only stable with hundreds).",
             )
-        fields = {
+        return self.generated_features(inputs.generated.images), self.reference_features(real)
+
+    def generated_features(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Layer → float64 ``N×C`` features of ``N×1×H×W`` images, memoised in memory."""
+        fields = {**self._feature_fields(), "data": feat.tensor_hash(images)}
+        return feat.cached_arrays(fields, lambda: self._extract(images), on_disk=False)
+
+    def reference_features(self, real: ImageSet) -> dict[str, np.ndarray]:
+        """Layer → float64 ``N×C`` features of the real images, cached on disk by content."""
+        fields = {**self._feature_fields(), "data": real.content_hash()}
+        return feat.cached_arrays(fields, lambda: self._extract(real.images), on_disk=True)
+
+    def _feature_fields(self) -> dict[str, Any]:
+        return {
             "extractor": self.extractor,
             "weights": self.weights_id(),
             "preprocessing": self.mode,
             "layers": list(_SET_LAYERS),
             "reduce": "spatial-mean",
         }
-        gen = feat.cached_arrays(
-            {**fields, "data": feat.tensor_hash(inputs.generated.images)},
-            lambda: self._extract(inputs.generated.images),
-            on_disk=False,
-        )
-        ref = feat.cached_arrays(
-            {**fields, "data": real.content_hash()},
-            lambda: self._extract(real.images),
-            on_disk=True,
-        )
-        return gen, ref
 
     def _extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         return feat.extract(
@@ -208,17 +214,56 @@ class FID(_SetFeatures):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        x, y = gen[self.config.layer], real[self.config.layer]
-        value = frechet_distance(x, y)
+        y = real[self.config.layer]
+        return self._bootstrapped(
+            gen[self.config.layer], lambda x: frechet_distance(x, y), inputs.seed, len(y)
+        )
+
+    def statistics(self, real: ImageSet) -> dict[str, np.ndarray]:
+        """pytorch-fid's reference statistics of ``real`` on ``layer``: ``mu`` (``d``) and
+        ``sigma`` (``d×d``, unbiased covariance), float64."""
+        x = self.reference_features(real)[self.config.layer]
+        return {"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)}
+
+    def compute_from_statistics(
+        self, generated: SampleBatch, stats: ReferenceStatistics, seed: int
+    ) -> MetricResult:
+        """FID of ``generated`` to saved reference moments (``stats.mu`` ``d``,
+        ``stats.sigma`` ``d×d``).
+
+        Raises MetricUnavailable when ``d`` is not this variant's layer width or fewer
+        than 2 images are given.
+        """
+        mu, sigma = stats.mu, stats.sigma
+        layer, dims = self.config.layer, feat.LAYER_CHANNELS[self.config.layer]
+        if mu.shape != (dims,):
+            names = [k for k, v in feat.LAYER_CHANNELS.items() if (v,) == mu.shape]
+            fix = f"use fid:layer={names[0]}" if names else "save statistics with usbench score"
+            raise MetricUnavailable(
+                f"the statistics are {mu.shape[0]}-d but fid:layer={layer} uses {dims}-d features.",
+                f"{fix} (--save-stats), or give the folder of real images.",
+            )
+        if len(generated) < 2:
+            raise MetricUnavailable(
+                f"fid needs at least 2 generated images (got {len(generated)}).",
+                "score more images (set metrics are only stable with hundreds).",
+            )
+        x = self.generated_features(generated.images)[layer]
+        return self._bootstrapped(
+            x, lambda v: frechet_distance_to_moments(v, mu, sigma), seed, stats.n
+        )
+
+    def _bootstrapped(self, x: np.ndarray, distance, seed: int, n_real: int | None) -> MetricResult:
+        """``distance(x)`` with a 95 % interval bootstrapping the generated features."""
         n_boot = self.config.n_boot
         lo, hi = bootstrap_ci(
             np.arange(len(x)),
-            seed=inputs.seed,
+            seed=seed,
             n_boot=n_boot,
-            statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
+            statistic=lambda idx: distance(x[idx.astype(int)]),
         )
-        details = {"n_real": int(len(y)), "ci": f"bootstrap over generated, n_boot={n_boot}"}
-        return MetricResult(value, 0.0, len(x), None, lo, hi, details)
+        details = {"n_real": n_real, "ci": f"bootstrap over generated, n_boot={n_boot}"}
+        return MetricResult(distance(x), 0.0, len(x), None, lo, hi, details)
 
 
 class KID(_SetFeatures):

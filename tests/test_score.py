@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _pytorch_fid import pytorch_fid_value
 from click.testing import CliRunner
 
 import usbench
 from usbench.cli import entry, main
 from usbench.store import ResultStore
-
-
-def _pytorch_fid(real: Path, fake: Path, weights: Path, torch_home: Path) -> float:
-    """pytorch-fid's own CLI on two folders, made to load our converted FID weights from a
-    private TORCH_HOME (its download URL is unreachable offline)."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(weights))
-    state["fc.weight"] = torch.zeros(1008, 2048)  # pytorch-fid loads strictly; fc is unused
-    state["fc.bias"] = torch.zeros(1008)
-    checkpoints = torch_home / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    torch.save(state, checkpoints / "pt_inception-2015-12-05-6726825d.pth")
-    env = {**os.environ, "TORCH_HOME": str(torch_home)}
-    command = [sys.executable, "-m", "pytorch_fid", str(real), str(fake), "--device", "cpu"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    return float(re.search(r"FID:\s*([0-9.eE+-]+)", done.stdout).group(1))
 
 
 @pytest.mark.slow
@@ -45,11 +25,8 @@ def test_fid_of_two_folders_equals_pytorch_fid(pocus_dir, tmp_path):
     channels, /255). Both then resize to 299 bilinearly inside the network and use
     pool3 features; only batching, float summation order and the matrix square root differ.
     """
-    from usbench import weights
-
-    weights_file = weights.fetch("fid-inception", allow_download=False)
     real, fake = pocus_dir / "regular", pocus_dir / "covid"
-    reference = _pytorch_fid(real, fake, weights_file, tmp_path / "torch-home")
+    reference = pytorch_fid_value(real, fake, tmp_path / "torch-home")
     result = CliRunner().invoke(
         main, ["score", str(real), str(fake), "--metrics", "fid", "--image-size", "256", "--json"]
     )

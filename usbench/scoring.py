@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from usbench.data.imageset import ImageSet
 from usbench.plugins import PluginSpec
@@ -42,10 +44,17 @@ def score_metrics(
     A score's name is the metric's canonical selector (``fid:layer=pool2``).
     """
     inputs = EvalInputs(generated=samples, train=train_set, heldout=test_set, seed=seed)
-    return inputs, [_score_one(spec, inputs) for spec in specs]
+    return inputs, [score_one(spec, lambda metric: metric.compute(inputs)) for spec in specs]
 
 
-def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
+def score_one(
+    spec: PluginSpec,
+    compute: Callable[[Metric], MetricResult],
+    variant_update: dict[str, Any] | None = None,
+) -> MetricOutcome:
+    """Build the metric of ``spec`` and run ``compute(metric)``; a broken plugin, a
+    ``MetricUnavailable`` or any other error becomes a row that says so.
+    ``variant_update`` overrides entries of the metric's variant (e.g. its reference)."""
     try:
         metric = spec.build()
     except PluginLoadError as err:  # a broken plugin is reported by name, the rest go on
@@ -63,11 +72,11 @@ def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
         source="metric",
         name=spec.selector,
         version=metric.version,
-        variant=metric.variant(),
+        variant={**metric.variant(), **(variant_update or {})},
         higher_is_better=metric.higher_is_better,
     )
     try:
-        result = metric.compute(inputs)
+        result = compute(metric)
     except MetricUnavailable as err:
         return MetricOutcome(ScoreRow(**base, status="unavailable", message=str(err)))
     except Exception as err:  # recorded, never silently dropped
