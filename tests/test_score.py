@@ -43,7 +43,8 @@ def test_stored_external_run_matches_the_run_itself(tiny_folder, tmp_path):
     """The PNG samples of a `usbench run` (ddpm smoke), stored with `usbench score --samples`
     against the same dataset, give the run's own scores: the same patient split and
     reference set, so the only difference is 8-bit rounding of the PNGs (at most 0.5/255
-    per pixel), here below 1 % relative. The external run appears in the report."""
+    per pixel), here below 1 % relative. The run folder itself (its samples.safetensors)
+    gives the run's numbers to round-off. The external run appears in the report."""
     runner = CliRunner()
     store = tmp_path / "store"
     common = ["--dataset", f"folder:{tiny_folder}", "--metrics", "ssim,psnr", "--store", str(store)]
@@ -93,6 +94,17 @@ def test_stored_external_run_matches_the_run_itself(tiny_folder, tmp_path):
     for metric in ("ssim", "psnr"):
         mine, theirs = by_run[external["run_id"], metric], by_run[trained["run_id"], metric]
         assert mine == pytest.approx(theirs, rel=1e-2)
+    from_tensors = runner.invoke(
+        main,
+        ["score", "--samples", trained["run_dir"], "--name", "my-gan-tensors", *common],
+        catch_exceptions=False,
+    )
+    assert from_tensors.exit_code == 0, from_tensors.output
+    tensor_run = {r["generator"]: r for r in ResultStore(store).runs()}["external:my-gan-tensors"]
+    by_run = {(s["run_id"], s["name"]): s["value"] for s in ResultStore(store).scores()}
+    for metric in ("ssim", "psnr"):  # the run folder's float tensors: no rounding at all
+        mine, theirs = by_run[tensor_run["run_id"], metric], by_run[trained["run_id"], metric]
+        assert mine == pytest.approx(theirs, rel=1e-12)
     report = runner.invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "lb")])
     assert report.exit_code == 0, report.output
     assert "external:my-gan" in (tmp_path / "lb" / "leaderboard.md").read_text()
