@@ -76,6 +76,8 @@ def score(
       usbench score real_stats.npz my_samples --metrics fid
       usbench score --samples my_samples --dataset lus --data-root ~/data/pocus-lus \\
           --name my-gan --description "StyleGAN2, 10k steps" --metrics @default
+      usbench score --samples usbench-results/runs/RUN_ID --dataset lus \\
+          --data-root ~/data/pocus-lus --name rescored --metrics fid,kid
     """
     if samples is not None:
         if real is not None or fake is not None:
@@ -99,7 +101,7 @@ def score(
     if save_stats is not None:
         if real is None:
             raise click.UsageError("--save-stats needs REAL, the folder of real images")
-        _save_stats(real, save_stats, image_size)
+        _save_stats(real, save_stats, image_size, quiet_stdout=as_json)
         if fake is None:
             return
     if real is None or fake is None:
@@ -121,14 +123,15 @@ def _note(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _save_stats(real: Path, path: Path, image_size: int | None) -> None:
+def _save_stats(real: Path, path: Path, image_size: int | None, quiet_stdout: bool) -> None:
     from usbench.quick_score import save_stats
     from usbench.reference_stats import load_statistics
 
     with notes_to(_note):
         saved = save_stats(real, path, image_size=image_size)
     stats = load_statistics(saved)
-    click.echo(f"saved FID statistics of {stats.n} images ({stats.mu.shape[0]}-d) to {path}")
+    message = f"saved FID statistics of {stats.n} images ({stats.mu.shape[0]}-d) to {path}"
+    click.echo(message, err=quiet_stdout)  # stdout stays pure JSON with --json
 
 
 def _score_external(request, store_dir: Path) -> None:
