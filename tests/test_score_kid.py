@@ -25,6 +25,9 @@ from usbench.plugins import resolve_list
 from usbench.protocols import EvalInputs
 from usbench.sample_sources import as_imageset, as_samples
 
+# torchmetrics warns that it keeps every feature in memory; here that is 40 vectors
+pytestmark = pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance`")
+
 
 def _torchmetrics_kid(
     fake: np.ndarray, real: np.ndarray, *, subsets: int, subset_size: int
