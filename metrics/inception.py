@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from usbench.data.imageset import ImageSet
 from usbench.metrics._lib import features as feat
 from usbench.metrics._lib.fd_extrapolation import canonical_order
 from usbench.metrics._lib.frechet import (
     frechet_distance,
+    frechet_distance_to_moments,
     frechet_from_moments,
     kid_subsets,
     rank_warning,
@@ -32,6 +34,8 @@ from usbench.metrics._lib.frechet import (
 from usbench.metrics._lib.pairing import pair_with_real
 from usbench.metrics._lib.set_bootstrap import half_subsample_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
+from usbench.reference_stats import ReferenceStatistics
+from usbench.samples import SampleBatch
 from usbench.stats import bootstrap_ci
 
 _SET_LAYERS = ("pool1", "pool2", "pool3")
@@ -168,8 +172,15 @@ class _SetFeatures(_InceptionMetric):
                 f"{len(inputs.generated)} generated, {len(real)} real).",
                 "score more images (set metrics are only stable with hundreds).",
             )
-        gen = self.image_features(inputs.generated.images, on_disk=False)
-        return gen, self.image_features(real.images, on_disk=True, data=real.content_hash())
+        return self.generated_features(inputs.generated.images), self.reference_features(real)
+
+    def generated_features(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Layer → float64 ``N×C`` features of ``N×1×H×W`` images, memoised in memory."""
+        return self.image_features(images, on_disk=False)
+
+    def reference_features(self, real: ImageSet) -> dict[str, np.ndarray]:
+        """Layer → float64 ``N×C`` features of the real images, cached on disk by content."""
+        return self.image_features(real.images, on_disk=True, data=real.content_hash())
 
     def image_features(
         self, images: torch.Tensor, *, on_disk: bool, data: str | None = None
@@ -221,25 +232,62 @@ class FID(_SetFeatures):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        x, y = gen[self.config.layer], real[self.config.layer]
-        value = frechet_distance(x, y)
+        y = real[self.config.layer]
+        return self._bootstrapped(
+            gen[self.config.layer], lambda x: frechet_distance(x, y), inputs.seed, len(y)
+        )
+
+    def statistics(self, real: ImageSet) -> dict[str, np.ndarray]:
+        """pytorch-fid's reference statistics of ``real`` on ``layer``: ``mu`` (``d``) and
+        ``sigma`` (``d×d``, unbiased covariance), float64."""
+        x = self.reference_features(real)[self.config.layer]
+        return {"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)}
+
+    def compute_from_statistics(
+        self, generated: SampleBatch, stats: ReferenceStatistics, seed: int
+    ) -> MetricResult:
+        """FID of ``generated`` to saved reference moments (``stats.mu`` ``d``,
+        ``stats.sigma`` ``d×d``).
+
+        Raises MetricUnavailable when ``d`` is not this variant's layer width or fewer
+        than 2 images are given.
+        """
+        mu, sigma = stats.mu, stats.sigma
+        layer, dims = self.config.layer, feat.LAYER_CHANNELS[self.config.layer]
+        if mu.shape != (dims,):
+            names = [k for k, v in feat.LAYER_CHANNELS.items() if (v,) == mu.shape]
+            fix = f"use fid:layer={names[0]}" if names else "save statistics with usbench score"
+            raise MetricUnavailable(
+                f"the statistics are {mu.shape[0]}-d but fid:layer={layer} uses {dims}-d features.",
+                f"{fix} (--save-stats), or give the folder of real images.",
+            )
+        if len(generated) < 2:
+            raise MetricUnavailable(
+                f"fid needs at least 2 generated images (got {len(generated)}).",
+                "score more images (set metrics are only stable with hundreds).",
+            )
+        x = self.generated_features(generated.images)[layer]
+        return self._bootstrapped(
+            x, lambda v: frechet_distance_to_moments(v, mu, sigma), seed, stats.n
+        )
+
+    def _bootstrapped(self, x: np.ndarray, distance, seed: int, n_real: int | None) -> MetricResult:
+        """``distance(x)`` with a 95 % interval bootstrapping the generated features."""
         n_boot = self.config.n_boot
         if self.config.ci == "subsample":
-            lo, hi = half_subsample_ci(
-                x, lambda rows: frechet_distance(rows, y), seed=inputs.seed, n_draws=n_boot
-            )
+            lo, hi = half_subsample_ci(x, distance, seed=seed, n_draws=n_boot)
             lo = max(lo, 0.0)  # a distance: the normal-style interval is cut at 0
             how = f"half-subsets of generated without replacement, n_draws={n_boot}"
         else:
             lo, hi = bootstrap_ci(
                 np.arange(len(x)),
-                seed=inputs.seed,
+                seed=seed,
                 n_boot=n_boot,
-                statistic=lambda idx: frechet_distance(x[idx.astype(int)], y),
+                statistic=lambda idx: distance(x[idx.astype(int)]),
             )
             how = f"bootstrap over generated, n_boot={n_boot}"
-        details = {"n_real": int(len(y)), "ci": how, "warning": rank_warning(len(x), x.shape[1])}
-        return MetricResult(value, 0.0, len(x), None, lo, hi, details)
+        details = {"n_real": n_real, "ci": how, "warning": rank_warning(len(x), x.shape[1])}
+        return MetricResult(distance(x), 0.0, len(x), None, lo, hi, details)
 
 
 class KID(_SetFeatures):

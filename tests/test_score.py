@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _pytorch_fid import pytorch_fid_value
 from click.testing import CliRunner
 
 import usbench
 from usbench.cli import entry, main
 from usbench.store import ResultStore
-
-
-def _pytorch_fid(real: Path, fake: Path, weights: Path, torch_home: Path) -> float:
-    """pytorch-fid's own CLI on two folders, made to load our converted FID weights from a
-    private TORCH_HOME (its download URL is unreachable offline)."""
-    from safetensors.torch import load_file
-
-    state = load_file(str(weights))
-    state["fc.weight"] = torch.zeros(1008, 2048)  # pytorch-fid loads strictly; fc is unused
-    state["fc.bias"] = torch.zeros(1008)
-    checkpoints = torch_home / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    torch.save(state, checkpoints / "pt_inception-2015-12-05-6726825d.pth")
-    env = {**os.environ, "TORCH_HOME": str(torch_home)}
-    command = [sys.executable, "-m", "pytorch_fid", str(real), str(fake), "--device", "cpu"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    return float(re.search(r"FID:\s*([0-9.eE+-]+)", done.stdout).group(1))
 
 
 @pytest.mark.slow
@@ -45,11 +25,8 @@ def test_fid_of_two_folders_equals_pytorch_fid(pocus_dir, tmp_path):
     channels, /255). Both then resize to 299 bilinearly inside the network and use
     pool3 features; only batching, float summation order and the matrix square root differ.
     """
-    from usbench import weights
-
-    weights_file = weights.fetch("fid-inception", allow_download=False)
     real, fake = pocus_dir / "regular", pocus_dir / "covid"
-    reference = _pytorch_fid(real, fake, weights_file, tmp_path / "torch-home")
+    reference = pytorch_fid_value(real, fake, tmp_path / "torch-home")
     result = CliRunner().invoke(
         main, ["score", str(real), str(fake), "--metrics", "fid", "--image-size", "256", "--json"]
     )
@@ -66,7 +43,8 @@ def test_stored_external_run_matches_the_run_itself(tiny_folder, tmp_path):
     """The PNG samples of a `usbench run` (ddpm smoke), stored with `usbench score --samples`
     against the same dataset, give the run's own scores: the same patient split and
     reference set, so the only difference is 8-bit rounding of the PNGs (at most 0.5/255
-    per pixel), here below 1 % relative. The external run appears in the report."""
+    per pixel), here below 1 % relative. The run folder itself (its samples.safetensors)
+    gives the run's numbers to round-off. The external run appears in the report."""
     runner = CliRunner()
     store = tmp_path / "store"
     common = ["--dataset", f"folder:{tiny_folder}", "--metrics", "ssim,psnr", "--store", str(store)]
@@ -116,6 +94,17 @@ def test_stored_external_run_matches_the_run_itself(tiny_folder, tmp_path):
     for metric in ("ssim", "psnr"):
         mine, theirs = by_run[external["run_id"], metric], by_run[trained["run_id"], metric]
         assert mine == pytest.approx(theirs, rel=1e-2)
+    from_tensors = runner.invoke(
+        main,
+        ["score", "--samples", trained["run_dir"], "--name", "my-gan-tensors", *common],
+        catch_exceptions=False,
+    )
+    assert from_tensors.exit_code == 0, from_tensors.output
+    tensor_run = {r["generator"]: r for r in ResultStore(store).runs()}["external:my-gan-tensors"]
+    by_run = {(s["run_id"], s["name"]): s["value"] for s in ResultStore(store).scores()}
+    for metric in ("ssim", "psnr"):  # the run folder's float tensors: no rounding at all
+        mine, theirs = by_run[tensor_run["run_id"], metric], by_run[trained["run_id"], metric]
+        assert mine == pytest.approx(theirs, rel=1e-12)
     report = runner.invoke(main, ["report", "--store", str(store), "--out", str(tmp_path / "lb")])
     assert report.exit_code == 0, report.output
     assert "external:my-gan" in (tmp_path / "lb" / "leaderboard.md").read_text()

@@ -24,7 +24,8 @@ from usbench.data.folder import DatasetLayoutError
 from usbench.data.imageset import ImageSet
 from usbench.harness import RunResult, new_run_id, split_by_patient, write_run_folder
 from usbench.plugins import resolve_list
-from usbench.sample_sources import folder_sha256, infer_image_size, read_sample_folder
+from usbench.sample_sources import folder_sha256, infer_image_size, read_samples
+from usbench.sample_tensors import sample_tensor_file
 from usbench.samples import SampleBatch
 from usbench.scoring import score_metrics
 from usbench.store import ResultStore, RunRow
@@ -36,7 +37,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class ExternalRequest:
     """Everything ``usbench score --samples`` needs.
 
-    samples: folder of generated images (optional ``manifest.csv``: ``file,label,source``).
+    samples: folder of generated images (optional ``manifest.csv``: ``file,label,source``),
+        a ``.safetensors`` file of them or a ``usbench run`` folder
+        (:mod:`usbench.sample_tensors`).
     dataset: dataset selector the generator was trained on (as for ``usbench run``).
     name: the generator's name; stored as ``external:<name>``.
     metrics: metric selector list (default ``@all``, as ``usbench run``).
@@ -65,7 +68,9 @@ def score_external(request: ExternalRequest, store: ResultStore) -> RunResult:
     data = open_dataset(
         request.dataset, image_size=size, root=request.data_root, options=request.data_options
     )
-    samples = read_sample_folder(request.samples, image_size=size, class_names=data.class_names)
+    samples = read_samples(
+        request.samples, image_size=size, class_names=data.class_names, labels_required=True
+    )
     _check_sources(samples, data)
     train_set, test_set, split = split_by_patient(
         data, test_fraction=request.test_fraction, seed=request.seed
@@ -86,7 +91,8 @@ def _run_row(
     samples: SampleBatch,
     image_size: int,
 ) -> RunRow:
-    config = {"description": request.description, "samples_sha256": folder_sha256(request.samples)}
+    hashed = sample_tensor_file(request.samples) or request.samples
+    config = {"description": request.description, "samples_sha256": folder_sha256(hashed)}
     config_text = json.dumps(config, sort_keys=True)
     key_text = json.dumps([config_text, data.content_hash(), split, request.seed])
     run_id = new_run_id(f"external-{request.name}", hashlib.sha256(key_text.encode()).hexdigest())

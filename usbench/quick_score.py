@@ -12,10 +12,17 @@ there is no held-out set, so metrics that need one report ``unavailable``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from usbench.plugins import resolve_list
+from usbench.reference_stats import (
+    is_statistics_file,
+    load_statistics,
+    save_statistics,
+    score_against_statistics,
+)
 from usbench.sample_sources import ImageSource, as_imageset, as_samples, infer_image_size
 from usbench.scoring import score_metrics
 from usbench.store import ScoreRow
@@ -35,7 +42,9 @@ def score(
 
     real, fake: a folder (loaded like the ``folder`` dataset), an ``N×1×H×W`` float tensor
         in ``[0, 1]``, an :class:`~usbench.data.imageset.ImageSet` or a
-        :class:`~usbench.samples.SampleBatch`.
+        :class:`~usbench.samples.SampleBatch`; ``real`` may also be a ``.npz`` of reference
+        statistics (:mod:`usbench.reference_stats`; FID only, other metrics
+        ``unavailable``), ``fake`` a ``.safetensors`` file or run folder of samples.
     metrics: a metric selector list (``"fid:layer=pool2,kid"``, ``"@default"``).
     image_size: side both folders are loaded at (default: the shorter side of the first
         real image, or the real tensor's width).
@@ -45,6 +54,10 @@ def score(
     ``failed``), ``message`` (the reason when not ``ok``) and ``variant`` (a dict).
     """
     specs = resolve_list("metrics", metrics)  # a bad selector fails before any loading
+    if is_statistics_file(real):
+        stats = load_statistics(real)
+        samples = as_samples(fake, image_size=image_size or infer_image_size(fake))
+        return score_table(score_against_statistics(specs, samples, stats, seed))
     size = image_size or infer_image_size(real)
     reference = as_imageset(real, image_size=size)
     samples = as_samples(fake, image_size=size, class_names=reference.class_names)
@@ -55,6 +68,15 @@ def score(
         )
     _, outcomes = score_metrics(specs, samples, reference, None, seed)
     return score_table([outcome.row for outcome in outcomes])
+
+
+def save_stats(
+    real: ImageSource, path: str | Path, *, image_size: int | None = None, metric: str = "fid"
+) -> Path:
+    """Save pytorch-fid-format statistics (``mu``, ``sigma`` of the pool3 features) of the
+    real images to ``path`` (``.npz``), to score against later without the images."""
+    size = image_size or infer_image_size(real)
+    return save_statistics(as_imageset(real, image_size=size), path, metric=metric)
 
 
 def score_table(rows: Sequence[ScoreRow]) -> pd.DataFrame:

@@ -8,7 +8,12 @@ A folder of *generated* samples may instead hold ``manifest.csv`` with a ``file`
 and, optionally, ``label`` (a class name of the reference set, or its index) and
 ``source`` (the name of the real training image the sample was derived from, which
 paired metrics pair it with). Without a manifest, class subfolders whose names are
-classes of the reference set give the labels; otherwise the samples are unlabelled.
+classes of the reference set give the labels (:func:`read_sample_folder`); a flat folder
+is unlabelled. Generated samples may also be a ``.safetensors`` file or a ``usbench run``
+folder (:mod:`usbench.sample_tensors`).
+
+Duplicate files and images that had to be resized are reported as
+:class:`usbench.input_notes.InputNote` warnings; they are scored anyway.
 """
 
 from __future__ import annotations
@@ -21,9 +26,17 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from usbench.data.folder import MANIFEST_NAME, DatasetLayoutError, build_imageset, scan_folder
+from usbench.data.folder import (
+    MANIFEST_NAME,
+    DatasetLayoutError,
+    FileTable,
+    build_imageset,
+    scan_folder,
+)
 from usbench.data.imageio import DEFAULT_RESIZE, load_stack
 from usbench.data.imageset import ImageSet
+from usbench.input_notes import warn_duplicates, warn_resized
+from usbench.sample_tensors import read_sample_tensors, sample_tensor_file, tensor_image_size
 from usbench.samples import SampleBatch
 
 ImageSource = str | Path | torch.Tensor | ImageSet | SampleBatch
@@ -49,6 +62,9 @@ def infer_image_size(source: ImageSource) -> int:
         return int(source.images.shape[-1])
     if torch.is_tensor(source):
         return int(source.shape[-1])
+    tensors = sample_tensor_file(source)
+    if tensors is not None:
+        return tensor_image_size(tensors)
     folder = check_folder(source, "images")
     files = _sample_files(folder) if (folder / MANIFEST_NAME).is_file() else None
     first = folder / (files[0] if files else scan_folder(folder).files[0])
@@ -66,11 +82,12 @@ def as_imageset(source: ImageSource, *, image_size: int, name: str = "real") -> 
     if torch.is_tensor(source):
         return _tensor_imageset(_checked_tensor(source), name)
     folder = check_folder(source, "real images")
+    table = scan_folder(folder)
     with warnings.catch_warnings():  # patient ids do not matter when nothing is split
         warnings.filterwarnings("ignore", message=".*no patient ids.*")
-        return build_imageset(
-            scan_folder(folder), folder, image_size=image_size, resize=DEFAULT_RESIZE
-        )
+        images = build_imageset(table, folder, image_size=image_size, resize=DEFAULT_RESIZE)
+    warn_resized([folder / f for f in table.files], image_size, "real")
+    return images
 
 
 def as_samples(
@@ -84,28 +101,80 @@ def as_samples(
         return SampleBatch(source.images)
     if torch.is_tensor(source):
         return SampleBatch(_checked_tensor(source))
-    return read_sample_folder(source, image_size=image_size, class_names=class_names)
+    return read_samples(source, image_size=image_size, class_names=class_names)
+
+
+def read_samples(
+    path: str | Path,
+    *,
+    image_size: int,
+    class_names: tuple[str, ...] = (),
+    labels_required: bool = False,
+) -> SampleBatch:
+    """Generated images from a ``.safetensors`` file or a run folder holding
+    ``samples.safetensors`` (:mod:`usbench.sample_tensors`), else a folder of images
+    (:func:`read_sample_folder`)."""
+    tensors = sample_tensor_file(path)
+    if tensors is not None:
+        return read_sample_tensors(tensors, class_names)
+    return read_sample_folder(
+        path, image_size=image_size, class_names=class_names, labels_required=labels_required
+    )
 
 
 def read_sample_folder(
-    path: str | Path, *, image_size: int, class_names: tuple[str, ...] = ()
+    path: str | Path,
+    *,
+    image_size: int,
+    class_names: tuple[str, ...] = (),
+    labels_required: bool = False,
 ) -> SampleBatch:
     """Load a folder of generated images (``manifest.csv`` with ``file[,label,source]``, or
-    image files/class subfolders as the ``folder`` dataset reads them)."""
+    image files/class subfolders as the ``folder`` dataset reads them).
+
+    Class subfolders must all be classes of ``class_names`` when ``labels_required`` (the
+    reference is a dataset) or when some of them are; a flat folder is unlabelled.
+    """
     folder = check_folder(path, "samples")
     if (folder / MANIFEST_NAME).is_file():
-        return _read_sample_manifest(folder, image_size, class_names)
-    table = scan_folder(folder)
-    pixels = load_stack([folder / f for f in table.files], image_size, resize=DEFAULT_RESIZE)
-    labels = None
-    if class_names and set(table.labels) <= set(class_names):
-        labels = torch.tensor([class_names.index(c) for c in table.labels], dtype=torch.int64)
-    return SampleBatch(torch.from_numpy(pixels[:, None]), labels)
+        batch, files = _read_sample_manifest(folder, image_size, class_names)
+    else:
+        table = scan_folder(folder)
+        files = [folder / f for f in table.files]
+        pixels = load_stack(files, image_size, resize=DEFAULT_RESIZE)
+        labels = _folder_labels(folder, table, class_names, labels_required)
+        batch = SampleBatch(torch.from_numpy(pixels[:, None]), labels)
+    warn_duplicates(folder, files)
+    warn_resized(files, image_size, "generated")
+    return batch
+
+
+def _folder_labels(
+    folder: Path, table: FileTable, class_names: tuple[str, ...], required: bool
+) -> torch.Tensor | None:
+    """Class-subfolder labels as indices into ``class_names`` (``None``: unlabelled)."""
+    if not any("/" in f for f in table.files):
+        return None  # a flat folder: one class named after the folder
+    labels = table.labels
+    subfolders = sorted(set(labels))
+    unknown = [c for c in subfolders if c not in class_names]
+    if not unknown:
+        return torch.tensor([class_names.index(c) for c in labels], dtype=torch.int64)
+    if required or len(unknown) < len(subfolders):
+        raise DatasetLayoutError(
+            f"sample class folder(s) {unknown} in {folder} are not classes of the reference "
+            f"data {list(class_names)}; rename them to those classes, or put every sample "
+            "in one flat folder to score them unlabelled"
+        )
+    return None
 
 
 def folder_sha256(path: str | Path) -> str:
-    """sha256 over every non-hidden file's relative path and bytes, in sorted order."""
+    """sha256 over every non-hidden file's relative path and bytes, in sorted order (of
+    the file's bytes when ``path`` is a file)."""
     folder = Path(path)
+    if folder.is_file():
+        return hashlib.sha256(folder.read_bytes()).hexdigest()
     digest = hashlib.sha256()
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = file.relative_to(folder)
@@ -140,14 +209,15 @@ def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
 
 def _read_sample_manifest(
     folder: Path, image_size: int, class_names: tuple[str, ...]
-) -> SampleBatch:
+) -> tuple[SampleBatch, list[Path]]:
     rows = _manifest_rows(folder / MANIFEST_NAME)
-    pixels = load_stack([folder / r["file"] for r in rows], image_size, resize=DEFAULT_RESIZE)
+    files = [folder / r["file"] for r in rows]
+    pixels = load_stack(files, image_size, resize=DEFAULT_RESIZE)
     labels = None
     if all(r.get("label") for r in rows):
         labels = torch.tensor([_label_index(r["label"], class_names) for r in rows])
     sources = tuple(r["source"] for r in rows) if all(r.get("source") for r in rows) else None
-    return SampleBatch(torch.from_numpy(pixels[:, None]), labels, sources)
+    return SampleBatch(torch.from_numpy(pixels[:, None]), labels, sources), files
 
 
 def _label_index(label: str, class_names: tuple[str, ...]) -> int:

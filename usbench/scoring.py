@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -52,12 +54,19 @@ def score_metrics(
     with tqdm(total=len(specs), desc="score", disable=not progress, dynamic_ncols=True) as bar:
         for spec in specs:
             bar.set_postfix_str(spec.selector)
-            outcomes.append(_score_one(spec, inputs))
+            outcomes.append(score_one(spec, lambda metric: metric.compute(inputs)))
             bar.update(1)
     return inputs, outcomes
 
 
-def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
+def score_one(
+    spec: PluginSpec,
+    compute: Callable[[Metric], MetricResult],
+    variant_update: dict[str, Any] | None = None,
+) -> MetricOutcome:
+    """Build the metric of ``spec`` and run ``compute(metric)``; a broken plugin, a
+    ``MetricUnavailable`` or any other error becomes a row that says so.
+    ``variant_update`` overrides entries of the metric's variant (e.g. its reference)."""
     try:
         metric = spec.build()
     except PluginLoadError as err:  # a broken plugin is reported by name, the rest go on
@@ -75,11 +84,11 @@ def _score_one(spec: PluginSpec, inputs: EvalInputs) -> MetricOutcome:
         source="metric",
         name=spec.selector,
         version=metric.version,
-        variant=metric.variant(),
+        variant={**metric.variant(), **(variant_update or {})},
         higher_is_better=metric.higher_is_better,
     )
     try:
-        result = metric.compute(inputs)
+        result = compute(metric)
     except MetricUnavailable as err:
         details = {"missing_weights": err.weights} if getattr(err, "weights", None) else {}
         row = ScoreRow(**base, status="unavailable", message=str(err), details=details)

@@ -57,6 +57,31 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(diff @ diff + tr_x + tr_y - 2.0 * trace_sqrt_product(a, b))
 
 
+def frechet_distance_to_moments(x: np.ndarray, mu_y: np.ndarray, sigma_y: np.ndarray) -> float:
+    """FD between feature rows ``x`` (``n×d``) and a Gaussian given by its moments
+    (``mu_y`` ``d``, ``sigma_y`` ``d×d``, e.g. pytorch-fid's saved ``mu``/``sigma``).
+
+    With ``A`` the centred ``x`` and ``Σx = AᵀA/(n-1)``, the non-zero eigenvalues of
+    ``Σx Σy`` are those of the symmetric PSD ``A Σy Aᵀ/(n-1)`` (``n×n``), so the trace
+    term needs no matrix square root.
+    """
+    x = np.asarray(x, np.float64)
+    mu_y, sigma_y = np.asarray(mu_y, np.float64), np.asarray(sigma_y, np.float64)
+    if x.shape[0] < 2:
+        raise ValueError("the Fréchet distance needs at least 2 feature vectors")
+    mu_x = x.mean(0)
+    a = x - mu_x
+    n, d = a.shape
+    if n <= d:
+        eig = np.linalg.eigvalsh(a @ sigma_y @ a.T / (n - 1))
+    else:  # fewer dimensions than samples: the d×d route
+        eig = _psd_product_eigenvalues(a.T @ a / (n - 1), sigma_y)
+    trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+    diff = mu_x - mu_y
+    tr_x = float((a * a).sum() / (n - 1))
+    return float(diff @ diff + tr_x + np.trace(sigma_y) - 2.0 * trace_sqrt)
+
+
 def frechet_from_moments(
     mu_x: np.ndarray, cov_x: np.ndarray, mu_y: np.ndarray, cov_y: np.ndarray
 ) -> np.ndarray:
