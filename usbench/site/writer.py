@@ -98,6 +98,7 @@ def write_site_from_leaderboards(folders: Sequence[Path], out: Path) -> list[Pat
 
 
 def _index(renderer: Renderer, boards: list[Board], figures: list[tuple[str, str]]) -> Path:
+    boards = sorted(boards, key=lambda b: b.published_only)  # ours first, papers' data last
     rows = [row for board in boards for row in board.rows]
     filters = {
         name: sorted({str(getattr(row, name)) for row in rows})
