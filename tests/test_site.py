@@ -84,6 +84,12 @@ def test_published_rows_are_labelled_and_never_best(store):
     line = published[(published["dataset"] == "camus") & (published["method"] == "B-maps")
                      & (published["metric"] == "fid-pool1")].iloc[0]  # fmt: skip
     assert bmaps.cells["fid:layer=pool1"].value == pytest.approx(float(line["value"]))
+    # seed 002 Table 2 compares samples with real images: its LPIPS is our paired one (↓)
+    paired = next(r for r in camus.rows if r.generator == "B-maps" and "ssim" in r.cells)
+    assert paired.cells["lpips:mode=paired"].value == pytest.approx(0.161)
+    assert "lpips" not in paired.cells
+    awdiff = next(r for r in boards["lus-dialysis"].rows if r.generator == "AWDiff")
+    assert "lpips" in awdiff.cells and "lpips:mode=paired" not in awdiff.cells  # diversity ↑
     # a dataset filter keeps other datasets' published boards out
     only = boards_from_store(load_scores(store, {"dataset": "lus"}), run_href, False)
     assert [b.dataset for b in only] == ["lus"]
@@ -167,3 +173,37 @@ def test_link_check_finds_missing_files_and_outside_links(tmp_path):
         "index.html: missing.png", "index.html: https://example.org/x",
         "index.html: ../outside.html",
     ]  # fmt: skip
+
+
+def test_a_run_with_a_task_gets_its_tables_curve_and_figures(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from usbench.site import write_site
+
+    run_dir = tmp_path / "runs" / "t1"
+    (run_dir / "samples").mkdir(parents=True)
+    (run_dir / "figures").mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(run_dir / f"samples/s{i}.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(run_dir / "figures" / "speckle.png")
+    store = ResultStore(tmp_path / "store")
+    row = _row("t1", "ddpm", 1)
+    row.run_dir = str(run_dir)
+    arms = [("real", 0.55, 0.60), ("real+synthetic", 0.58, 0.66)]
+    tasks = [
+        ScoreRow(source="task", name="classifier_gain/balanced_accuracy", version="1",
+                 variant={}, status="ok", higher_is_better=True, value=value, spread=0.02,
+                 n=3, group=f"{arm}/minority={share}%")
+        for arm, at50, at100 in arms for share, value in ((50, at50), (100, at100))
+    ]  # fmt: skip
+    store.add_run(row, [_metric("ssim", 0.5, True, (0.4, 0.6)), *tasks])
+    out = tmp_path / "site"
+    write_site(store, out, real_images=False)
+    page = (out / "runs" / "t1.html").read_text()
+    assert "classifier_gain" in page and "real+synthetic/minority=100%" in page
+    assert "0.66 ± 0.02" in page and "real images not requested for this site" in page
+    assert (out / "runs/t1/figures/speckle.png").is_file()
+    assert (out / "runs/t1/figures/minority_balanced_accuracy_lus.png").is_file()
+    assert page.count('<img src="../runs/t1/samples/') == 3
+    assert broken_links(out) == [] and not list(out.rglob("*.pdf"))

@@ -128,7 +128,8 @@ def _add_published(boards: list[Board], names: dict[str, str], every_dataset: bo
     metric_names = set(registry("metrics").names())
     pub = load_published()
     pub = pub[pub["stat"].isin(_STATS) & (pub["class"] == "")].copy()
-    pub["selector"] = [catalog.canonical_alias("metrics", m) for m in pub["metric"]]
+    pairs = zip(pub["metric"], pub["higher_is_better"], strict=True)
+    pub["selector"] = [_published_selector(m, bool(h)) for m, h in pairs]
     pub = pub[[s.split(":", 1)[0] in metric_names for s in pub["selector"]]]
     by_dataset = {b.dataset: b for b in boards}
     for dataset, part in pub.groupby("dataset", sort=True):
@@ -140,6 +141,14 @@ def _add_published(boards: list[Board], names: dict[str, str], every_dataset: bo
             boards.append(target)
             by_dataset[dataset] = target
         _published_rows(target, part, names)
+
+
+def _published_selector(metric: str, higher: bool) -> str:
+    """Our selector for a paper's metric name. A paper's ``lpips`` is our diversity LPIPS
+    when higher is better (seed 000) and our paired LPIPS when lower is (seed 002 compares
+    each sample with a real image)."""
+    selector = catalog.canonical_alias("metrics", metric)
+    return "lpips:mode=paired" if selector == "lpips" and not higher else selector
 
 
 def _published_rows(board: Board, part: pd.DataFrame, names: dict[str, str]) -> None:

@@ -41,7 +41,7 @@ def _page(run: dict[str, Any], scores: list[dict], files: SiteFiles, real: bool)
     base = f"runs/{run_id}"
     samples = [files.copy(p, f"{base}/samples/{p.name}")
                for p in sorted((folder / "samples").glob("*.png"))[:SAMPLES_SHOWN]]  # fmt: skip
-    real_hrefs, note = [], "real images not requested (--no-real-images)"
+    real_hrefs, note = [], "real images not requested for this site"
     if real:
         pixels, note = real_training_images(run, SAMPLES_SHOWN)
         real_hrefs = [files.image(p, f"{base}/real/real_{i:04d}.png") for i, p in enumerate(pixels)]
