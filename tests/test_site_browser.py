@@ -197,3 +197,25 @@ def test_the_reproduce_command_reproduces_the_run(store, tmp_path):
     first = load_file(str(Path(run["run_dir"]) / "samples.safetensors"))["images"]
     second = load_file(str(Path(again["run_dir"]) / "samples.safetensors"))["images"]
     assert (first == second).all()
+
+
+def test_real_images_are_the_training_split_of_the_run(site, store, tiny_folder):
+    import numpy as np
+    from PIL import Image
+
+    from usbench.data.open import open_dataset
+    from usbench.harness import split_by_patient
+    from usbench.images import to_uint8
+    from usbench.site.real_images import RealImages
+
+    run = next(r for r in store.runs() if r["generator"] == "ddpm" and r["seed"] == 1)
+    data = open_dataset(f"folder:{tiny_folder}", image_size=16)
+    train, _test, split = split_by_patient(data, test_fraction=0.2, seed=1)
+    assert split == run["split"]
+    shown = sorted((site / "runs" / run["run_id"] / "real").glob("*.png"))
+    assert len(shown) == len(train) == 8
+    for path, image in zip(shown, train.images, strict=True):
+        assert np.array_equal(np.asarray(Image.open(path)), to_uint8(image))
+    moved = {**run, "data_hash": "0" * 64}  # the data here is not what the run used
+    images, note = RealImages().of(moved, 4)
+    assert images == [] and "content hash mismatch" in note

@@ -4,6 +4,7 @@ test fraction), and its content hash is checked against the stored one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +13,51 @@ import numpy as np
 from usbench.images import to_uint8
 
 
-def real_training_images(run: dict[str, Any], count: int) -> tuple[list[np.ndarray], str]:
-    """Up to ``count`` ``H×W`` uint8 training images of ``run`` (a :meth:`ResultStore.runs`
-    row), and a note: empty when they were found, else why there are none (what to do)."""
-    request = run["provenance"].get("request")
-    if not request or "image_size" not in request:
-        return [], "the run records no data request, so its real images cannot be reopened"
+class RealImages:
+    """Real training images of runs; each dataset is opened once for all its runs."""
+
+    def __init__(self) -> None:
+        self._opened: dict[str, Any] = {}
+
+    def of(self, run: dict[str, Any], count: int) -> tuple[list[np.ndarray], str]:
+        """Up to ``count`` ``H×W`` uint8 training images of ``run`` (a row of
+        :meth:`ResultStore.runs`) and a note: empty when they were found, else why not."""
+        request = run["provenance"].get("request")
+        if not request or "image_size" not in request:
+            return [], "the run records no data request, so its real images cannot be reopened"
+        key = json.dumps([request[k] for k in _OPENS_DATA if k in request], sort_keys=True)
+        if key not in self._opened:
+            self._opened[key] = _open(request)
+        data = self._opened[key]
+        if isinstance(data, str):
+            return [], data
+        return _training_images(run, request, data, count)
+
+
+_OPENS_DATA = ("dataset", "data_options", "data_root", "image_size")
+
+
+def _open(request: dict[str, Any]) -> Any:
+    """The dataset of ``request``, or why it could not be opened here."""
     from usbench.data.open import open_dataset
-    from usbench.harness import split_by_patient
 
     root = request.get("data_root")
     try:
-        data = open_dataset(
+        return open_dataset(
             request["dataset"],
             image_size=int(request["image_size"]),
             root=None if root is None else Path(root),
             options=request.get("data_options") or {},
         )
     except Exception as err:  # the data may live on another machine: say so, go on
-        return [], f"real images not shown: opening {request['dataset']} failed ({err})"
+        return f"real images not shown: opening {request['dataset']} failed ({err})"
+
+
+def _training_images(
+    run: dict[str, Any], request: dict[str, Any], data: Any, count: int
+) -> tuple[list[np.ndarray], str]:
+    from usbench.harness import split_by_patient
+
     if data.content_hash() != run["data_hash"]:
         return [], (
             f"real images not shown: {request['dataset']} here differs from the data the "

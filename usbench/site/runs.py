@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from usbench.site.files import SiteFiles
 from usbench.site.model import MetricLine, RunPage, TaskTable
-from usbench.site.real_images import real_training_images
+from usbench.site.real_images import RealImages
 from usbench.site.reproduce import reproduce_command
 
 SAMPLES_SHOWN = 16
@@ -33,17 +35,23 @@ def build_run_pages(
     by_run: dict[str, list[dict[str, Any]]] = {}
     for score in scores:
         by_run.setdefault(score["run_id"], []).append(score)
-    return [_page(run, by_run.get(run["run_id"], []), files, real_images) for run in runs]
+    real = RealImages() if real_images else None
+    return [
+        _page(run, by_run.get(run["run_id"], []), files, real)
+        for run in tqdm(list(runs), desc="run pages", unit="run", disable=None)
+    ]
 
 
-def _page(run: dict[str, Any], scores: list[dict], files: SiteFiles, real: bool) -> RunPage:
+def _page(
+    run: dict[str, Any], scores: list[dict], files: SiteFiles, real: RealImages | None
+) -> RunPage:
     run_id, folder = run["run_id"], Path(run["run_dir"])
     base = f"runs/{run_id}"
     samples = [files.copy(p, f"{base}/samples/{p.name}")
                for p in sorted((folder / "samples").glob("*.png"))[:SAMPLES_SHOWN]]  # fmt: skip
     real_hrefs, note = [], "real images not requested for this site"
-    if real:
-        pixels, note = real_training_images(run, SAMPLES_SHOWN)
+    if real is not None:
+        pixels, note = real.of(run, SAMPLES_SHOWN)
         real_hrefs = [files.image(p, f"{base}/real/real_{i:04d}.png") for i, p in enumerate(pixels)]
     figures = [(p.stem.replace("_", " "), files.copy(p, f"{base}/figures/{p.name}"))
                for p in sorted((folder / "figures").glob("*.png"))]  # fmt: skip
