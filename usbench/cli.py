@@ -232,7 +232,8 @@ def score_line(score) -> str:
 )
 @store_option
 def report(formats, out, filters, metrics, no_figures, layout, with_published, store_dir) -> None:
-    """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
+    """Write leaderboards (LaTeX, Markdown, CSV, or a static HTML site) and figures from
+    every stored run.
 
     \b
     Examples:
