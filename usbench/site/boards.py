@@ -56,7 +56,7 @@ def boards_from_csv(path: Path, with_published: bool = False) -> list[Board]:
     names = {
         key: catalog.canonical_alias("metrics", key.rsplit("@", 1)[0]) for key in board["column"]
     }
-    labels = {key: names[key] for key in names}
+    labels = dict(names)
     if len(set(labels.values())) < len(labels):  # two variants of one name: keep the tag
         labels = {key: key for key in names}
     raw = [rp.Column(k, labels[k], _direction(names[k])) for k in sorted(names)]
