@@ -167,11 +167,14 @@ def test_link_check_finds_missing_files_and_outside_links(tmp_path):
         '<a href="runs/r1.html#metrics">r</a><img src="a.png"><a href="#top">t</a>'
         '<link rel="icon" href="data:,"><img src="missing.png">'
         '<a href="https://example.org/x">web</a><a href="../outside.html">up</a>'
+        '<h2 id="top">x</h2><a href="runs/r1.html#nowhere">n</a>'
     )
-    (tmp_path / "runs" / "r1.html").write_text('<img src="../a.png"><a href="../index.html">i</a>')
+    (tmp_path / "runs" / "r1.html").write_text(
+        '<img src="../a.png"><a href="../index.html#top">i</a><p id="metrics"></p>'
+    )
     assert broken_links(tmp_path) == [
         "index.html: missing.png", "index.html: https://example.org/x",
-        "index.html: ../outside.html",
+        "index.html: ../outside.html", "index.html: runs/r1.html#nowhere",
     ]  # fmt: skip
 
 
