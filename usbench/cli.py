@@ -209,11 +209,11 @@ def score_line(score) -> str:
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(["latex", "markdown", "csv", "all"]),
+    type=click.Choice(["latex", "markdown", "csv", "all", "html"]),
     multiple=True,
     default=("all",),
     show_default=True,
-    help="Repeatable.",
+    help="Repeatable. html: a static site (OUT/index.html) of every run; all = the others.",
 )
 @click.option(
     "--out",
@@ -250,7 +250,8 @@ def score_line(score) -> str:
 )
 @store_option
 def report(formats, out, filters, metrics, no_figures, layout, with_published, store_dir) -> None:
-    """Write leaderboards (LaTeX, Markdown, CSV) and figures from every stored run.
+    """Write leaderboards (LaTeX, Markdown, CSV, or a static HTML site) and figures from
+    every stored run.
 
     \b
     Examples:
@@ -258,21 +259,32 @@ def report(formats, out, filters, metrics, no_figures, layout, with_published, s
       usbench report --filter dataset=lus-phantom --format markdown
       usbench report --layout seed003 --with-published --format latex
       usbench report --metrics @seed002 --format markdown
+      usbench report --format html --out site/     # then open site/index.html
     """
     from usbench.report import FORMATS, write_report
     from usbench.store import ResultStore
 
-    chosen = FORMATS if "all" in formats else tuple(formats)
-    paths = write_report(
-        ResultStore(store_dir),
-        out or Path(store_dir) / "leaderboards",
-        chosen,
-        parse_assignments(filters),
-        figures=not no_figures,
-        layout=layout,
-        with_published=with_published,
-        metrics=metrics,
-    )
+    chosen = FORMATS if "all" in formats else tuple(f for f in formats if f != "html")
+    paths = []
+    if chosen:
+        paths = write_report(
+            ResultStore(store_dir),
+            out or Path(store_dir) / "leaderboards",
+            chosen,
+            parse_assignments(filters),
+            figures=not no_figures,
+            layout=layout,
+            with_published=with_published,
+            metrics=metrics,
+        )
+    if "html" in formats:
+        from usbench.site import write_site
+
+        paths += write_site(
+            ResultStore(store_dir),
+            out or Path(store_dir) / "leaderboards" / "site",
+            parse_assignments(filters),
+        )
     for path in paths:
         click.echo(str(path))
 
