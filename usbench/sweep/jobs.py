@@ -27,14 +27,16 @@ from usbench.sweep.units import Unit, UnitFolder
 
 
 class StagingStore:
-    """The three things :func:`usbench.harness.execute` needs of a store, without SQLite.
+    """What :func:`usbench.harness.execute` needs of a store, without SQLite.
 
+    root: the shared store's folder (its ``locks`` keep two jobs off one run key).
     work_dir: the shared store's ``work`` folder (checkpoints, keyed by run key).
     runs_dir: where the finished run folder is renamed into place (the unit's ``staged``).
     """
 
     def __init__(self, store_root: Path, folder: UnitFolder, sweep_tag: dict[str, Any]) -> None:
-        self.work_dir = Path(store_root) / "work"
+        self.root = Path(store_root)
+        self.work_dir = self.root / "work"
         self.runs_dir = folder.staged
         self.folder = folder
         self.sweep_tag = sweep_tag
