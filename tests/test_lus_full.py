@@ -92,7 +92,10 @@ def test_options_change_the_dataset_identity(clone):
     assert len(slower) < len(base) and slower.content_hash() != base.content_hash()
 
 
-def test_a_modified_file_is_refused(tmp_path):
+def test_a_modified_file_is_refused(tmp_path, monkeypatch):
+    # a cache of its own: frames built from verified files stay valid, so a shared cache
+    # from another test of the same commit would (rightly) not read the files again
+    monkeypatch.setenv("USBENCH_CACHE", str(tmp_path / "cache"))
     root, commit = make_clone(tmp_path / "upstream")
     (root / "data/pocus_images/convex/Cov-f.png").write_bytes(b"not the committed bytes")
     with pytest.raises(ChecksumError, match="git -C .* checkout"):

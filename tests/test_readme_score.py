@@ -103,7 +103,8 @@ def test_readme_score_section_runs_verbatim(pocus_dir, tmp_path, monkeypatch):
     }
     for metric in ("fid", "kid", "ssim"):  # the tensors are the PNGs' exact values
         assert values[png["run_id"], metric] == pytest.approx(values[floats["run_id"], metric])
-    assert "external:my-gan" in (tmp_path / "leaderboards" / "leaderboard.md").read_text()
+    board = tmp_path / "store" / "leaderboards" / "leaderboard.md"  # report's default folder
+    assert "external:my-gan" in board.read_text()
 
     (python,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     g = torch.Generator().manual_seed(0)

@@ -259,7 +259,9 @@ def test_checkpoints_hold_only_the_adapters(fitted) -> None:
     assert list(load_file(str(token / "model.safetensors"))) == ["adapters.token__embedding"]
 
 
-def test_killed_and_resumed_fit_equals_an_uninterrupted_one(tiny_base, tmp_path: Path) -> None:
+def test_killed_and_resumed_fit_equals_an_uninterrupted_one(
+    tiny_base, tmp_path: Path, monkeypatch
+) -> None:
     def fit(ti_steps: int, lora_steps: int, resume: bool) -> SD15Hybrid:
         overrides = {"base_model": str(tiny_base), "ti_steps": ti_steps, "train.steps": lora_steps}
         gen = SD15Hybrid.from_preset("smoke", overrides)
@@ -275,7 +277,15 @@ def test_killed_and_resumed_fit_equals_an_uninterrupted_one(tiny_base, tmp_path:
         return gen
 
     full = fit(3, 3, resume=False)
-    fit(2, 0, resume=False)  # killed during the token stage, before any LoRA step
+    with monkeypatch.context() as patch:  # killed after the token stage, before any LoRA step
+        from usbench.generators._sd15 import fitting
+
+        def killed(*_args, **_kwargs):
+            raise KeyboardInterrupt
+
+        patch.setattr(fitting, "_train_lora", killed)
+        with pytest.raises(KeyboardInterrupt):
+            fit(2, 3, resume=False)
     resumed = fit(3, 3, resume=True)
     assert resumed.losses == full.losses
     for name, tensor in full.state_tensors().items():

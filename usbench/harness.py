@@ -166,7 +166,7 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         metric_scores = [outcome.row for outcome in outcomes]
         task_scores = run_tasks(task_specs, request, data, gen_spec, store.work_dir / key)
         scores = metric_scores + task_scores
-        run_id = new_run_id(gen_spec.name, key)
+        run_id = new_run_id(gen_spec.name, key, taken=Path(store.runs_dir))
         row = RunRow(
             run_id=run_id,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -192,9 +192,16 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     return RunResult(run_id, run_dir, scores, samples)
 
 
-def new_run_id(label: str, key: str) -> str:
-    """``<UTC time>-<label>-<first 8 of key>``, the name of a run and its folder."""
-    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{label}-{key[:8]}"
+def new_run_id(label: str, key: str, taken: Path | None = None) -> str:
+    """``<UTC time>-<label>-<first 8 of key>``, the name of a run and its folder; when
+    ``taken`` (the runs folder) already holds that name (a run of the same key within the
+    same second), ``-2``, ``-3``... is appended."""
+    base = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{label}-{key[:8]}"
+    run_id, n = base, 1
+    while taken is not None and (taken / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
 
 
 def _request_record(request: RunRequest, data: ImageSet) -> dict[str, Any]:
