@@ -29,7 +29,7 @@ from usbench.sweep.units import Unit
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
-STEPS = 120  # long enough that a cancelled unit is caught mid-training
+STEPS = 600  # long enough (~20 s a unit here) that a cancelled unit is caught mid-training
 
 
 def _slurm_up() -> str | None:
@@ -57,7 +57,7 @@ def _spec() -> SweepSpec:
         datasets=("lus-phantom:n_per_class=2",),
         presets=("smoke",),
         seeds=(0, 1),
-        set={"train.steps": STEPS, "train.checkpoint_every": 10},
+        set={"train.steps": STEPS, "train.checkpoint_every": 20},
         metrics="ssim,psnr",
         image_size=16,
         n_samples=4,
