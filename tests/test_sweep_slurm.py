@@ -65,7 +65,7 @@ def _spec() -> SweepSpec:
 
 
 def _checkpoint_dir(store: Path, unit: Unit) -> Path:
-    """Where the unit's training checkpoints go: ``<store>/work/<run key>``."""
+    """Where the unit's training checkpoints go: the store's ``work`` folder, by run key."""
     request = unit.request()
     gen_spec = resolve(
         "generators", unit.generator, preset=unit.preset, overrides=request.overrides
