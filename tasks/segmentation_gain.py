@@ -33,7 +33,7 @@ from usbench.config import config_to_dict
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_kfold
 from usbench.protocols import Task, TaskScore
-from usbench.tasks._classification.scores import mean_std, paired_difference
+from usbench.tasks._classification.scores import fold_score_row
 from usbench.tasks._segmentation.scores import summarise
 from usbench.tasks._segmentation.unet import UNetRecipe, build_unet, predict, train_unet
 
@@ -203,13 +203,6 @@ def _class_mean(values: list[float]) -> float:
 
 
 def _row(metric, group, values, reference, info, higher, seed) -> TaskScore | None:
-    mean, std, n = mean_std(values)
-    if n == 0:
-        return None
-    details = {**info, "per_fold": [float(v) for v in values]}
-    if info["arm"] != "real":
-        details["diff_vs_real"] = paired_difference(values, reference, seed=seed)
-    return TaskScore(
-        metric=metric, group=group, value=mean, spread=std, n=n, higher_is_better=higher,
-        details=details,
-    )  # fmt: skip
+    return fold_score_row(
+        metric, group, values, reference, info, seed=seed, higher_is_better=higher
+    )

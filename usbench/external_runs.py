@@ -95,7 +95,8 @@ def _run_row(
     config = {"description": request.description, "samples_sha256": folder_sha256(hashed)}
     config_text = json.dumps(config, sort_keys=True)
     key_text = json.dumps([config_text, data.content_hash(), split, request.seed])
-    run_id = new_run_id(f"external-{request.name}", hashlib.sha256(key_text.encode()).hexdigest())
+    key = hashlib.sha256(key_text.encode()).hexdigest()
+    run_id = new_run_id(f"external-{request.name}", key, taken=Path(store.runs_dir))
     return RunRow(
         run_id=run_id,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(),

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from usbench.protocols import TaskScore
 from usbench.stats import bootstrap_ci
 
 OVERALL = ("accuracy", "balanced_accuracy", "macro_f1", "ppv", "auc_roc")
@@ -120,3 +121,28 @@ def paired_difference(
         p = float(wilcoxon(diff, zero_method="zsplit").pvalue)
     return {"mean": float(diff.mean()), "ci_low": low, "ci_high": high, "p_wilcoxon": p,
             "n": int(diff.size)}  # fmt: skip
+
+
+def fold_score_row(
+    metric: str,
+    group: str,
+    values: Sequence[float],
+    reference: Sequence[float],
+    info: dict,
+    *,
+    seed: int,
+    higher_is_better: bool = True,
+) -> TaskScore | None:
+    """One task row: mean ± std of the per-fold ``values`` (``None`` when no fold has a
+    finite value, e.g. a class no test fold contains), the folds in ``details``, and for an
+    arm other than ``real`` its :func:`paired_difference` to the ``reference`` folds."""
+    mean, std, n = mean_std(values)
+    if n == 0:
+        return None
+    details = {**info, "per_fold": [float(v) for v in values]}
+    if info["arm"] != "real":
+        details["diff_vs_real"] = paired_difference(values, reference, seed=seed)
+    return TaskScore(
+        metric=metric, group=group, value=mean, spread=std, n=n,
+        higher_is_better=higher_is_better, details=details,
+    )  # fmt: skip

@@ -17,7 +17,7 @@ import torch
 
 from usbench.protocols import TaskScore
 from usbench.tasks._classification.models import TrainingHistory
-from usbench.tasks._classification.scores import OVERALL, PER_CLASS, mean_std, paired_difference
+from usbench.tasks._classification.scores import OVERALL, PER_CLASS, fold_score_row, mean_std
 
 KEPT_EPOCH = "kept_epoch"
 
@@ -84,10 +84,4 @@ def _kept_epoch_row(group: str, records: list[dict], info: dict) -> TaskScore:
 
 
 def _row(metric, group, values, reference, info, seed) -> TaskScore | None:
-    mean, std, n = mean_std(values)
-    if n == 0:
-        return None  # e.g. a class that no test fold contains
-    details = {**info, "per_fold": [float(v) for v in values]}
-    if info["arm"] != "real":
-        details["diff_vs_real"] = paired_difference(values, reference, seed=seed)
-    return TaskScore(metric=metric, group=group, value=mean, spread=std, n=n, details=details)
+    return fold_score_row(metric, group, values, reference, info, seed=seed)
