@@ -363,3 +363,20 @@ def test_store_rebuild_command_then_report_into_the_store(stored, tmp_path, monk
     assert report.exit_code == 0, report.output
     assert (copy / "leaderboards" / "leaderboard.md").is_file()
     assert not (tmp_path / "leaderboards").exists()
+
+
+def test_a_set_statistic_of_one_run_prints_no_zero_spread():
+    """FID of one run has no spread: the run's printout shows the value alone, not "± 0"."""
+    from usbench.cli import score_line
+    from usbench.store import ScoreRow
+
+    def row(name, value, spread, **ci):
+        return ScoreRow(
+            source="metric", name=name, version="1", variant={}, status="ok",
+            higher_is_better=name == "ssim", value=value, spread=spread, n=40, **ci,
+        )  # fmt: skip
+
+    assert score_line(row("fid", 226.6, 0.0)) == f"{'fid ↓':<28} 226.6  (n=40)"
+    with_ci = row("fid", 226.6, 0.0, ci_low=218.58, ci_high=234.47)
+    assert score_line(with_ci) == f"{'fid ↓':<28} 226.6 [218.6, 234.5]  (n=40)"
+    assert score_line(row("ssim", 0.5, 0.1)) == f"{'ssim ↑':<28} 0.5 ± 0.1  (n=40)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -201,7 +202,14 @@ def score_line(score) -> str:
     arrow = "↑" if score.higher_is_better else "↓"
     name = f"{score.name}{'[' + score.group + ']' if score.group else ''} {arrow}"
     if score.status == "ok":
-        return f"{name:<28} {score.value:.4g} ± {score.spread:.3g}  (n={score.n})"
+        spread = score.spread
+        if spread is not None and math.isfinite(spread) and spread > 0:
+            return f"{name:<28} {score.value:.4g} ± {spread:.3g}  (n={score.n})"
+        # a set statistic (FID, KID...) of one run has no spread: its interval, never "± 0"
+        if score.ci_low is not None and score.ci_high is not None:
+            interval = f" [{score.ci_low:.4g}, {score.ci_high:.4g}]"
+            return f"{name:<28} {score.value:.4g}{interval}  (n={score.n})"
+        return f"{name:<28} {score.value:.4g}  (n={score.n})"
     return f"{name:<28} {score.status.upper()}: {score.message.splitlines()[0]}"
 
 
