@@ -18,6 +18,9 @@ Stojanovski et al. study it on CAMUS). Protocol:
    :mod:`usbench.tasks._segmentation.scores`) per class and their mean over classes, as
    mean ± std over folds, with the fold-wise paired difference to ``real`` (bootstrap
    interval and Wilcoxon p in ``details``).
+6. For the report's figure, the mean ``dice`` row of each arm and share keeps a few test
+   images of the first fold with their truth and prediction
+   (:mod:`usbench.tasks._segmentation.examples`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_kfold
 from usbench.protocols import Task, TaskScore
 from usbench.tasks._classification.scores import fold_score_row
+from usbench.tasks._segmentation.examples import example_record
 from usbench.tasks._segmentation.scores import summarise
 from usbench.tasks._segmentation.unet import UNetRecipe, build_unet, predict, train_unet
 
@@ -135,7 +139,7 @@ class SegmentationGain(Task):
                 synthetic = self._synthesise(kept, train_generator, tag, fold_seed)
                 counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
                 for arm in cfg.arms:
-                    scores = self._score_arm(arm, kept, synthetic, test, fold_seed)
+                    scores = self._score_arm(arm, kept, synthetic, test, fold_seed, fold=i)
                     per_fold.setdefault((arm, share), []).append(scores)
         return _aggregate(per_fold, counts, data.mask_names[1:], seed=seed)
 
@@ -159,14 +163,18 @@ class SegmentationGain(Task):
         batch = generator.sample_from_maps(masks, seed=seed, labels=labels)
         return batch.images, masks
 
-    def _score_arm(self, arm, kept: ImageSet, synthetic, test: ImageSet, seed: int) -> dict:
+    def _score_arm(self, arm, kept: ImageSet, synthetic, test: ImageSet, seed: int, fold: int):
         images, masks = kept.images, kept.masks
         if arm == "real+synthetic":
             images, masks = torch.cat([images, synthetic[0]]), torch.cat([masks, synthetic[1]])
         n_classes = len(kept.mask_names)
         model = build_unet(n_classes, self.config.recipe(), seed=seed)
         train_unet(model, images, masks, self.config.recipe(), seed=seed)
-        return summarise(predict(model, test.images), test.masks, n_classes)
+        pred = predict(model, test.images)
+        scores: dict = summarise(pred, test.masks, n_classes)
+        if fold == 0:
+            scores["examples"] = example_record(test, pred, fold)
+        return scores
 
 
 def keep_patients(train: ImageSet, share: float, *, seed: int) -> ImageSet:
@@ -187,7 +195,8 @@ def _aggregate(per_fold, counts, class_names, *, seed: int) -> list[TaskScore]:
         for metric, higher in (("dice", True), ("hd95", False)):
             values = [_class_mean(f[metric]) for f in folds]
             ref = [_class_mean(f[metric]) for f in reference]
-            rows.append(_row(metric, group, values, ref, info, higher, seed))
+            extra = {"examples": folds[0]["examples"]} if metric == "dice" else {}
+            rows.append(_row(metric, group, values, ref, {**info, **extra}, higher, seed))
             for c, cls in enumerate(class_names):
                 values = [f[metric][c] for f in folds]
                 ref = [f[metric][c] for f in reference]

@@ -99,3 +99,62 @@ def test_unknown_option_names_the_valid_ones(busi_tree: Path) -> None:
 
 def test_registered_as_busi() -> None:
     assert registry("datasets").get("busi") is BUSI
+
+
+@pytest.fixture()
+def masked_tree(tmp_path: Path) -> Path:
+    """benign (1): two lesions in two mask files; benign (10): one; malignant (1): one
+    (RGB file); normal (1): the all-black mask BUSI ships. Images 40×40."""
+    root = tmp_path / "Dataset_BUSI_with_GT"
+    image = np.full((40, 40), 100)
+    first, second, third = np.zeros((3, 40, 40))
+    first[4:12, 6:20] = 255
+    second[25:33, 22:30] = 255
+    third[10:30, 10:30] = 255
+    _png(root / "benign" / "benign (1).png", image)
+    _png(root / "benign" / "benign (1)_mask.png", first)
+    _png(root / "benign" / "benign (1)_mask_1.png", second)
+    _png(root / "benign" / "benign (10).png", image)
+    _png(root / "benign" / "benign (10)_mask.png", third)
+    _png(root / "malignant" / "malignant (1).png", image)
+    _png(root / "malignant" / "malignant (1)_mask.png", third, mode="RGB")
+    _png(root / "normal" / "normal (1).png", image)
+    _png(root / "normal" / "normal (1)_mask.png", np.zeros((40, 40)))
+    return root
+
+
+def test_masks_are_the_union_of_every_lesion_file(masked_tree: Path) -> None:
+    data = BUSI.from_preset(None, {"masks": "true"}).load(image_size=40, root=masked_tree)
+    assert data.mask_names == ("background", "lesion") and data.masks.dtype == torch.int64
+    union = np.zeros((40, 40), dtype=np.int64)
+    union[4:12, 6:20] = 1
+    union[25:33, 22:30] = 1
+    np.testing.assert_array_equal(data.masks[0].numpy(), union)  # benign (1): both files
+    box = np.zeros((40, 40), dtype=np.int64)
+    box[10:30, 10:30] = 1
+    np.testing.assert_array_equal(data.masks[1].numpy(), box)  # benign (10), not (1)'s
+    np.testing.assert_array_equal(data.masks[2].numpy(), box)  # RGB mask file
+    assert int(data.masks[3].sum()) == 0  # normal
+
+
+def test_masks_follow_the_image_geometry(masked_tree: Path) -> None:
+    stretched = BUSI.from_preset(None, {"masks": "true"}).load(image_size=20, root=masked_tree)
+    full = BUSI.from_preset(None, {"masks": "true"}).load(image_size=40, root=masked_tree)
+    # nearest neighbour 40 → 20 samples the pixel under each output centre: 1, 3, 5, ...
+    np.testing.assert_array_equal(stretched.masks.numpy(), full.masks.numpy()[:, 1::2, 1::2])
+    assert set(stretched.masks.unique().tolist()) == {0, 1}
+
+
+def test_masks_change_the_identity_only_when_asked(masked_tree: Path) -> None:
+    plain = BUSI().load(image_size=16, root=masked_tree)
+    masked = BUSI.from_preset(None, {"masks": "true"}).load(image_size=16, root=masked_tree)
+    assert not plain.has_masks and masked.has_masks
+    assert torch.equal(plain.images, masked.images)
+    assert plain.content_hash() != masked.content_hash()
+
+
+def test_a_missing_mask_names_the_file(masked_tree: Path) -> None:
+    (masked_tree / "normal" / "normal (1)_mask.png").unlink()
+    assert len(BUSI().load(image_size=8, root=masked_tree)) == 4  # images alone still load
+    with pytest.raises(BUSIMissing, match=r"normal \(1\)\.png has no mask"):
+        BUSI.from_preset(None, {"masks": "true"}).load(image_size=8, root=masked_tree)

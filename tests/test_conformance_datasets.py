@@ -1,7 +1,8 @@
 """Every registered dataset passes :class:`usbench.testing.DatasetConformance`.
 
 Parametrised over the entry points of ``usbench.datasets``. ``folder`` and ``busi`` load a
-tiny folder written here in the layout they expect; ``lus-mini`` loads the shared copy of the
+tiny folder written here in the layout they expect, ``camus`` a fake download
+(``_fake_camus``); ``lus-mini`` loads the shared copy of the
 POCUS frames (``<repo>/../shared/data/pocus-lus`` or ``$USBENCH_SHARED/data/pocus-lus``)
 and is skipped with the reason when it is absent; ``lus`` reads a small fake of the upstream
 repository (a git clone made here, see ``_fake_pocus``); ``lus-phantom`` is generated. A newly
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _fake_camus import write_camus
 from _fake_pocus import make_clone
 from _shared import require_lus
 from PIL import Image
@@ -42,12 +44,16 @@ def busi_root(factory) -> Path:
     return write_class_folders(factory.mktemp("busi") / "Dataset_BUSI_with_GT", BUSI_CLASSES)
 
 
+def camus_root(factory) -> Path:
+    return write_camus(factory.mktemp("camus"), patients=2)
+
+
 def lus_root(_factory) -> Path:
     return require_lus()
 
 
 BUSI_CLASSES = ("benign", "malignant", "normal")
-ROOTS = {"folder": folder_root, "busi": busi_root, "lus-mini": lus_root}
+ROOTS = {"folder": folder_root, "busi": busi_root, "lus-mini": lus_root, "camus": camus_root}
 OPTIONS = {"lus-phantom": {"n_per_class": "2"}}
 
 

@@ -112,3 +112,78 @@ def test_an_unconditioned_generator_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="conditioning=label-map"):
         SegmentationGain.from_preset("smoke", {}).run(data, train_generator, seed=0)
+
+
+def test_examples_hold_the_argmax_of_each_arms_unet_and_the_report_draws_them(
+    tmp_path, one_thread, monkeypatch
+):
+    """The stored predictions are the argmax of the trained U-Net's output on the stored
+    test images (fold 0), the truth is the data's, and the report draws one figure."""
+    import usbench.tasks.segmentation_gain as module
+    from usbench.packed_arrays import unpack_uint8
+    from usbench.segmentation_figures import segmentation_example_figures
+    from usbench.store import ResultStore, RunRow, ScoreRow
+
+    data = LUSPhantom.from_preset(None, {"n_per_class": "4"}).load(image_size=16)
+    models, build_unet = [], module.build_unet
+
+    def keep_model(*args, **kwargs):
+        models.append(build_unet(*args, **kwargs))
+        return models[-1]
+
+    monkeypatch.setattr(module, "build_unet", keep_model)
+    selector = "ddpm:conditioning=label-map,train.steps=2,train.checkpoint_every=100"
+
+    def train_generator(train, tag):
+        generator = resolve("generators", selector, preset="smoke").build()
+        generator.fit(train, FitContext(workdir=tmp_path / tag, progress=False))
+        return generator
+
+    rows = SegmentationGain.from_preset("smoke", {}).run(data, train_generator, seed=0)
+    dice_rows = {r.group: r for r in rows if r.metric == "dice" and "examples" in r.details}
+    assert sorted(dice_rows) == ["real+synthetic/real=100%", "real/real=100%"]
+    # build order: fold 0 real, fold 0 real+synthetic, fold 1 ...
+    for model, group in zip(
+        models[:2], ("real/real=100%", "real+synthetic/real=100%"), strict=True
+    ):
+        record = dice_rows[group].details["examples"]
+        assert record["fold"] == 0 and len(record["names"]) == 3
+        assert record["classes"] == list(data.mask_names)
+        idx = [data.index_of(name) for name in record["names"]]
+        with torch.no_grad():
+            expected = model.eval()(data.images[idx] * 2 - 1).argmax(1)
+        np.testing.assert_array_equal(unpack_uint8(record["prediction"]), expected.numpy())
+        np.testing.assert_array_equal(unpack_uint8(record["truth"]), data.masks[idx].numpy())
+        pixels = unpack_uint8(record["images"]) / 255.0
+        np.testing.assert_allclose(pixels, data.images[idx, 0].numpy(), atol=0.5 / 255 + 1e-6)
+        for k, i in enumerate(idx):
+            per_class = [numpy_dice(expected[k].numpy() == c, data.masks[i].numpy() == c)
+                         for c in range(1, len(data.mask_names))]  # fmt: skip
+            assert record["dice"][k] == pytest.approx(np.nanmean(per_class), rel=1e-6)
+    assert record["names"] == dice_rows["real/real=100%"].details["examples"]["names"]
+
+    store = ResultStore(tmp_path / "store")
+    scores = [ScoreRow("task", f"segmentation_gain/{s.metric}", "1", {}, "ok",
+                       s.higher_is_better, value=s.value, spread=s.spread, n=s.n,
+                       group=s.group, details=s.details) for s in rows]  # fmt: skip
+    run = RunRow(run_id="r1", created_at="2026-01-01", generator="ddpm", preset="smoke",
+                 config={}, config_hash="h", dataset="lus-phantom", data_hash="d", split={},
+                 seed=0, n_samples=0, run_dir=str(tmp_path / "r1"), provenance={})  # fmt: skip
+    store.add_run(run, scores)
+    written = segmentation_example_figures(store, tmp_path / "figures", {"r1"})
+    assert sorted(p.name for p in written) == [
+        "r1_segmentation_gain_examples.pdf", "r1_segmentation_gain_examples.png"]  # fmt: skip
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert segmentation_example_figures(store, tmp_path / "none", {"other"}) == []
+
+
+def test_packed_arrays_round_trip_and_example_positions():
+    from usbench.packed_arrays import pack_uint8, unpack_uint8
+    from usbench.tasks._segmentation.examples import example_indices
+
+    maps = blobs(4).numpy()
+    assert np.array_equal(unpack_uint8(pack_uint8(maps)), maps)
+    with pytest.raises(ValueError, match="0..255"):
+        pack_uint8(np.array([256]))
+    assert example_indices(10) == [0, 4, 9] and example_indices(2) == [0, 1]
+    assert example_indices(0) == []

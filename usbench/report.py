@@ -250,7 +250,8 @@ def write_report(
     ``tables_<layout>.md``. ``with_published`` adds the papers' reference rows to the
     layout tables (never ranked). Figures: sample grids, metric distributions and, when
     ``classifier_gain`` ran, balanced accuracy against the minority share and, per run,
-    the classifiers' training curves and confusion matrices.
+    the classifiers' training curves and confusion matrices; when ``segmentation_gain``
+    ran, per run, test images with their truth and each arm's prediction.
     """
     frame = load_scores(store, filters)
     if frame.empty:
@@ -289,6 +290,7 @@ def write_report(
             run_metric_figures,
             sample_grid_figures,
         )
+        from usbench.segmentation_figures import segmentation_example_figures
 
         long = long_scores(store, filters)
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
@@ -297,6 +299,7 @@ def write_report(
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
         written += classifier_training_figures(store, out / "figures", set(frame["run_id"]))
+        written += segmentation_example_figures(store, out / "figures", set(frame["run_id"]))
     return written
 
 

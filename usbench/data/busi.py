@@ -19,6 +19,7 @@ colour and alpha policy). Options (``--data-option key=value``):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -29,10 +30,12 @@ from PIL import Image
 
 from usbench.data import imageio
 from usbench.data.imageset import ImageSet
+from usbench.data.label_maps import fit_label_map
 from usbench.protocols import DatasetSource
 
 BUSI_CLASSES: tuple[str, ...] = ("benign", "malignant", "normal")
 BUSI_FOLDER = "Dataset_BUSI_with_GT"
+MASK_NAMES = ("background", "lesion")
 _WHERE = (
     "Download BUSI by hand from https://scholar.cu.edu.eg/?q=afahmy/pages/dataset "
     "(or Kaggle: 'Breast Ultrasound Images Dataset', aryashah2k/breast-ultrasound-images-dataset), "
@@ -48,9 +51,11 @@ class BUSIConfig:
 
     resize: stretch (seed 004 resized every image to the square), or
         center-crop+lanczos, center-crop+bilinear, none.
+    masks: load the lesion masks as label maps (background, lesion) for segmentation.
     """
 
     resize: Literal[RESIZE_MODES] = "stretch"
+    masks: bool = False
 
 
 class BUSIMissing(FileNotFoundError):
@@ -61,7 +66,8 @@ class BUSI(DatasetSource):
     """The BUSI breast ultrasound set read from a local root (see module docstring).
 
     ``load`` returns ``N×1×S×S`` float32 in [0, 1], labels indexing
-    ``("benign", "malignant", "normal")``, names ``"<class>/<file name>"``.
+    ``("benign", "malignant", "normal")``, names ``"<class>/<file name>"``; with
+    ``masks=true`` also ``N×S×S`` int64 label maps indexing ``("background", "lesion")``.
     """
 
     name: ClassVar[str] = "busi"
@@ -77,6 +83,10 @@ class BUSI(DatasetSource):
         files = list_busi_images(folder)
         images = [read_grayscale(folder / rel, image_size, resize) for rel, _ in files]
         names = tuple(rel.as_posix() for rel, _ in files)
+        maps = {}
+        if self.config.masks:
+            stack = [read_lesion_mask(folder / rel, image_size, resize) for rel, _ in files]
+            maps = {"masks": torch.from_numpy(np.stack(stack)), "mask_names": MASK_NAMES}
         return ImageSet(
             images=torch.from_numpy(np.stack(images)[:, None]),
             labels=torch.tensor([label for _, label in files], dtype=torch.int64),
@@ -85,6 +95,7 @@ class BUSI(DatasetSource):
             names=names,
             name=self.name,
             probes=("linear",) * len(files),
+            **maps,
         )
 
 
@@ -117,6 +128,33 @@ def list_busi_images(folder: Path) -> list[tuple[Path, int]]:
             raise BUSIMissing(f"{folder / cls} holds no images. {_WHERE}.")
         files += [(p.relative_to(folder), label) for p in sorted(found, key=_file_order)]
     return files
+
+
+def mask_files(image: Path) -> list[Path]:
+    """The mask files of ``image``: ``<stem>_mask.png`` and ``<stem>_mask_<k>.png``."""
+    pattern = re.compile(re.escape(image.stem) + r"_mask(_\d+)?", re.IGNORECASE)
+    found = [p for p in image.parent.iterdir() if pattern.fullmatch(p.stem) and p.is_file()]
+    return sorted(found, key=lambda p: (len(p.stem), p.name))
+
+
+def read_lesion_mask(image: Path, size: int, resize: str) -> np.ndarray:
+    """``size×size`` int64 label map of ``image``: 1 where any of its masks is non-zero."""
+    files = mask_files(image)
+    if not files:
+        raise BUSIMissing(
+            f"{image} has no mask ({image.stem}_mask.png); every BUSI image ships one. "
+            f"Restore it from the download, or load without masks=true. {_WHERE}."
+        )
+    union = np.zeros(imageio.read_grayscale(files[0]).shape, dtype=bool)
+    for path in files:
+        plane = imageio.read_grayscale(path)
+        if plane.shape != union.shape:
+            raise ValueError(f"{path} is {plane.shape}, unlike {files[0]} {union.shape}")
+        union |= plane > 0
+    if resize == "stretch":
+        img = Image.fromarray(union.astype(np.uint8))
+        return np.asarray(img.resize((size, size), Image.Resampling.NEAREST)).astype(np.int64)
+    return fit_label_map(union.astype(np.int64), size, resize=resize)
 
 
 def _file_order(path: Path) -> tuple[int, str]:
