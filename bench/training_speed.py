@@ -188,7 +188,7 @@ def tail_mean(losses: list, count: int) -> float:
     return statistics.fmean(values)
 
 
-def loss_table(options: list[str], steps: int, image: torch.Tensor) -> None:
+def loss_table(options: list[str], steps: int, image: torch.Tensor, which: list[str]) -> None:
     """Loss after ``steps`` steps: each option (seed 0) and fp32 seed 1."""
     window = max(1, steps // 5)
     runs = [(o, 0) for o in options] + [("fp32", 1)]
@@ -201,6 +201,8 @@ def loss_table(options: list[str], steps: int, image: torch.Tensor) -> None:
         "singan paper scale 0 (rec)": lambda o, s: singan_paper_scale(o, 0, steps, image, s)[1],
     }
     for model, run in models.items():
+        if model.split()[0] not in which:
+            continue
         base = None
         for option, seed in runs:
             value = tail_mean(run(option, seed), window)
@@ -267,7 +269,7 @@ def main() -> None:
                 interleaved(paper, args.sinddm_options.split(","), args.sinddm_reps, 0),
             )
     if not args.no_losses:
-        loss_table(args.loss_options.split(","), args.loss_steps, image)
+        loss_table(args.loss_options.split(","), args.loss_steps, image, models)
     print(f"\nmachine at the end: {machine()}")
 
 
