@@ -17,11 +17,12 @@ Every trained generator reads the same four settings, through the shared loop
 * ``train.optimizer_impl``: torch's Adam implementation: ``default`` (torch's choice),
   ``foreach`` (one multi-tensor kernel per update) or ``fused`` (one fused kernel).
 
-Determinism: every option is deterministic on a given machine and thread count, so
-resuming from a checkpoint ends with the weights of an uninterrupted run (tested for
-fp32 and bf16). Only fp32 with the other options at their defaults reproduces earlier
-versions' weights bit for bit; the others change the rounding of every step, so their
-values are part of a run's identity.
+Determinism: on a given machine and thread count, fp32, bf16 and channels_last resume
+from a checkpoint to the weights of an uninterrupted run (tested). fp16's gradient scaler
+state is not checkpointed, so an fp16 resume is close but not exact; compile and the Adam
+kernels are deterministic in practice but their resume is not tested. Only fp32 with the
+other options at their defaults reproduces earlier versions' weights bit for bit; the
+others change the rounding of every step, so their values are part of a run's identity.
 """
 
 from __future__ import annotations
