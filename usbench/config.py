@@ -370,9 +370,29 @@ def config_from_dict(config_cls: type, values: Mapping[str, Any]) -> Any:
     return build_config(config_cls, dict(values))
 
 
+def identity_dict(config: Any) -> dict[str, Any]:
+    """:func:`config_to_dict` without the fields a Config or section lists in its
+    ``omitted_at_default`` while they hold their defaults: settings added after runs were
+    stored, so run keys and config hashes of those runs stay what they were."""
+    values = config_to_dict(config)
+    _drop_defaults(config, values)
+    return values
+
+
+def _drop_defaults(config: Any, values: dict[str, Any]) -> None:
+    omitted = set(getattr(type(config), "omitted_at_default", ()))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            _drop_defaults(value, values[f.name])
+        elif f.name in omitted and value == f.default:
+            del values[f.name]
+
+
 def config_hash(config: Any) -> str:
-    """Short stable hash of a config's values (first 12 hex of sha256)."""
-    text = json.dumps(config_to_dict(config), sort_keys=True)
+    """Short stable hash of a config's values (first 12 hex of sha256), see
+    :func:`identity_dict`."""
+    text = json.dumps(identity_dict(config), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

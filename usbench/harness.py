@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from usbench import provenance
-from usbench.config import ConfigError, config_hash, config_to_dict
+from usbench.config import ConfigError, config_hash, config_to_dict, identity_dict
 from usbench.data import open_dataset
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_split
@@ -280,7 +280,7 @@ def run_key(gen_spec: PluginSpec, data_hash: str, split: dict, seed: int) -> str
     """Hash of everything that determines the trained weights."""
     payload = {
         "generator": gen_spec.name,
-        "config": config_to_dict(gen_spec.config),
+        "config": identity_dict(gen_spec.config),
         "data": data_hash,
         "split": split,
         "seed": seed,

@@ -5,7 +5,9 @@ returns the scalar loss. All randomness of a step (batch choice, timesteps, nois
 derives from ``(seed, step, process rank)``, so a run that is killed and resumed from its
 newest checkpoint ends with exactly the weights of an uninterrupted run.
 
-What the loop provides: Adam, a step-wise learning-rate schedule (multi-step decay),
+What the loop provides: Adam (``train.optimizer_impl``), mixed precision through
+Accelerate (``train.precision``), ``train.channels_last`` and ``train.compile`` (see
+:mod:`usbench.train_speed`), a step-wise learning-rate schedule (multi-step decay),
 gradient clipping, EMA (diffusers ``EMAModel``), a progress bar, atomic checkpoints
 (safetensors + JSON, never pickle) every ``checkpoint_every`` steps, ``resume``, a NaN
 guard and multi-process data parallelism under ``accelerate launch``.
@@ -20,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -30,6 +32,14 @@ from usbench.checkpoints import CheckpointDir, TrainingState
 from usbench.data.imageset import ImageSet
 from usbench.errors import UsbenchError
 from usbench.protocols import FitContext
+from usbench.train_speed import (
+    accelerate_precision,
+    adam,
+    check_precision,
+    images_layout,
+    prepare_module,
+    release_module,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,11 @@ class TrainSettings:
         one) [>= 1].
     log_every: steps between logged losses (None or 0 = ten entries a run, at most every
         50 steps) [>= 0].
+    precision: arithmetic of forward and backward: fp32, bf16 (autocast; weights, Adam and
+        EMA stay float32) or fp16 (autocast with a gradient scaler, CUDA only).
+    channels_last: convolution weights and image batches in NHWC memory layout.
+    compile: torch.compile mode of the trained network: off, default or reduce-overhead.
+    optimizer_impl: Adam implementation: default (torch's choice), foreach or fused.
     """
 
     steps: int = 1000
@@ -64,6 +79,19 @@ class TrainSettings:
     grad_clip: float | None = 1.0
     checkpoint_every: int = 1000
     log_every: int | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: Literal["off", "default", "reduce-overhead"] = "off"
+    optimizer_impl: Literal["default", "foreach", "fused"] = "default"
+
+    omitted_at_default: ClassVar[tuple[str, ...]] = (
+        "precision",
+        "channels_last",
+        "compile",
+        "optimizer_impl",
+    )
+    """Settings added after runs were stored: left out of run keys and config hashes while
+    they hold their defaults, so those runs keep their identity."""
 
     def __post_init__(self) -> None:
         if len(self.betas) == 1:  # SinGAN's former ``beta1`` key
@@ -163,15 +191,17 @@ def train(
     tag: str = "model",
 ) -> TrainOutcome:
     """Train ``model`` for ``settings.steps`` steps; see the module docstring."""
-    from accelerate import Accelerator
     from diffusers.training_utils import EMAModel
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    optimizer = torch.optim.Adam(
+    accelerator = _accelerator(settings.precision)
+    check_precision(settings.precision, accelerator.device)
+    prepare_module(model, channels_last=settings.channels_last, compile_mode=settings.compile)
+    optimizer = adam(
         model.parameters(),
         lr=settings.lr,
         betas=settings.betas,
         weight_decay=settings.weight_decay,
+        impl=settings.optimizer_impl,
     )
     ema = EMAModel(model.parameters(), decay=settings.ema_decay) if settings.ema_decay else None
     store = CheckpointDir(Path(ctx.workdir) / tag)
@@ -186,11 +216,25 @@ def train(
     loop = _Loop(accelerator, wrapped, optimizer, ema, batches, settings, ctx, store)
     loop.run(state)
     accelerator.wait_for_everyone()
-    return TrainOutcome(
-        ema_state=_ema_state_dict(accelerator.unwrap_model(wrapped), ema),
-        losses=list(state.losses),
-        steps=state.step,
-    )
+    ema_state = _ema_state_dict(accelerator.unwrap_model(wrapped), ema)
+    accelerator.unwrap_model(wrapped, keep_fp32_wrapper=False)  # sampling runs without autocast
+    if settings.channels_last or settings.compile != "off":
+        release_module(model)
+    return TrainOutcome(ema_state=ema_state, losses=list(state.losses), steps=state.step)
+
+
+def _accelerator(precision: str):
+    """An ``Accelerator`` with ``precision``'s ``mixed_precision``. Accelerate keeps one
+    precision per process; a training that asks for another starts its state afresh (the
+    process group, if any, is kept)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    wanted = accelerate_precision(precision)
+    current = AcceleratorState._shared_state.get("_mixed_precision")
+    if current is not None and current != wanted:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=wanted)
 
 
 class _Loop:
@@ -239,7 +283,9 @@ class _Loop:
         torch.manual_seed(seed)  # dropout and any other global-RNG use inside forward
         generator = torch.Generator().manual_seed(seed)
         images, labels = self.batches.batch(step, generator)
-        images = images.to(self.accelerator.device)
+        images = images_layout(
+            images.to(self.accelerator.device), channels_last=self.settings.channels_last
+        )
         labels = labels.to(self.accelerator.device) if labels is not None else None
         for group in self.optimizer.param_groups:
             group["lr"] = self.settings.learning_rate_at(step)
@@ -273,13 +319,20 @@ class _Loop:
 
 def _ema_state_dict(model: nn.Module, ema) -> dict[str, torch.Tensor]:
     if ema is None:
-        return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return _plain_copy(model.state_dict())
     params = list(model.parameters())
     ema.store(params)
     ema.copy_to(params)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = _plain_copy(model.state_dict())
     ema.restore(params)
     return state
+
+
+def _plain_copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """CPU copies in the default (contiguous) layout, whatever ``channels_last`` did."""
+    return {
+        k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in tensors.items()
+    }
 
 
 def read_loss_log(workdir: Path, tag: str = "model") -> list[tuple[int, float]]:

@@ -5,6 +5,13 @@ under ``<workdir>/src-<i>/scale-<n>/``): generator and discriminator weights, bo
 states, the scale's ``torch.Generator`` state, its fixed noise ``z_opt`` and ``σ_n``.
 Every random draw of a scale comes from that one generator, so a scale resumed from a
 checkpoint continues the exact random stream and ends bit-identical to an uninterrupted run.
+
+Speed options (:mod:`usbench.train_speed`): ``train.precision=bf16`` runs every iteration
+(the frozen coarser scales, both networks and their backward passes, the gradient
+penalty's double backward) under CPU autocast; ``fp16`` is refused (SinGAN trains on the
+CPU). ``train.channels_last`` applies to G and D, ``train.optimizer_impl`` to both Adams,
+``train.compile`` to G only: the critic's gradient penalty needs a double backward, which
+compiled graphs do not support.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from torch import nn
 
 from usbench.checkpoints import CheckpointDir, TrainingState
 from usbench.generators._lib.single_source import resize
+from usbench.train_speed import adam, autocast, check_precision, prepare_module, release_module
 
 
 def singan_pyramid_sizes(
@@ -193,6 +201,10 @@ class ScaleTrainer:
             self.G = SinGANGenerator(width=width, layers=c.layers, kernel=c.kernel)
             self.D = PatchNet(width=width, layers=c.layers, kernel=c.kernel, out_channels=1)
         self.nets = nn.ModuleDict({"G": self.G, "D": self.D})
+        t = c.train
+        check_precision(t.precision, "cpu")
+        prepare_module(self.G, channels_last=t.channels_last, compile_mode=t.compile)
+        prepare_module(self.D, channels_last=t.channels_last, compile_mode="off")
 
     def warm_start(self, g_state: dict | None, d_state: dict | None) -> None:
         """Start from the previous scale's weights (official: when the width is unchanged)."""
@@ -222,20 +234,28 @@ class ScaleTrainer:
                 for group in opt.param_groups:
                     group["lr"] = c.train.learning_rate_at(it)
             noise = torch.randn(1, 1, *self.size, generator=self.rng)
-            prev = self._critic_steps(opts["D"], noise, amp)
-            rec = self._generator_steps(opts["G"], noise, amp, prev, z_opt, prev_rec)
+            with autocast(c.train.precision, "cpu"):
+                prev = self._critic_steps(opts["D"], noise, amp)
+                rec = self._generator_steps(opts["G"], noise, amp, prev, z_opt, prev_rec)
             state.step, state.losses = it + 1, [*state.losses, (it + 1, rec)]
             if state.step % c.train.checkpoint_every == 0 or state.step == c.train.steps:
                 self._checkpoint(state, opts, z_opt, amp)
         for p in self.G.parameters():
             p.requires_grad_(False)
+        if c.train.channels_last or c.train.compile != "off":
+            release_module(self.G)
+            release_module(self.D)
         rec_losses = [loss for _, loss in state.losses]
         return ScaleModel(self.G.eval(), z_opt, amp, self.size, rec_losses)
 
     def _adam(self, net: nn.Module) -> torch.optim.Adam:
         t = self.config.train
-        return torch.optim.Adam(
-            net.parameters(), lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay
+        return adam(
+            net.parameters(),
+            lr=t.lr,
+            betas=t.betas,
+            weight_decay=t.weight_decay,
+            impl=t.optimizer_impl,
         )
 
     def _checkpoint(self, state: TrainingState, opts, z_opt: torch.Tensor, amp: float) -> None:
@@ -260,7 +280,7 @@ class ScaleTrainer:
             with torch.no_grad():
                 fake = self.G(amp * noise + prev, prev)
             opt_d.zero_grad(set_to_none=True)
-            loss = -self.D(self.real).mean() + self.D(fake).mean()
+            loss = -self.D(self.real).float().mean() + self.D(fake).float().mean()
             loss = loss + gradient_penalty(
                 self.D, self.real, fake, self.config.lambda_grad, self.rng
             )
@@ -272,8 +292,8 @@ class ScaleTrainer:
         rec_value = 0.0
         for _ in range(self.config.g_steps):
             opt_g.zero_grad(set_to_none=True)
-            adversarial = -self.D(self.G(amp * noise + prev, prev)).mean()
-            rec = F.mse_loss(self.G(amp * z_opt + prev_rec, prev_rec), self.real)
+            adversarial = -self.D(self.G(amp * noise + prev, prev)).float().mean()
+            rec = F.mse_loss(self.G(amp * z_opt + prev_rec, prev_rec).float(), self.real)
             (adversarial + self.config.alpha * rec).backward()
             opt_g.step()
             rec_value = float(rec.detach())
