@@ -178,13 +178,14 @@ def test_biomedclip_tower_from_checkpoint_equals_open_clip(tmp_path):
 
     torch.manual_seed(0)
     reference = TimmModel(**clip.BIOMEDCLIP_VISION, image_size=224, proj="linear").eval()
+    reference.trunk.blocks = reference.trunk.blocks[:2]
     checkpoint = {f"visual.{k}": v for k, v in reference.state_dict().items()}
     checkpoint["text.proj.weight"] = torch.zeros(2, 2)  # text tower, not kept
     torch.save(checkpoint, tmp_path / "open_clip_pytorch_model.bin")
     clip.convert_biomedclip_checkpoint(tmp_path / "open_clip_pytorch_model.bin", tmp_path / "v")
     from safetensors.torch import load_file
 
-    ours = clip.build_biomedclip(load_file(str(tmp_path / "v")))
+    ours = clip.build_biomedclip(load_file(str(tmp_path / "v")), depth=2)
     x = prepare(_input()[:1], bb.get("biomedclip").prep)
     with torch.no_grad():
         _assert_close(ours(x), reference(x))
@@ -262,23 +263,24 @@ def _sets():
 
 
 def test_fid_and_prdc_on_another_backbone_use_its_features():
+    import timm
+
     torch.manual_seed(0)
-    state = resnet.keras_resnet50().state_dict()
-    net = bb.build("radimagenet-resnet50", state)
+    net = timm.create_model("vit_base_patch14_dinov2", num_classes=0, img_size=224, depth=1)
     gen, real = _sets()
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
-    fid = FID(FID.Config(features="radimagenet-resnet50", n_boot=5), network=net)
+    fid = FID(FID.Config(features="dinov2-vitb14", n_boot=5), network=net.eval())
     result = fid.compute(inputs)
-    backbone = bb.get("radimagenet-resnet50")
+    backbone = bb.get("dinov2-vitb14")
     x, y = (bb.embed(net, backbone, s) for s in (gen, real))
     assert result.value == pytest.approx(frechet_distance(x, y), rel=1e-9)
     variant = fid.variant()
-    assert variant["extractor"] == "radimagenet-resnet50" and variant["dims"] == 2048
-    assert "MONAI" in variant["preprocessing"]
-    assert fid.weights == ("radimagenet-resnet50",)
-    prdc = PRDCMetric(PRDCMetric.Config(features="radimagenet-resnet50", k=2), network=net)
-    assert prdc.variant()["features"] == "radimagenet-resnet50"
-    assert prdc.compute(inputs).n == 6
+    assert variant["extractor"] == "dinov2-vitb14" and variant["dims"] == 768
+    assert "dgm-eval" in variant["preprocessing"] and "class token" in variant["feature"]
+    assert fid.weights == ("dinov2-vitb14",)
+    prdc = PRDCMetric(PRDCMetric.Config(features="dinov2-vitb14", k=2), network=net)
+    assert prdc.variant()["features"] == "dinov2-vitb14"
+    assert prdc.compute(inputs).details["n_real"] == 7
 
 
 def test_missing_backbone_weights_are_unavailable_with_the_fetch_fix():

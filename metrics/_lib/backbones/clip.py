@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from usbench.metrics._lib.backbones.loading import with_state
 from usbench.weights.cache import sha256_file
 
 OPENAI_VITL14_SHA256 = "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836"
@@ -50,19 +51,24 @@ def build_openai_vitl14(state: dict[str, torch.Tensor], *, depth: int | None = N
 
     cfg = dict(open_clip.get_model_config("ViT-L-14"))
     vision = dict(cfg["vision_cfg"], **({} if depth is None else {"layers": depth}))
-    net = _build_vision_tower(cfg["embed_dim"], vision, quick_gelu=True)
-    net.load_state_dict(state, strict=True)
-    return net.eval()
+    return with_state(lambda: _build_vision_tower(cfg["embed_dim"], vision, quick_gelu=True), state)
 
 
-def build_biomedclip(state: dict[str, torch.Tensor]) -> nn.Module:
+def build_biomedclip(state: dict[str, torch.Tensor], *, depth: int | None = None) -> nn.Module:
     """BiomedCLIP's image tower with ``state`` (image-tower keys) loaded strictly;
-    ``forward(N×3×224×224) → N×512``."""
+    ``forward(N×3×224×224) → N×512``.
+
+    ``depth`` keeps the first blocks only (tests with random weights only).
+    """
     from open_clip.timm_model import TimmModel
 
-    net = TimmModel(**BIOMEDCLIP_VISION, image_size=224, proj="linear", pretrained=False)
-    net.load_state_dict(state, strict=True)
-    return net.eval()
+    def factory() -> nn.Module:
+        net = TimmModel(**BIOMEDCLIP_VISION, image_size=224, proj="linear", pretrained=False)
+        if depth is not None:
+            net.trunk.blocks = net.trunk.blocks[:depth]
+        return net
+
+    return with_state(factory, state)
 
 
 def _save_visual(state: dict[str, torch.Tensor], out: Path, note: str) -> None:

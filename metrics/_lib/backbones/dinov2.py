@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from usbench.metrics._lib.backbones.loading import with_state
+
 INPUT_SIZE = 224
 PATCH = 14
 INTERPOLATE_OFFSET = 0.1  # the hub models' ``interpolate_offset``
@@ -65,8 +67,10 @@ def build(name: str, state: dict[str, torch.Tensor], *, depth: int | None = None
     import timm
 
     extra = {} if depth is None else {"depth": depth}
-    net = timm.create_model(
-        TIMM_ARCH[name], pretrained=False, num_classes=0, img_size=INPUT_SIZE, **extra
-    )
-    net.load_state_dict(from_hub_checkpoint(state), strict=True)
-    return net.eval()
+
+    def factory() -> nn.Module:
+        return timm.create_model(
+            TIMM_ARCH[name], pretrained=False, num_classes=0, img_size=INPUT_SIZE, **extra
+        )
+
+    return with_state(factory, from_hub_checkpoint(state))

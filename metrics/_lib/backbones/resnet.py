@@ -25,6 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from usbench.metrics._lib.backbones.loading import with_state
+
 KERAS_BN_EPS = 1.001e-5
 
 
@@ -45,9 +47,7 @@ def from_swav_checkpoint(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 def build_swav(state: dict[str, torch.Tensor]) -> nn.Module:
     """torchvision ResNet-50 with SwAV's checkpoint; ``forward(N×3×H×W) → N×2048``."""
-    net = _resnet50()
-    net.load_state_dict(from_swav_checkpoint(state), strict=True)
-    return net.eval()
+    return with_state(_resnet50, from_swav_checkpoint(state))
 
 
 def _biased(conv: nn.Conv2d, stride: int) -> nn.Conv2d:
@@ -82,6 +82,4 @@ def keras_resnet50() -> nn.Module:
 def build_radimagenet(state: dict[str, torch.Tensor]) -> nn.Module:
     """Keras-layout ResNet-50 with RadImageNet's ported weights;
     ``forward(N×3×224×224) → N×2048`` (global average pool of the last stage)."""
-    net = keras_resnet50()
-    net.load_state_dict(state, strict=True)
-    return net.eval()
+    return with_state(keras_resnet50, state)
