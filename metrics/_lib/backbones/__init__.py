@@ -10,6 +10,7 @@ the feature. :func:`build` makes the network, :func:`embed` turns ``N×1×H×W``
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -27,6 +28,7 @@ from usbench.metrics._lib.backbones.preprocess import (
     ImagePrep,
     prepare,
 )
+from usbench.protocols import MetricUnavailable
 
 #: every ``features=`` value of the set metrics
 Features = Literal[
@@ -141,6 +143,12 @@ def build(name: str, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     ``MetricUnavailable`` with the ``usbench weights fetch`` fix when they are missing.
     """
     backbone = get(name)
+    for module in ("timm", "open_clip"):
+        if importlib.util.find_spec(module) is None:
+            raise MetricUnavailable(
+                f"features={name} needs the {module} package, which is not installed.",
+                "pip install 'usbench[clip]' (open_clip and timm)",
+            )
     if state is None:
         from usbench import weights
 
