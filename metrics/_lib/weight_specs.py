@@ -8,6 +8,7 @@ own ``weights``. Registered in pyproject.toml as
 
 from __future__ import annotations
 
+from usbench.metrics._lib.backbones import weight_specs as backbone_weights
 from usbench.weights.specs import WeightSpec, torchvision_spec
 
 _IQA = "https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/"
@@ -15,7 +16,8 @@ _FID = "usbench.metrics._lib.fid_inception"
 
 
 def specs() -> list[WeightSpec]:
-    """FID Inception, torchvision Inception-v3, the LPIPS backbones and NIMA."""
+    """FID Inception, torchvision Inception-v3, the LPIPS backbones, NIMA and the other
+    feature backbones of the set metrics."""
     return [
         WeightSpec(
             name="fid-inception",
@@ -72,4 +74,5 @@ def specs() -> list[WeightSpec]:
             url=_IQA + "NIMA_InceptionV2_ava-b0c77c00.pth",
             licence="non-commercial (pyiqa model zoo)",
         ),
+        *backbone_weights.specs(),
     ]
