@@ -36,9 +36,9 @@ class FRDConfig:
 class FRD(Metric):
     """Fréchet Radiomics Distance (Osuala et al. 2024; Konz, Osuala et al. 2026), FRDv1.
 
-    Each image's radiomic vector (first-order, GLCM, GLRLM, GLSZM and NGTDM features of the
-    original, LoG and wavelet images, plus pyradiomics' numeric diagnostics; 8-bit grey
-    levels, whole-image mask) is z-scored by the training set's mean and standard
+    Each image's 398-d radiomic vector (first-order, GLCM, GLRLM, GLSZM and NGTDM features
+    of the original image and its 4 wavelet bands, plus pyradiomics' numeric diagnostics;
+    8-bit grey levels, whole-image mask) is z-scored by the training set's mean and standard
     deviation; columns not finite in both sets are dropped; the value is
     ``log FD(generated, train)`` of the Gaussians fitted to the two sets (``frd-score``'s
     convention, log of the squared distance), equal to ``frd-score`` 1.0.1 on the same

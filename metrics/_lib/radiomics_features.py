@@ -3,8 +3,11 @@
 The features come from pyradiomics itself, configured as the ``frd-score`` package's
 FRDv1 2-D extraction (Konz, Osuala et al., *Fréchet Radiomic Distance*, MedIA 2026):
 
-* image filters: Original, Laplacian of Gaussian (σ = 2, 3, 4, 5 mm) and the 8 first-level
-  wavelet decompositions;
+* image filters: Original, Laplacian of Gaussian (σ = 2, 3, 4, 5 mm) and the first-level
+  wavelet decompositions. On a 2-D image (a ``1×H×W`` volume) pyradiomics skips LoG (it
+  needs at least 4 voxels along every axis) and ``force2D`` keeps 4 wavelet bands (LL,
+  LH, HL, HH), so the features come from 5 images: 77 per image plus 13 numeric
+  diagnostics, a 398-d vector — exactly what ``frd-score`` computes on 2-D images;
 * feature classes: all first-order, 22 GLCM features (every one except the deprecated
   sum average/MCC), all GLRLM, GLSZM and NGTDM;
 * settings: intensity normalisation (scale 100, shift 300), B-spline resampling to
