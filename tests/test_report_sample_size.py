@@ -4,29 +4,12 @@ the Markdown and LaTeX tables, where N is below what the metric needs."""
 from __future__ import annotations
 
 import pytest
+from test_store_report import _run
 
 from usbench.metrics._lib.frechet import rank_warning
 from usbench.report import chosen_columns, leaderboard, load_scores, to_latex, to_markdown
 from usbench.sample_size_notes import small_n_note
-from usbench.store import ResultStore, RunRow, ScoreRow
-
-
-def _run(run_id: str, generator: str) -> RunRow:
-    return RunRow(
-        run_id=run_id,
-        created_at="2026-01-01T00:00:01",
-        generator=generator,
-        preset="quick",
-        config={"steps": 1},
-        config_hash="abc",
-        dataset="lus",
-        data_hash="d" * 64,
-        split={"kind": "patient"},
-        seed=0,
-        n_samples=10,
-        run_dir=f"/nonexistent/{run_id}",
-        provenance={"usbench_revision": "x"},
-    )
+from usbench.store import ResultStore, ScoreRow
 
 
 def _score(name: str, n: int, variant: dict, details: dict, higher: bool = False) -> ScoreRow:
@@ -56,8 +39,8 @@ def _scores(n: int) -> list[ScoreRow]:
 @pytest.fixture
 def store(tmp_path) -> ResultStore:
     store = ResultStore(tmp_path)
-    store.add_run(_run("small", "ddpm"), _scores(4))
-    store.add_run(_run("large", "sinddm"), _scores(3000))
+    store.add_run(_run("small", "ddpm", 1), _scores(4))
+    store.add_run(_run("large", "sinddm", 1), _scores(3000))
     return store
 
 
