@@ -55,7 +55,7 @@ class FRD(Metric):
     def variant(self) -> dict[str, Any]:
         return {
             "features": "pyradiomics",
-            "pyradiomics": rad.pyradiomics_version(),
+            "pyradiomics": rad.installed_pyradiomics() or "not installed",
             "definition": "frd-score 1.0.1, FRDv1 2D",
             "extraction": rad.extraction_parameters(),
             "mask": "whole image except the corner pixel",

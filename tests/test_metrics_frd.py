@@ -97,7 +97,14 @@ def test_frd_invariants(frd_score):
 
 
 def test_missing_pyradiomics_names_the_fix(monkeypatch):
+    from usbench.plugins import resolve
+    from usbench.scoring import score_one
+
     monkeypatch.setitem(sys.modules, "radiomics", None)
     real, generated = _sets("tiny")
     with pytest.raises(MetricUnavailable, match="no-build-isolation pyradiomics"):
         _frd(real, generated)
+    inputs = EvalInputs(SampleBatch(generated, None, None), imageset(real, "real"), None, 0)
+    row = score_one(resolve("metrics", "frd"), lambda metric: metric.compute(inputs)).row
+    assert row.status == "unavailable" and "--no-build-isolation" in row.message
+    assert row.variant["pyradiomics"] == "not installed"

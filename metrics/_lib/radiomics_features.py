@@ -93,15 +93,21 @@ def extraction_parameters() -> dict[str, Any]:
     }
 
 
-def pyradiomics_version() -> str:
-    """The installed pyradiomics version; MetricUnavailable (with the fix) if absent."""
+def installed_pyradiomics() -> str | None:
+    """The installed pyradiomics version, or None when it is missing."""
     try:
         import radiomics
-    except ImportError as err:
-        raise MetricUnavailable(
-            "frd needs pyradiomics, which is not installed.", INSTALL_FIX
-        ) from err
+    except ImportError:
+        return None
     return str(radiomics.__version__)
+
+
+def pyradiomics_version() -> str:
+    """The installed pyradiomics version; MetricUnavailable (with the fix) if absent."""
+    version = installed_pyradiomics()
+    if version is None:
+        raise MetricUnavailable("frd needs pyradiomics, which is not installed.", INSTALL_FIX)
+    return version
 
 
 def build_extractor() -> Any:
