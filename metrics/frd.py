@@ -40,9 +40,10 @@ class FRD(Metric):
     of the original image and its 4 wavelet bands, plus pyradiomics' numeric diagnostics;
     8-bit grey levels, whole-image mask) is z-scored by the training set's mean and standard
     deviation; columns not finite in both sets are dropped; the value is
-    ``log FD(generated, train)`` of the Gaussians fitted to the two sets (``frd-score``'s
-    convention, log of the squared distance), equal to ``frd-score`` 1.0.1 on the same
-    images. ``log=false`` gives the distance itself. The details hold the raw distance,
+    ``log FD(generated, train)`` of the Gaussians fitted to the two sets, FD being the
+    squared Fréchet distance as in FID (``frd-score``'s default; the paper's Eq. 3 takes the
+    log of the unsquared distance, half this value), equal to ``frd-score`` 1.0.1 on the
+    same images. ``log=false`` gives the distance itself. The details hold the raw distance,
     the feature count and a warning when N does not exceed it. Identical sets give −∞.
     """
 
