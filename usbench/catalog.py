@@ -64,7 +64,7 @@ SUITES: dict[str, tuple[str, ...]] = {
     "seed003": ("sifid", "ssim"),
     # seed 004 (SD1.5 hybrid, BUSI): FID
     "seed004": ("fid",),
-    # set metrics for small test sets, all fed by FID's one Inception pass
+    # set metrics for small test sets, all fed by FID's one Inception pass (frd: radiomics)
     "sets": (
         "fid",
         "kid",
@@ -75,6 +75,7 @@ SUITES: dict[str, tuple[str, ...]] = {
         "prdc:statistic=density",
         "prdc:statistic=coverage",
         "vendi",
+        "frd",
     ),
     # data-copying checks: pixel/Inception near-copies, authenticity, Meehan's C_T
     "copying": ("memorization", "authenticity", "data-copying"),

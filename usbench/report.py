@@ -16,12 +16,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from usbench import paper_tables as pt
 from usbench.fileio import atomic_write_text
 from usbench.latex import tex_escape
+from usbench.sample_size_notes import latex_notes, markdown_notes, numbered_notes
 from usbench.score_frames import config_labels, long_scores
 from usbench.store import ResultStore
 
@@ -88,11 +90,14 @@ def chosen_columns(frame: pd.DataFrame, metrics: str) -> list[Column]:
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, generator, preset) and, per column, value/spread/runs/status."""
+    """One row per (dataset, generator, preset) and, per column, value/spread/runs/status,
+    the smallest N, whether it is a set metric and its sample-size note ("" if none; see
+    :mod:`usbench.sample_size_notes`)."""
     records = []
     for (dataset, generator, preset, column), group in frame.groupby(_ROW_KEYS + ["column"]):
         ok = group[group["status"] == "ok"]
         record = {"dataset": dataset, "generator": generator, "preset": preset, "column": column}
+        record.update(_sample_size(group["name"].iloc[0], ok))
         if ok.empty:
             record.update(
                 value=math.nan,
@@ -114,6 +119,17 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
             )
         records.append(record)
     return pd.DataFrame.from_records(records)
+
+
+def _sample_size(name: str, ok: pd.DataFrame) -> dict:
+    from usbench.sample_size_notes import is_set_metric, small_n_note
+
+    notes = [
+        small_n_note(name, row.variant, row.details, int(row.n))
+        for row in ok.sort_values("n").itertuples()
+        if isinstance(getattr(row, "details", None), dict)
+    ]
+    return {"set_metric": is_set_metric(name), "note": next(filter(None, notes), "")}
 
 
 def best_mask(board: pd.DataFrame, cols: list[Column]) -> set[tuple[str, str, str, str]]:
@@ -141,8 +157,19 @@ def _cell(board_row: pd.Series, fmt: str) -> tuple[str, bool]:
     return (f"{board_row['value']:{fmt}} ± {spread:.2g}", True)
 
 
+class _Shown(NamedTuple):
+    """One printed cell: its text, whether it is the best, whether it is a number, the N
+    to print beside it (set metrics, else None) and its sample-size note (or None)."""
+
+    text: str
+    best: bool
+    is_number: bool
+    n: int | None
+    note: str | None
+
+
 def _rows(board: pd.DataFrame, cols: list[Column]):
-    """Yield ``(keys, [(text, is_best, is_number)])`` per leaderboard row."""
+    """Yield ``(keys, [_Shown])`` per leaderboard row."""
     best = best_mask(board, cols)
     indexed = board.set_index(_ROW_KEYS + ["column"])
     for keys in board[_ROW_KEYS].drop_duplicates().itertuples(index=False):
@@ -151,7 +178,11 @@ def _rows(board: pd.DataFrame, cols: list[Column]):
             key = (*keys, col.key)
             row = indexed.loc[key] if key in indexed.index else None
             text, is_number = _cell(row, ".4g")
-            cells.append((text, key in best, is_number))
+            shown_n = is_number and bool(row.get("set_metric", False))
+            note = row.get("note") if is_number else None
+            n = int(row["n"]) if shown_n else None
+            note = note if isinstance(note, str) and note else None
+            cells.append(_Shown(text, key in best, is_number, n, note))
         yield tuple(keys), cells
 
 
@@ -170,10 +201,28 @@ def to_markdown(board: pd.DataFrame, cols: list[Column]) -> str:
         f"{c.label} {'↑' if c.higher_is_better else '↓'}" for c in cols
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    numbers = _note_numbers(board, cols)
     for keys, cells in _rows(board, cols):
-        texts = [f"**{t}**" if best else t for t, best, _ in cells]
+        texts = []
+        for col, cell in zip(cols, cells, strict=True):
+            text = f"**{cell.text}**" if cell.best else cell.text
+            text += f" (N={cell.n})" if cell.n is not None else ""
+            text += f" [{numbers[(col.label, cell.note)]}]" if cell.note else ""
+            texts.append(text)
         lines.append("| " + " | ".join([*keys, *texts]) + " |")
-    return "\n".join(lines) + f"\n\n{spread_note(board)}; ↑ higher is better, ↓ lower.\n"
+    legend = f"{spread_note(board)}; ↑ higher is better, ↓ lower."
+    return "\n".join(lines) + f"\n\n{legend}\n" + markdown_notes(numbers)
+
+
+def _note_numbers(board: pd.DataFrame, cols: list[Column]) -> dict[tuple[str, str], int]:
+    """Footnote numbers of the sample-size notes of the cells in ``cols``."""
+    notes = [
+        (col.label, cell.note)
+        for _, cells in _rows(board, cols)
+        for col, cell in zip(cols, cells, strict=True)
+        if cell.note
+    ]
+    return numbered_notes(notes)
 
 
 LATEX_COLUMNS_PER_TABLE = 4
@@ -207,19 +256,23 @@ def _latex_table(board: pd.DataFrame, chunk: list[Column], cols: list[Column], c
         r"\midrule",
     ]
     keep = {c.key for c in chunk}
+    numbers = _note_numbers(board, chunk)
     for keys, cells in _rows(board, cols):
         texts = []
-        for col, (text, best, is_number) in zip(cols, cells, strict=True):
+        for col, cell in zip(cols, cells, strict=True):
             if col.key not in keep:
                 continue
-            if not is_number:
+            if not cell.is_number:
                 texts.append("--")
                 continue
-            value, _, spread = text.partition(" ± ")
+            value, _, spread = cell.text.partition(" ± ")
             body = rf"{value} \pm {spread}" if spread else value
-            texts.append(rf"$\mathbf{{{body}}}$" if best else rf"${body}$")
+            text = rf"$\mathbf{{{body}}}$" if cell.best else rf"${body}$"
+            text += rf" {{\scriptsize(N={cell.n})}}" if cell.n is not None else ""
+            text += rf"$^{{{numbers[(col.label, cell.note)]}}}$" if cell.note else ""
+            texts.append(text)
         lines.append(" & ".join([*(tex_escape(k) for k in keys), *texts]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}", *latex_notes(numbers, tex_escape), r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
