@@ -56,7 +56,7 @@ def _submitted(output: str) -> int:
 def _task_rows(store: Path) -> list[tuple]:
     rows = [s for s in ResultStore(store).scores() if s["source"] == "task"]
     return sorted(
-        (s["name"], s["group"], s["value"], s["spread"], s["n"], json.dumps(s["details"]))
+        (s["name"], s["grp"], s["value"], s["spread"], s["n"], json.dumps(s["details"]))
         for s in rows
     )
 

@@ -26,7 +26,9 @@ Examples:
 _HELP = """Run a grid of usbench runs (generators x datasets x presets x seeds x --set values)
 on local worker processes or a SLURM cluster (submitit), follow it, and ingest the
 finished runs into the store. Re-running the same sweep submits only what is missing or
-failed; a killed unit resumes from its checkpoint.
+failed; a killed unit resumes from its checkpoint. A task's generator fits (fold x share,
+one per source image) run as jobs of their own before their run (--no-split-tasks: inside
+it); `sweep status` lists them under their unit.
 """
 
 
