@@ -166,8 +166,7 @@ class ClassifierGain(Task):
     def run(self, data: ImageSet, train_generator: Any, *, seed: int) -> list[TaskScore]:
         """Run every fold, share and arm; return mean ± std rows (see module docstring)."""
         cfg = self.config
-        # Fail before any training when ImageNet weights are missing.
-        build_classifier(cfg.classifier, 2, pretrained=cfg.pretrained, seed=seed)
+        self._require_weights(seed)
         caps = getattr(train_generator, "capabilities", Capabilities())
         per_fold: dict[tuple[str, float], list[dict]] = {}
         training: dict[tuple[str, float], list[dict]] = {}
@@ -184,7 +183,13 @@ class ClassifierGain(Task):
 
     def fit_plan(self, data: ImageSet, capabilities: Capabilities, *, seed: int) -> list[FitUnit]:
         """The generator fits of :meth:`run`, in order (see :meth:`Task.fit_plan`)."""
+        self._require_weights(seed)  # no fit jobs for a run that cannot score
         return [fit.unit for _, fits in self._plan(data, capabilities, seed) for fit in fits]
+
+    def _require_weights(self, seed: int) -> None:
+        """Fail before any training when ImageNet weights are missing."""
+        cfg = self.config
+        build_classifier(cfg.classifier, 2, pretrained=cfg.pretrained, seed=seed)
 
     def _plan(self, data, caps, seed) -> list[tuple[FoldShare, list[PlannedFit]]]:
         """Every fold and share with the generator fits it draws synthetic images from."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,34 @@ def test_task_fits_run_as_jobs_and_the_run_scores_as_one_run(tiny_folder, tmp_pa
     assert one.exit_code == 0, one.output
     split_rows, serial_rows = _task_rows(store), _task_rows(serial)
     assert len(split_rows) > 20 and split_rows == serial_rows
+
+
+def test_slurm_run_job_waits_for_its_fit_jobs(tiny_folder, tmp_path):
+    from test_sweep_slurm import _slurm_up
+
+    reason = _slurm_up()
+    if reason:
+        pytest.skip(reason)
+    runner = CliRunner()
+    spec, store = _spec(tmp_path, tiny_folder), tmp_path / "store"
+    base = ["sweep", str(spec), "--store", str(store), "--no-progress", "--poll-seconds", "1"]
+    first = runner.invoke(main, [*base, "--executor", "slurm", "--no-wait"])
+    assert first.exit_code == 0, first.output
+    (unit_dir,) = (store / "sweeps" / "fits-check" / "units").iterdir()
+    fit_ids = sorted(json.loads(p.read_text())["job_id"] for p in unit_dir.glob("fits/*/job.json"))
+    run_id = json.loads((unit_dir / "job.json").read_text())["job_id"]
+    shown = subprocess.run(["scontrol", "show", "job", run_id], capture_output=True, text=True)
+    assert "JobState=PENDING" in shown.stdout  # fit jobs take seconds to start python
+    assert all(f"afterok:{fit}" in shown.stdout for fit in fit_ids) and len(fit_ids) == 2
+
+    waited = runner.invoke(main, ["sweep", "status", str(spec), "--store", str(store), "--wait"])
+    assert waited.exit_code == 0 and "1 done" in waited.output, waited.output
+    ingested = runner.invoke(main, ["sweep", "ingest", str(spec), "--store", str(store)])
+    assert "ingested 1 run(s)" in ingested.output
+    fit_jobs = sorted(
+        json.loads(p.read_text())["job_id"] for p in unit_dir.glob("fits/*/result.json")
+    )
+    assert fit_jobs == fit_ids  # each fit finished in its own job (its SLURM id recorded)
+    assert len(list((store / "work").glob(f"**/{DONE_MARKER}"))) == 2
+    (run,) = ResultStore(store).runs()
+    assert run["provenance"]["sweep"]["job_id"] == run_id

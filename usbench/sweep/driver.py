@@ -156,7 +156,10 @@ def _plan(sweep: Sweep, units: list[Unit], progress: bool) -> None:
     for unit in tqdm(with_tasks, desc="planning task fits", disable=not (progress and with_tasks)):
         folder = unit_folder(sweep.folder, unit)
         if sweep.spec.split_tasks:
-            plan_fits(unit, folder)
+            try:
+                plan_fits(unit, folder)
+            except Exception:  # noqa: BLE001 - e.g. missing data: the run job reports it
+                continue
         else:
             fits_file(folder).unlink(missing_ok=True)
 
