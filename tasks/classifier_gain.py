@@ -31,10 +31,7 @@ unless ``pretrained=false`` (recorded in :meth:`ClassifierGain.variant`).
 
 from __future__ import annotations
 
-import hashlib
-import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -44,9 +41,16 @@ import torch.nn.functional as F
 
 from usbench.config import config_to_dict
 from usbench.data.imageset import ImageSet
-from usbench.data.splits import patient_kfold, patient_split
-from usbench.protocols import Capabilities, Task, TaskScore
+from usbench.data.splits import patient_split
+from usbench.protocols import Capabilities, FitUnit, Task, TaskScore
 from usbench.tasks._classification.augment import RegularAugment
+from usbench.tasks._classification.fit_plan import (
+    FoldShare,
+    PlannedFit,
+    fold_shares,
+    minority_kept,
+    planned_fits,
+)
 from usbench.tasks._classification.models import (
     WEIGHTS_OF,
     TrainRecipe,
@@ -162,41 +166,55 @@ class ClassifierGain(Task):
     def run(self, data: ImageSet, train_generator: Any, *, seed: int) -> list[TaskScore]:
         """Run every fold, share and arm; return mean ± std rows (see module docstring)."""
         cfg = self.config
-        # Fail before any training when ImageNet weights are missing.
-        build_classifier(cfg.classifier, 2, pretrained=cfg.pretrained, seed=seed)
-        minority = _minority_label(data, cfg.minority_class)
+        self._require_weights(seed)
         caps = getattr(train_generator, "capabilities", Capabilities())
         per_fold: dict[tuple[str, float], list[dict]] = {}
         training: dict[tuple[str, float], list[dict]] = {}
         counts: dict[float, list[tuple[int, int]]] = {}
-        folds = patient_kfold(data, k=cfg.folds, seed=seed)
-        for i, (train_idx, test_idx) in enumerate(folds):
-            train, test = data.subset(train_idx), data.subset(test_idx)
-            for share in cfg.minority_fractions:
-                kept = _reduce_minority(train, minority, share, seed=seed + i)
-                context = _FoldContext(f"fold{i}-min{round(share * 100)}", seed * 1000 + i)
-                synthetic = self._synthesise(kept, minority, caps, train_generator, context)
-                counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
-                for arm in cfg.arms:
-                    scores, record = self._score_arm(arm, kept, synthetic, test, context.seed)
-                    per_fold.setdefault((arm, share), []).append(scores)
-                    training.setdefault((arm, share), []).append({"fold": i, **record})
+        for cell, fits in self._plan(data, caps, seed):
+            kept, test = data.subset(cell.kept), data.subset(cell.test)
+            synthetic = self._synthesise(data, fits, train_generator)
+            counts.setdefault(cell.share, []).append((len(kept), len(synthetic[0])))
+            for arm in cfg.arms:
+                scores, record = self._score_arm(arm, kept, synthetic, test, cell.seed)
+                per_fold.setdefault((arm, cell.share), []).append(scores)
+                training.setdefault((arm, cell.share), []).append({"fold": cell.fold, **record})
         return aggregate(per_fold, training, counts, data.class_names, seed=seed)
 
+    def fit_plan(self, data: ImageSet, capabilities: Capabilities, *, seed: int) -> list[FitUnit]:
+        """The generator fits of :meth:`run`, in order (see :meth:`Task.fit_plan`)."""
+        self._require_weights(seed)  # no fit jobs for a run that cannot score
+        return [fit.unit for _, fits in self._plan(data, capabilities, seed) for fit in fits]
+
+    def _require_weights(self, seed: int) -> None:
+        """Fail before any training when ImageNet weights are missing."""
+        cfg = self.config
+        build_classifier(cfg.classifier, 2, pretrained=cfg.pretrained, seed=seed)
+
+    def _plan(self, data, caps, seed) -> list[tuple[FoldShare, list[PlannedFit]]]:
+        """Every fold and share with the generator fits it draws synthetic images from."""
+        cfg = self.config
+        minority = _minority_label(data, cfg.minority_class)
+        cells = fold_shares(
+            data, folds=cfg.folds, shares=cfg.minority_fractions, minority=minority, seed=seed
+        )
+        if not any(a.startswith("real+synthetic") for a in cfg.arms):
+            return [(cell, []) for cell in cells]
+        plan = []
+        for cell in cells:
+            wanted = _synthetic_counts(data.subset(cell.kept), minority, cfg)
+            plan.append((cell, planned_fits(data, cell, wanted, caps)))
+        return plan
+
     # -- synthetic images --------------------------------------------------------------
-    def _synthesise(self, kept, minority, caps, train_generator, context) -> _Labelled:
-        """Synthetic images (classifier size) and labels from generators fit on ``kept``."""
+    def _synthesise(self, data, fits: list[PlannedFit], train_generator) -> _Labelled:
+        """Synthetic images (classifier size) and labels drawn from the planned fits."""
         if not any(a.startswith("real+synthetic") for a in self.config.arms):
             return _empty(self.config.image_size)
-        wanted = _synthetic_counts(kept, minority, self.config)
         parts = []
-        if caps.class_conditional and not caps.single_image:
-            generator = train_generator(kept, context.tag)
-            for label, n in wanted.items():
-                parts.append(_draw(generator, n, label, context.seed + label))
-        else:
-            for label, n in wanted.items():
-                parts += _unconditional(kept, label, n, caps, train_generator, context)
+        for fit in fits:
+            generator = train_generator(data.subset(fit.unit.indices), fit.unit.tag)
+            parts += [_draw(generator, d.n, d.label, d.seed) for d in fit.draws]
         images = torch.cat([p[0] for p in parts]) if parts else _empty(1)[0]
         labels = torch.cat([p[1] for p in parts]) if parts else _empty(1)[1]
         return _resize(images, self.config.image_size), labels
@@ -265,12 +283,6 @@ class ClassifierGain(Task):
 
 
 # --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _FoldContext:
-    tag: str  # names the generator checkpoints of this fold and share
-    seed: int
-
-
 _Labelled = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -308,17 +320,7 @@ def _minority_label(data: ImageSet, name: str) -> int:
 
 def _reduce_minority(train: ImageSet, minority: int, share: float, *, seed: int) -> ImageSet:
     """Keep ``ceil(share × n)`` (at least 1) minority images, whole patients first."""
-    idx = np.flatnonzero(train.labels.numpy() == minority)
-    if share >= 1.0 or idx.size == 0:
-        return train
-    rng = np.random.default_rng(seed)
-    patients = sorted({train.patient_ids[i] for i in idx})
-    rank = {p: r for r, p in enumerate(rng.permutation(patients))}
-    jitter = rng.random(idx.size)
-    order = sorted(range(idx.size), key=lambda j: (rank[train.patient_ids[idx[j]]], jitter[j]))
-    n_keep = max(1, math.ceil(share * idx.size))
-    dropped = set(idx[order[n_keep:]].tolist())
-    return train.subset([i for i in range(len(train)) if i not in dropped])
+    return train.subset(minority_kept(train, minority, share, seed=seed))
 
 
 def _synthetic_counts(kept: ImageSet, minority: int, cfg: ClassifierGainConfig) -> dict[int, int]:
@@ -333,18 +335,3 @@ def _draw(generator, n: int, label: int, seed: int) -> _Labelled:
         return _empty(1)
     batch = generator.sample(n, seed=seed, labels=torch.full((n,), label, dtype=torch.int64))
     return batch.images, torch.full((n,), label, dtype=torch.int64)
-
-
-def _unconditional(kept, label, n, caps, train_generator: Callable, context) -> list[_Labelled]:
-    """Unconditional generators: one per class, or one per image if single-image."""
-    members = np.flatnonzero(kept.labels.numpy() == label)
-    if not caps.single_image:
-        generator = train_generator(kept.subset(members), f"{context.tag}-class{label}")
-        return [_draw(generator, n, label, context.seed + label)]
-    parts = []
-    shares = np.array_split(np.arange(n), len(members))
-    for member, share in zip(members, shares, strict=True):
-        digest = hashlib.sha256(kept.names[member].encode()).hexdigest()[:10]
-        generator = train_generator(kept.subset([member]), f"{context.tag}-img{digest}")
-        parts.append(_draw(generator, len(share), label, context.seed + int(member)))
-    return parts

@@ -35,7 +35,7 @@ import torch
 from usbench.config import config_to_dict
 from usbench.data.imageset import ImageSet
 from usbench.data.splits import patient_kfold
-from usbench.protocols import Task, TaskScore
+from usbench.protocols import Capabilities, FitUnit, Task, TaskScore
 from usbench.tasks._classification.scores import fold_score_row
 from usbench.tasks._segmentation.examples import example_record
 from usbench.tasks._segmentation.scores import summarise
@@ -130,18 +130,36 @@ class SegmentationGain(Task):
         cfg = self.config
         per_fold: dict[tuple[str, float], list[dict[str, list[float]]]] = {}
         counts: dict[float, list[tuple[int, int]]] = {}
-        for i, (train_idx, test_idx) in enumerate(patient_kfold(data, k=cfg.folds, seed=seed)):
-            train, test = data.subset(train_idx), data.subset(test_idx)
-            for share in cfg.real_fractions:
-                kept = keep_patients(train, share, seed=seed + i)
-                fold_seed = seed * 1000 + i
-                tag = f"fold{i}-real{round(share * 100)}"
-                synthetic = self._synthesise(kept, train_generator, tag, fold_seed)
-                counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
-                for arm in cfg.arms:
-                    scores = self._score_arm(arm, kept, synthetic, test, fold_seed, fold=i)
-                    per_fold.setdefault((arm, share), []).append(scores)
+        for fold, share, fit, test_idx, fold_seed in self._folds(data, seed):
+            kept, test = data.subset(fit.indices), data.subset(test_idx)
+            synthetic = self._synthesise(kept, train_generator, fit.tag, fold_seed)
+            counts.setdefault(share, []).append((len(kept), len(synthetic[0])))
+            for arm in cfg.arms:
+                scores = self._score_arm(arm, kept, synthetic, test, fold_seed, fold=fold)
+                per_fold.setdefault((arm, share), []).append(scores)
         return _aggregate(per_fold, counts, data.mask_names[1:], seed=seed)
+
+    def fit_plan(self, data: ImageSet, capabilities: Capabilities, *, seed: int) -> list[FitUnit]:
+        """One fit per fold and share on the kept images (see :meth:`Task.fit_plan`)."""
+        if "real+synthetic" not in self.config.arms:
+            return []
+        return [fit for _, _, fit, _, _ in self._folds(data, seed)]
+
+    def _folds(self, data: ImageSet, seed: int) -> list[tuple[int, float, FitUnit, list[int], int]]:
+        """``(fold, share, kept images as a fit, test indices, seed)`` of every fold and
+        share."""
+        cells = []
+        for i, (train_idx, test_idx) in enumerate(
+            patient_kfold(data, k=self.config.folds, seed=seed)
+        ):
+            train = data.subset(train_idx)
+            for share in self.config.real_fractions:
+                kept = keep_patient_positions(train, share, seed=seed + i)
+                fit = FitUnit(
+                    f"fold{i}-real{round(share * 100)}", tuple(int(train_idx[j]) for j in kept)
+                )
+                cells.append((i, share, fit, test_idx, seed * 1000 + i))
+        return cells
 
     def _synthesise(
         self, kept: ImageSet, train_generator: Any, tag: str, seed: int
@@ -179,10 +197,15 @@ class SegmentationGain(Task):
 
 def keep_patients(train: ImageSet, share: float, *, seed: int) -> ImageSet:
     """``ceil(share × patients)`` (at least 1) whole patients, in a seeded order."""
+    return train.subset(keep_patient_positions(train, share, seed=seed))
+
+
+def keep_patient_positions(train: ImageSet, share: float, *, seed: int) -> list[int]:
+    """Positions in ``train`` of the images :func:`keep_patients` keeps."""
     patients = sorted(set(train.patient_ids))
     order = np.random.default_rng(seed).permutation(len(patients))
     chosen = {patients[j] for j in order[: max(1, math.ceil(share * len(patients)))]}
-    return train.subset([i for i, p in enumerate(train.patient_ids) if p in chosen])
+    return [i for i, p in enumerate(train.patient_ids) if p in chosen]
 
 
 def _aggregate(per_fold, counts, class_names, *, seed: int) -> list[TaskScore]:

@@ -184,6 +184,7 @@ def test_generators_never_see_test_patients_and_counts_follow_the_protocol():
     )  # fmt: skip
     gen, fits = factory(Capabilities(class_conditional=True))
     rows = task.run(data, gen, seed=0)
+    _assert_planned(task, data, gen, fits)
     from usbench.data.splits import patient_kfold
 
     folds = patient_kfold(data, k=3, seed=0)
@@ -215,8 +216,17 @@ def test_single_image_generators_are_fit_per_minority_image(conditional):
     # SinDDM/SinGAN are single-image AND class-conditional: still one model per minority image
     gen, fits = factory(Capabilities(single_image=True, class_conditional=conditional))
     task.run(data, gen, seed=0)
+    _assert_planned(task, data, gen, fits)
     assert fits and all(len(f.train) == 1 and int(f.train.labels[0]) == 1 for f in fits)
     assert len(fits) == 3 * 4  # 3 folds × ceil(0.5 × 8 training pneumonia images)
+
+
+def _assert_planned(task, data, gen, fits) -> None:
+    """The task's fit plan is exactly the fits its run asked for, in order."""
+    plan = task.fit_plan(data, gen.capabilities, seed=0)
+    assert [(u.tag, data.subset(u.indices).names) for u in plan] == [
+        (f.tag, f.train.names) for f in fits
+    ]
 
 
 def test_separable_toy_data_is_learned():

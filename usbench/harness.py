@@ -38,6 +38,7 @@ from usbench.run_guard import finished_run, job_key, prepare_workdir, run_lock
 from usbench.samples import SampleBatch
 from usbench.scoring import score_metrics
 from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
+from usbench.task_fits import TaskFitter
 
 
 @dataclass(frozen=True)
@@ -123,22 +124,15 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
     running in another process is waited for and reused (:mod:`usbench.run_guard`).
     Returns ``None`` in the worker processes of a multi-process launch.
     """
-    gen_spec = resolve(
-        "generators", request.generator, preset=request.preset, overrides=request.overrides
-    )
+    gen_spec = resolve_generator(request)
     metrics = "@all" if request.metrics is None else _joined(request.metrics)
     metric_specs = resolve_list("metrics", metrics)
-    task_specs = [  # bad task settings are refused here, before any training
-        resolve("tasks", s, preset=request.task_preset, overrides=request.task_overrides)
-        for s in _selectors(_joined(request.tasks))
-    ]
+    task_specs = resolve_tasks(request)  # bad task settings are refused before any training
     loaded = None
     if request.load is not None:  # the loaded generator's own config is the run's identity
         loaded = gen_spec.plugin.load(request.load)
         gen_spec = dataclasses.replace(gen_spec, config=loaded.config)
-    data = _open_data(request, gen_spec)
-    train_set, test_set, split = split_data(data, request)
-    key = run_key(gen_spec, data.content_hash(), split, request.seed)
+    data, train_set, test_set, split, key = open_run(request, gen_spec)
     identity = {
         "n_samples": _n_samples(request, train_set, test_set),
         "metrics": [spec.selector for spec in metric_specs],
@@ -190,6 +184,35 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         run_dir = write_run_folder(store, row, samples, scores, (inputs, outcomes), generator)
         store.add_run(row, scores)
     return RunResult(run_id, run_dir, scores, samples)
+
+
+def resolve_generator(request: RunRequest) -> PluginSpec:
+    """The request's generator plugin with its config (preset and ``--set`` values)."""
+    return resolve(
+        "generators", request.generator, preset=request.preset, overrides=request.overrides
+    )
+
+
+def resolve_tasks(request: RunRequest) -> list[PluginSpec]:
+    """The request's task plugins with their configs (preset and ``--task-set`` values)."""
+    return [
+        resolve("tasks", s, preset=request.task_preset, overrides=request.task_overrides)
+        for s in _selectors(_joined(request.tasks))
+    ]
+
+
+def open_run(request: RunRequest, gen_spec: PluginSpec):
+    """``(data, train, test or None, split record, run key)`` of ``request`` trained as
+    ``gen_spec``: the data opened, split by patient, and the key of the run's checkpoints."""
+    data = _open_data(request, gen_spec)
+    train_set, test_set, split = split_data(data, request)
+    return (
+        data,
+        train_set,
+        test_set,
+        split,
+        run_key(gen_spec, data.content_hash(), split, request.seed),
+    )
 
 
 def new_run_id(label: str, key: str, taken: Path | None = None) -> str:
@@ -336,27 +359,16 @@ def run_tasks(
 ) -> list[ScoreRow]:
     """Every requested downstream task, fed a factory that trains this run's generator.
 
-    The factory carries the generator's ``capabilities`` as an attribute, so a task can
-    choose how to train it (once per class, once per image...) before the first fit. A
+    The factory (:class:`usbench.task_fits.TaskFitter`) carries the generator's
+    ``capabilities``, so a task can choose how to train it (once per class, once per
+    image...) before the first fit; each fit resumes, or loads a finished one. A
     task that raises :class:`MetricUnavailable` (e.g. missing ImageNet weights) becomes
     one ``unavailable`` row with the fix.
     """
     rows: list[ScoreRow] = []
     for spec in task_specs:
         task, name = spec.build(), spec.name
-
-        def train_generator(train: ImageSet, tag: str, _task=name) -> Generator:
-            generator = gen_spec.build()
-            ctx = FitContext(
-                workdir=workdir / "tasks" / _task / tag,
-                seed=request.seed,
-                resume=True,
-                progress=request.progress,
-            )
-            generator.fit(train, ctx)
-            return generator
-
-        train_generator.capabilities = gen_spec.plugin.capabilities
+        train_generator = TaskFitter(gen_spec, workdir, name, request.seed, request.progress)
         base = dict(source="task", version=task.version, variant=task.variant())
         try:
             scores = task.run(data, train_generator, seed=request.seed)

@@ -410,6 +410,20 @@ class TaskScore:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FitUnit:
+    """One generator fit a task asks for, known before the task runs (so a sweep can run
+    it as a job of its own).
+
+    tag: the name ``run`` passes to ``train_generator`` for this fit; unique in a plan.
+    indices: positions in the task's ``data`` of the fit's training images, in the order
+        ``run`` passes them (``data.subset(indices)`` is that training set).
+    """
+
+    tag: str
+    indices: tuple[int, ...]
+
+
 class Task(Plugin, ABC):
     """A downstream experiment, e.g. the gain of a classifier trained with synthetic data.
 
@@ -433,3 +447,15 @@ class Task(Plugin, ABC):
         ``train_generator(train: ImageSet, tag: str) -> Generator`` fits (or loads from a
         cache keyed by ``tag``) a generator configured as in the current run.
         """
+
+    def fit_plan(
+        self, data: ImageSet, capabilities: Capabilities, *, seed: int
+    ) -> list[FitUnit] | None:
+        """Every ``train_generator`` call :meth:`run` will make on ``data`` with ``seed``
+        for a generator of these ``capabilities``, in order, without fitting anything.
+
+        ``None`` (the default): the task does not say, and its fits happen inside ``run``.
+        A plan must be exactly what ``run`` asks for (the task conformance suite checks
+        it); ``usbench sweep`` runs each planned fit as a job of its own beforehand.
+        """
+        return None

@@ -26,7 +26,9 @@ Examples:
 _HELP = """Run a grid of usbench runs (generators x datasets x presets x seeds x --set values)
 on local worker processes or a SLURM cluster (submitit), follow it, and ingest the
 finished runs into the store. Re-running the same sweep submits only what is missing or
-failed; a killed unit resumes from its checkpoint.
+failed; a killed unit resumes from its checkpoint. A task's generator fits (fold x share,
+one per source image) run as jobs of their own before their run (--no-split-tasks: inside
+it); `sweep status` lists them under their unit.
 """
 
 
@@ -122,17 +124,22 @@ def sweep() -> None:
 @click.option("--slurm-account")
 @click.option("--slurm-option", "slurm_options", multiple=True, metavar="KEY=VALUE",
               help="Extra #SBATCH option; repeatable (e.g. qos=long).")  # fmt: skip
+@click.option("--no-split-tasks", is_flag=True,
+              help="Fit a task's generators inside each run job instead of as jobs of "
+              "their own (same as split_tasks = false in the spec).")  # fmt: skip
 @click.option("--no-wait", is_flag=True, help="Submit and return (SLURM); ingest later.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--poll-seconds", type=float, default=5.0, show_default=True,
               help="Seconds between looks at the jobs while waiting.")  # fmt: skip
 def run(executor, max_parallel, cpus, mem_gb, time_min, slurm_partition, slurm_gres,
-        slurm_account, slurm_options, no_wait, no_progress, poll_seconds,
+        slurm_account, slurm_options, no_split_tasks, no_wait, no_progress, poll_seconds,
         **spec_args) -> None:  # fmt: skip
     from usbench.sweep.driver import run_sweep
     from usbench.sweep.executors import ExecutorSettings
 
     target = _load(**spec_args)
+    if no_split_tasks:
+        target = _with(target, spec=_with(target.spec, split_tasks=False))
     settings = ExecutorSettings(
         kind=executor,
         max_parallel=max_parallel,
@@ -177,10 +184,15 @@ def ingest(**spec_args) -> None:
 def _echo_table(statuses) -> None:
     from usbench.sweep.status import counts
 
-    width = max([len(s.unit.label) for s in statuses] + [4])
+    labels = [s.unit.label for s in statuses]
+    labels += [f"  fit {f.fit.label}" for s in statuses for f in s.fits]
+    width = max([len(label) for label in labels] + [4])
     click.echo(f"{'unit':<{width}}  {'state':<8} {'job':<10} run / message")
     for s in statuses:
         click.echo(f"{s.unit.label:<{width}}  {s.state:<8} {s.job_id or '-':<10} "
                    f"{s.run_id or s.message}")  # fmt: skip
+        for f in s.fits:
+            name = f"  fit {f.fit.label}"
+            click.echo(f"{name:<{width}}  {f.state:<8} {f.job_id or '-':<10} {f.message}")
     summary = ", ".join(f"{n} {state}" for state, n in counts(statuses).items() if n)
     click.echo(summary)

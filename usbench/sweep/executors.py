@@ -50,8 +50,10 @@ class ExecutorSettings:
             raise ValueError("--max-parallel and --cpus must be at least 1")
 
 
-def make_executor(settings: ExecutorSettings, log_root: Path):
-    """A configured ``submitit.AutoExecutor`` writing logs under ``log_root/<job id>/``."""
+def make_executor(settings: ExecutorSettings, log_root: Path, depends_on: Sequence[str] = ()):
+    """A configured ``submitit.AutoExecutor`` writing logs under ``log_root/<job id>/``;
+    on SLURM its jobs start once the jobs ``depends_on`` succeeded, and are cancelled
+    when one of those fails (``--kill-on-invalid-dep``)."""
     import submitit
 
     if settings.kind == "slurm":
@@ -60,6 +62,9 @@ def make_executor(settings: ExecutorSettings, log_root: Path):
     extra = dict(settings.sbatch)
     if settings.account:
         extra["account"] = settings.account
+    if depends_on:
+        extra["dependency"] = "afterok:" + ":".join(depends_on)
+        extra["kill-on-invalid-dep"] = "yes"
     params = dict(
         name="usbench-sweep",
         timeout_min=settings.time_min,

@@ -15,7 +15,8 @@ import datetime as dt
 import json
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,28 +63,38 @@ def run_unit(unit: Unit, unit_dir: str, store_root: str, sweep_name: str, thread
     starts at its checkpoint's step. An exception is recorded in ``failed.json`` (message,
     traceback, job id) and raised again so the scheduler marks the job failed.
     """
-    import torch
-
     from usbench.harness import execute
 
-    torch.set_num_threads(max(1, threads))
     folder = UnitFolder(Path(unit_dir))
-    folder.failed.unlink(missing_ok=True)
-    tag = {"sweep": sweep_name, "unit": folder.root.name, "job_id": _job_id()}
-    try:
+    with recording_failure(folder, threads) as job_id:
+        tag = {"sweep": sweep_name, "unit": folder.root.name, "job_id": job_id}
         result = execute(unit.request(progress=True), StagingStore(Path(store_root), folder, tag))
+    if result is None:  # a non-zero rank of a multi-process launch
+        return ""
+    return result.run_id
+
+
+@contextmanager
+def recording_failure(folder: UnitFolder, threads: int) -> Iterator[str]:
+    """The frame of every job: ``threads`` torch threads, the job id yielded, and an
+    exception recorded in ``folder``'s ``failed.json`` (message, traceback, job id) and
+    raised again so the scheduler marks the job failed."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    folder.failed.unlink(missing_ok=True)
+    job_id = _job_id()
+    try:
+        yield job_id
     except BaseException as err:
         failure = {
             "error": f"{type(err).__name__}: {err}",
             "traceback": traceback.format_exc(),
-            "job_id": tag["job_id"],
+            "job_id": job_id,
             "at": dt.datetime.now(dt.timezone.utc).isoformat(),
         }
         atomic_write_text(folder.failed, json.dumps(failure, indent=1))
         raise
-    if result is None:  # a non-zero rank of a multi-process launch
-        return ""
-    return result.run_id
 
 
 def record_scores(record: dict[str, Any]) -> tuple[RunRow, list[ScoreRow]]:

@@ -10,6 +10,7 @@ Example (``leaderboards/sweep.toml`` is a full one)::
     metrics = "ssim,psnr"                            # default: @all
     tasks = ""                                       # e.g. "classifier_gain"
     task_preset = "quick"
+    split_tasks = true                               # a task's fits as jobs of their own
     image_size = 16                                  # optional, as `usbench run`
     n_samples = 4                                    # optional
 
@@ -63,6 +64,9 @@ class SweepSpec:
     tasks: task selector list (``""``: none).
     task_preset: preset of every task's config.
     task_set: ``--task-set`` values (fixed).
+    split_tasks: run each generator fit a task plans (fold × share, one per source image
+        of a single-image generator) as a job of its own before the run job; ``false``:
+        every fit happens inside the run job.
     image_size: side the data are loaded at (``None``: each generator's own).
     n_samples: images to generate per run (``None``: the harness default).
     data_roots: dataset name → local copy of its files.
@@ -78,6 +82,7 @@ class SweepSpec:
     tasks: str = ""
     task_preset: str = "quick"
     task_set: Mapping[str, Any] = field(default_factory=dict)
+    split_tasks: bool = True
     image_size: int | None = None
     n_samples: int | None = None
     data_roots: Mapping[str, str] = field(default_factory=dict)

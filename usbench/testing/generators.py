@@ -14,7 +14,9 @@ the data returned by an overridden ``make_dataset``) and checks the contract of
 :class:`usbench.protocols.Generator`: every preset builds, sample shape, dtype and range,
 labels and sources, determinism per seed, different seeds give different images, the same
 seed gives the same images whatever ``sample_batch_size`` is, and save → load reproduces
-the samples bit for bit.
+the samples bit for bit, and fitting again with ``resume`` in a finished fit's workdir
+trains nothing and gives the same samples (a sweep's fit jobs hand their fits to the run
+job that way).
 """
 
 from __future__ import annotations
@@ -161,3 +163,22 @@ class GeneratorConformance:
         a = generator.sample(case.n_samples, seed=5)
         b = restored.sample(case.n_samples, seed=5)
         assert torch.equal(a.images, b.images)
+
+    def test_refit_with_resume_loads_the_finished_fit(self, fitted, case: GeneratorCase) -> None:
+        generator, data, workdir = fitted
+        before = _files(workdir)
+        again = case.plugin.from_preset(case.preset, case.overrides)
+        again.fit(data, FitContext(workdir=workdir, seed=0, resume=True, progress=False))
+        assert _files(workdir) == before, "a finished fit must not train or checkpoint again"
+        a = generator.sample(case.n_samples, seed=5)
+        b = again.sample(case.n_samples, seed=5)
+        assert torch.equal(a.images, b.images)
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """``relative path -> (size, mtime in ns)`` of every file under ``folder``."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

@@ -12,7 +12,9 @@ The suite builds every preset, checks that :meth:`~usbench.protocols.Task.varian
 JSON-able and stable, and runs the ``smoke`` preset on :func:`~usbench.testing.tiny_dataset`
 with :class:`~usbench.testing.CopyGenerator` as the generator factory: every
 :class:`~usbench.protocols.TaskScore` must be finite, with a metric and group name,
-``n > 0``, and the ``(metric, group)`` pairs unique.
+``n > 0``, and the ``(metric, group)`` pairs unique. A task that plans its generator
+fits (:meth:`~usbench.protocols.Task.fit_plan`) must plan exactly the fits that run asks
+for: same tags, same training images, same order.
 """
 
 from __future__ import annotations
@@ -61,9 +63,22 @@ class TaskConformance:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def scores(cls, case: TaskCase) -> list[TaskScore]:
+    def smoke_run(cls, case: TaskCase) -> tuple[list[TaskScore], list[CopyGenerator]]:
+        """The smoke run's scores and the generators it asked for, in order."""
         task = _build(case.plugin, "smoke", case.overrides)
-        return task.run(cls.make_dataset(), CopyGenerator, seed=0)
+        fits: list[CopyGenerator] = []
+
+        def train_generator(train: ImageSet, tag: str) -> CopyGenerator:
+            fits.append(CopyGenerator(train, tag))
+            return fits[-1]
+
+        train_generator.capabilities = CopyGenerator.capabilities
+        return task.run(cls.make_dataset(), train_generator, seed=0), fits
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def scores(cls, smoke_run) -> list[TaskScore]:
+        return smoke_run[0]
 
     def test_presets_build(self, case: TaskCase) -> None:
         assert case.plugin.name, "a task needs a registry name"
@@ -86,6 +101,16 @@ class TaskConformance:
             json.dumps(score.details)
         keys = [(s.metric, s.group) for s in scores]
         assert len(keys) == len(set(keys)), "each (metric, group) once"
+
+    def test_fit_plan_is_what_run_asks_for(self, case: TaskCase, smoke_run) -> None:
+        data = self.make_dataset()
+        task = _build(case.plugin, "smoke", case.overrides)
+        plan = task.fit_plan(data, CopyGenerator.capabilities, seed=0)
+        if plan is None:
+            pytest.skip(f"{case.plugin.name} plans no fits: they happen inside run")
+        asked = [(g.tag, g.train.names) for g in smoke_run[1]]
+        assert [(u.tag, data.subset(u.indices).names) for u in plan] == asked
+        assert len({u.tag for u in plan}) == len(plan), "tags are unique in a plan"
 
 
 def _build(plugin: type[Task], preset: str, overrides: Mapping[str, str]) -> Task:
