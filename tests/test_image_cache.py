@@ -52,7 +52,12 @@ def test_cache_is_built_once_and_rebuilt_when_a_file_changes(folder, monkeypatch
     _load(folder, "memmap")
     built = []
     real_build = image_cache._build
-    monkeypatch.setattr(image_cache, "_build", lambda *a, **k: built.append(1) or real_build(*a, **k))
+
+    def counting_build(*args, **kwargs):
+        built.append(1)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(image_cache, "_build", counting_build)
     _load(folder, "memmap")
     assert built == []  # the second load only maps the file
     changed = phantom_images(1, size=72, seed=9)

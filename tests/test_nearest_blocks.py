@@ -55,7 +55,8 @@ def test_nearest_rows_equal_the_full_matrix(rows, block_entries) -> None:
 def test_kth_neighbour_distance_equals_the_full_matrix(rows, block_entries) -> None:
     x = rows[0]
     expected = np.partition(cdist(x, x), 5, axis=1)[:, 5]
-    np.testing.assert_array_equal(kth_neighbour_distance(x, 5, block_entries=block_entries), expected)
+    got = kth_neighbour_distance(x, 5, block_entries=block_entries)
+    np.testing.assert_array_equal(got, expected)
 
 
 def _full_matrix_prdc(real: np.ndarray, gen: np.ndarray, k: int) -> PRDC:
