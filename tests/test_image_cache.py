@@ -113,3 +113,11 @@ def test_lazy_set_scores_like_the_eager_set(folder, body, monkeypatch) -> None:
         scores[kind] = (sifid.value, list(sifid.per_sample), memo.value, memo.details)
     assert scores["lazy"] == scores["eager"]
     assert scores["eager"][0] > 0.0
+
+
+def test_sample_check_reads_in_chunks_and_still_finds_a_late_nan() -> None:
+    images = torch.rand(2600, 1, 4, 4)
+    assert len(SampleBatch(images)) == 2600
+    images[2500, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        SampleBatch(images)
