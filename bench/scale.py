@@ -151,14 +151,19 @@ def child_suite(n: int, features: str, names: list[str]) -> dict:
     metrics = [m for m in metrics if m.name in names]
     seconds, values = {}, {}
     start = time.perf_counter()
+    cpu_seconds = {}
     for metric in metrics:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         values[metric.name] = metric.compute(inputs).value
         seconds[metric.name] = round(time.perf_counter() - t, 2)
+        cpu_seconds[metric.name] = round(time.process_time() - c, 2)
+        done = f"{seconds[metric.name]} s wall, {cpu_seconds[metric.name]} s CPU"
+        print(f"  n={n} {metric.name}: {done}", file=sys.stderr, flush=True)
     return {
         "n": n,
         "wall_s": round(time.perf_counter() - start, 1),
         "metric_s": seconds,
+        "metric_cpu_s": cpu_seconds,
         "values": values,
     }
 
@@ -295,7 +300,9 @@ def _child(argv: list[str]) -> None:
         out = child_throughput(*(int(v) for v in rest))
     else:
         out = child_folder(Path(rest[0]), Path(rest[1]), int(rest[2]), rest[3] == "train")
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["peak_rss_mb"] = round(usage.ru_maxrss / 1024)
+    out["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     print(json.dumps(out))
 
 
