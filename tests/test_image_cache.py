@@ -121,3 +121,19 @@ def test_sample_check_reads_in_chunks_and_still_finds_a_late_nan() -> None:
     images[2500, 0, 1, 1] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
         SampleBatch(images)
+
+
+def test_chunked_hashes_equal_one_pass_hashes(folder) -> None:
+    import hashlib
+
+    data = _load(folder, "memmap")
+    for tensor in (torch.rand(2500, 1, 4, 4), torch.tensor(5), data.images[:, 0, :, 3]):
+        one_pass = hashlib.sha256(repr((tuple(tensor.shape), str(tensor.dtype))).encode())
+        one_pass.update(tensor.contiguous().numpy().tobytes())
+        assert feat.tensor_hash(tensor) == one_pass.hexdigest()
+    digest = hashlib.sha256(repr((data.class_names, data.image_size, len(data))).encode())
+    digest.update((data.images.numpy() * 255.0 + 0.5).astype(np.uint8).tobytes())
+    digest.update(data.labels.numpy().tobytes())
+    digest.update("\x00".join(data.patient_ids).encode())
+    digest.update("\x00".join(data.names).encode())
+    assert data.content_hash() == digest.hexdigest()
