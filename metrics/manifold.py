@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from usbench.metrics._lib import backbones
-from usbench.metrics._lib.manifold import cosine_similarity_matrix, prdc, vendi_score
+from usbench.metrics._lib.manifold import cosine_vendi_score, prdc
 from usbench.metrics.inception import _not_identity, _SetFeatures
 from usbench.protocols import EvalInputs, MetricKind, MetricResult, MetricUnavailable
 
@@ -138,5 +138,5 @@ class Vendi(_FeatureSpaceMetric):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, _ = self.features_of(inputs, at_least=2)
-        value = vendi_score(cosine_similarity_matrix(gen), q=self.config.q)
+        value = cosine_vendi_score(gen, q=self.config.q)
         return MetricResult(value, 0.0, len(gen), details={"max_possible": len(gen)})

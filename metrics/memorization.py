@@ -19,7 +19,7 @@ used, ``details["feature_space_note"]`` says why, and the ``spaces`` entry of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from usbench.metrics._lib.nearest import nearest_rows, row_blocks
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
 
@@ -66,18 +67,33 @@ def pixel_grid(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def shifted_nearest(
-    queries: torch.Tensor, references: torch.Tensor, max_shift: int
+    queries: torch.Tensor, references: torch.Tensor, max_shift: int, *, block_entries: int = 1 << 22
 ) -> NearestNeighbours:
     """Nearest reference of each query by RMSE, minimised over integer translations.
 
     ``queries`` ``N×h×w`` and ``references`` ``M×h×w`` (same ``h, w``). The query's centre
     crop (``max_shift`` pixels trimmed on every side) is compared with every reference
     crop displaced by ``(dy, dx)`` in ``[-max_shift, max_shift]²``; the smallest RMSE wins.
+    Queries are searched in blocks of at most ``block_entries`` query×reference distances,
+    so memory stays flat as N grows.
     """
     n, h, w = queries.shape
     s = max_shift
     if h <= 2 * s or w <= 2 * s:
         raise ValueError(f"max_shift={s} is too large for {h}×{w} images; use a smaller one")
+    parts = [
+        _shifted_nearest_block(queries[rows], references, s)
+        for rows in row_blocks(n, len(references), block_entries)
+    ]
+    if not parts:
+        return _shifted_nearest_block(queries, references, s)
+    return NearestNeighbours(*(np.concatenate(p) for p in zip(*map(astuple, parts), strict=True)))
+
+
+def _shifted_nearest_block(
+    queries: torch.Tensor, references: torch.Tensor, s: int
+) -> NearestNeighbours:
+    n, h, w = queries.shape
     q = queries[:, s : h - s, s : w - s].reshape(n, -1).double()
     q_sq = (q * q).sum(1, keepdim=True)
     best = torch.full((n,), float("inf"), dtype=torch.float64)
@@ -98,12 +114,10 @@ def shifted_nearest(
 
 
 def feature_nearest(queries: np.ndarray, references: np.ndarray) -> NearestNeighbours:
-    """Nearest reference of each query by Euclidean distance between feature rows."""
-    q = torch.as_tensor(np.asarray(queries, dtype=np.float64))
-    r = torch.as_tensor(np.asarray(references, dtype=np.float64))
-    dist = torch.cdist(q, r)
-    dmin, imin = dist.min(dim=1)
-    return NearestNeighbours(dmin.numpy(), imin.numpy(), np.zeros((len(q), 2), np.int64))
+    """Nearest reference of each query by Euclidean distance between feature rows
+    (searched in blocks, :func:`usbench.metrics._lib.nearest.nearest_rows`)."""
+    distance, index = nearest_rows(queries, references)
+    return NearestNeighbours(distance, index, np.zeros((len(distance), 2), np.int64))
 
 
 class InceptionPool3:

@@ -34,7 +34,7 @@ class SampleBatch:
             raise ValueError(f"samples must be N×1×H×W, got {tuple(self.images.shape)}")
         if self.images.dtype != torch.float32:
             raise ValueError(f"samples must be float32, got {self.images.dtype}")
-        if not torch.isfinite(self.images).all():
+        if not all(torch.isfinite(part).all() for part in self.images.split(1024)):
             raise ValueError("samples contain NaN or infinite values")
         if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
             raise ValueError("samples must lie in [0, 1]; clamp before returning them")

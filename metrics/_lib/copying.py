@@ -22,18 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 from scipy.stats import mannwhitneyu
+
+from usbench.metrics._lib.nearest import nearest_rows
 
 
 def authentic_mask(real: np.ndarray, generated: np.ndarray) -> np.ndarray:
     """Per generated row (``M``), 1.0 if authentic against ``real`` (``N×d``, N >= 2)."""
-    real_real = cdist(real, real)
-    np.fill_diagonal(real_real, np.inf)
-    own_radius = real_real.min(axis=1)  # each real point's nearest real neighbour
-    to_real = cdist(generated, real)
-    nearest = to_real.argmin(axis=1)
-    return (to_real[np.arange(len(generated)), nearest] > own_radius[nearest]).astype(float)
+    own_radius, _ = nearest_rows(real, real, exclude_self=True)  # nearest real neighbour
+    distance, nearest = nearest_rows(generated, real)
+    return (distance > own_radius[nearest]).astype(float)
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,8 @@ def ct_statistic(
 
     kmeans = KMeans(n_clusters=n_cells, n_init=10, random_state=seed).fit(train)
     test_cells, gen_cells = kmeans.predict(test), kmeans.predict(generated)
-    test_dist = cdist(test, train).min(axis=1)
-    gen_dist = cdist(generated, train).min(axis=1)
+    test_dist, _ = nearest_rows(test, train)
+    gen_dist, _ = nearest_rows(generated, train)
     test_share = np.bincount(test_cells, minlength=n_cells) / len(test)
     gen_share = np.bincount(gen_cells, minlength=n_cells) / len(generated)
     z = np.full(n_cells, np.nan)

@@ -155,9 +155,14 @@ def cache_dir() -> Path:
 
 
 def tensor_hash(images: torch.Tensor) -> str:
-    """sha256 of a tensor's shape, dtype and exact bytes."""
+    """sha256 of a tensor's shape, dtype and exact bytes (hashed in chunks of 1024 rows,
+    the same digest as one pass, so a large set is never copied whole)."""
     digest = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
-    digest.update(images.detach().cpu().contiguous().numpy().tobytes())
+    if images.ndim == 0:
+        images = images.reshape(1)
+    for start in range(0, len(images), 1024):
+        chunk = images[start : start + 1024].detach().cpu().contiguous().numpy()
+        digest.update(chunk.tobytes())
     return digest.hexdigest()
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
+
+from usbench.metrics._lib.nearest import distance_blocks, kth_neighbour_distance
 
 
 @dataclass(frozen=True)
@@ -49,27 +50,36 @@ def knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     """Distance of each row of ``x`` (``N×d``) to its ``k``-th nearest other row (``N``)."""
     if not 1 <= k < len(x):
         raise ValueError(f"k-NN radii need 1 <= k < N (k={k}, N={len(x)})")
-    distances = cdist(x, x)
-    # column 0 of the partition is the point itself (distance 0), as in Naeem et al.
-    return np.partition(distances, k, axis=1)[:, k]
+    # the 0-th neighbour is the point itself (distance 0), as in Naeem et al.
+    return kth_neighbour_distance(np.asarray(x, np.float64), k)
 
 
 def prdc(real: np.ndarray, generated: np.ndarray, *, k: int = 5) -> PRDC:
     """Precision, recall, density and coverage of ``generated`` (``M×d``) against
-    ``real`` (``N×d``) with ``k``-NN balls (both sets need more than ``k`` rows)."""
+    ``real`` (``N×d``) with ``k``-NN balls (both sets need more than ``k`` rows).
+
+    The ``N×M`` distances are visited in blocks of real rows
+    (:mod:`usbench.metrics._lib.nearest`), so memory stays flat in N; the values equal
+    the full-matrix computation exactly.
+    """
     real = np.asarray(real, np.float64)
     generated = np.asarray(generated, np.float64)
     real_radii, gen_radii = knn_radii(real, k), knn_radii(generated, k)
-    distances = cdist(real, generated)  # N×M
-    in_real_ball = distances < real_radii[:, None]
-    in_gen_ball = distances < gen_radii[None, :]
-    real_balls = in_real_ball.sum(axis=0) / k
-    inside_real = in_real_ball.any(axis=0).astype(np.float64)
+    balls_count = np.zeros(len(generated), np.int64)
+    in_gen_manifold = np.empty(len(real), bool)
+    covered = np.empty(len(real), bool)
+    for rows, distances in distance_blocks(real, generated):  # block of real rows × M
+        in_real_ball = distances < real_radii[rows, None]
+        balls_count += in_real_ball.sum(axis=0)
+        in_gen_manifold[rows] = (distances < gen_radii[None, :]).any(axis=1)
+        covered[rows] = distances.min(axis=1) < real_radii[rows]
+    real_balls = balls_count / k
+    inside_real = (balls_count > 0).astype(np.float64)
     return PRDC(
         precision=float(inside_real.mean()),
-        recall=float(in_gen_ball.any(axis=1).mean()),
+        recall=float(in_gen_manifold.mean()),
         density=float(real_balls.mean()),
-        coverage=float((distances.min(axis=1) < real_radii).mean()),
+        coverage=float(covered.mean()),
         inside_real=inside_real,
         real_balls=real_balls,
     )
@@ -92,7 +102,27 @@ def vendi_score(similarity: np.ndarray, *, q: float = 1.0) -> float:
     Shannon entropy (the paper's default), ``q = inf`` the min-entropy.
     """
     n = similarity.shape[0]
-    eigenvalues = np.linalg.eigvalsh(similarity / n)
+    return _exp_entropy(np.linalg.eigvalsh(similarity / n), q)
+
+
+def cosine_vendi_score(x: np.ndarray, *, q: float = 1.0) -> float:
+    """:func:`vendi_score` of the cosine similarities of the rows of ``x`` (``n×d``).
+
+    With ``n > d`` the ``n×n`` kernel is never formed: ``K/n = U Uᵀ/n`` (``U`` the unit
+    rows) has the same non-zero eigenvalues as the ``d×d`` matrix ``Uᵀ U/n`` (as the
+    ``vendi-score`` package's ``score_X`` does), so memory and time grow linearly in n.
+    """
+    if len(x) <= np.asarray(x).shape[1]:
+        return vendi_score(cosine_similarity_matrix(x), q=q)
+    x = np.asarray(x, np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("the cosine kernel is undefined for an all-zero feature vector")
+    unit = x / norms
+    return _exp_entropy(np.linalg.eigvalsh(unit.T @ unit / len(x)), q)
+
+
+def _exp_entropy(eigenvalues: np.ndarray, q: float) -> float:
     p = eigenvalues[eigenvalues > 0]
     if q == 1.0:
         entropy = -(p * np.log(p)).sum()

@@ -29,6 +29,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import torch
 
+from usbench.data.image_cache import cached_pixels
 from usbench.data.imageio import DEFAULT_RESIZE, RESIZE_MODES, is_image_file, load_stack
 from usbench.data.imageset import ImageSet
 from usbench.data.label_maps import load_label_maps
@@ -47,11 +48,17 @@ class FolderConfig:
         none (images already square).
     mask_names: names of the label-map classes, ``;``-separated in value order
         (``"background;lesion"``); empty: ``0``, ``1``, ... from the values.
+    cache: none (decode every image into memory at each load) or memmap (decode once into
+        a memory-mapped file under ``$USBENCH_CACHE/images``, keyed by the files' paths,
+        sizes and times; later loads read pages on demand: for tens of thousands of
+        frames). The pixels, hence every score, are the same either way.
     """
 
     path: str = ""
     resize: Literal[RESIZE_MODES] = DEFAULT_RESIZE
     mask_names: str = ""
+    cache: Literal["none", "memmap"] = "none"
+    not_identity: ClassVar[tuple[str, ...]] = ("cache",)
 
 
 class DatasetLayoutError(ValueError):
@@ -106,6 +113,7 @@ class FolderDataset(DatasetSource):
             image_size=image_size,
             resize=self.config.resize,
             mask_names=self.config.mask_names,
+            memmap=self.config.cache == "memmap",
         )
 
 
@@ -231,16 +239,22 @@ def build_imageset(
     resize: str,
     name: str | None = None,
     mask_names: str = "",
+    memmap: bool = False,
 ) -> ImageSet:
     """Load the files of ``table`` (relative to ``root``) into an :class:`ImageSet`.
 
     Class names are the sorted distinct labels. Missing patient ids → one patient per
     image, with a warning. Label maps (``table.masks``) are loaded with
     :mod:`usbench.data.label_maps`; ``mask_names`` as in :class:`FolderConfig`.
+    ``memmap``: pixels from the memory-mapped cache (:mod:`usbench.data.image_cache`).
     """
     class_names = tuple(sorted(set(table.labels)))
     index = {c: i for i, c in enumerate(class_names)}
-    pixels = load_stack([root / f for f in table.files], image_size, resize=resize)
+    files = [root / f for f in table.files]
+    if memmap:
+        images = cached_pixels(files, root, image_size=image_size, resize=resize)
+    else:
+        images = torch.from_numpy(load_stack(files, image_size, resize=resize)[:, None])
     patient_ids = table.patient_ids
     if patient_ids is None:
         warnings.warn(
@@ -251,7 +265,7 @@ def build_imageset(
         )
         patient_ids = table.files
     return ImageSet(
-        images=torch.from_numpy(pixels[:, None]),
+        images=images,
         labels=torch.tensor([index[c] for c in table.labels], dtype=torch.int64),
         class_names=class_names,
         patient_ids=tuple(patient_ids),

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+HASH_CHUNK = 1024
+
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
@@ -109,12 +111,15 @@ class ImageSet:
         when present, the label maps and their class names.
 
         Quantising makes the hash independent of float round-off in loaders while still
-        changing when any image changes visibly.
+        changing when any image changes visibly. The pixels are hashed in chunks of
+        :data:`HASH_CHUNK` images (same digest as one pass), so a memory-mapped set is
+        never copied whole.
         """
         h = hashlib.sha256()
         h.update(repr((self.class_names, self.image_size, len(self))).encode())
-        pixels = (self.images.numpy() * 255.0 + 0.5).astype(np.uint8)
-        h.update(pixels.tobytes())
+        for start in range(0, len(self), HASH_CHUNK):
+            chunk = self.images[start : start + HASH_CHUNK].numpy()
+            h.update((chunk * 255.0 + 0.5).astype(np.uint8).tobytes())
         h.update(self.labels.numpy().astype(np.int64).tobytes())
         h.update("\x00".join(self.patient_ids).encode())
         h.update("\x00".join(self.names).encode())
