@@ -210,3 +210,13 @@ def test_a_run_with_a_task_gets_its_tables_curve_and_figures(tmp_path):
     assert (out / "runs/t1/figures/minority_balanced_accuracy_lus.png").is_file()
     assert page.count('<img src="../runs/t1/samples/') == 3
     assert broken_links(out) == [] and not list(out.rglob("*.pdf"))
+
+
+def test_a_single_runs_set_statistic_shows_no_zero_spread():
+    """FID of one run has spread 0 in the CSV: the page shows the value alone (and its CI)."""
+    from usbench.site.model import Cell
+
+    assert not Cell(value=233.3, spread=0.0, runs=1, n=18).shows_spread
+    assert Cell(value=0.12, spread=0.027, runs=1, n=18).shows_spread
+    assert Cell(value=233.3, spread=0.0, runs=2, n=18).shows_spread  # two runs that agree
+    assert not Cell(value=233.3, runs=1).shows_spread  # no spread recorded

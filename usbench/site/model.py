@@ -56,6 +56,12 @@ class Cell:
         return self.status == "ok" and math.isfinite(self.value)
 
     @property
+    def shows_spread(self) -> bool:
+        """False for a single run's set statistic (FID, KID...): it has no spread to show,
+        and "± 0" would claim one."""
+        return math.isfinite(self.spread) and not (self.runs <= 1 and self.spread == 0)
+
+    @property
     def has_ci(self) -> bool:
         return math.isfinite(self.ci_low) and math.isfinite(self.ci_high)
 
