@@ -62,7 +62,9 @@ def _task_rows(store: Path) -> list[tuple]:
     )
 
 
-def test_task_fits_run_as_jobs_and_the_run_scores_as_one_run(tiny_folder, tmp_path):
+def test_task_fits_run_as_jobs_and_the_run_scores_as_one_run(tiny_folder, tmp_path, one_thread):
+    """The serial reference runs with one thread, as every sweep job does (``--cpus 1``):
+    other thread counts sum in other orders and may flip a tiny classifier's predictions."""
     runner = CliRunner()
     spec, store = _spec(tmp_path, tiny_folder), tmp_path / "store"
     base = ["sweep", str(spec), "--store", str(store), "--no-progress", "--poll-seconds", "0.5"]
