@@ -38,25 +38,24 @@ def used_by(features: str) -> tuple[str, ...]:
     return tuple(f"{metric}:features={features}" for metric in _SET_METRICS)
 
 
+def _dinov2(arch: str) -> WeightSpec:
+    """A DINOv2 backbone of torch.hub facebookresearch/dinov2 (``arch``: vitb14, vitl14)."""
+    name = f"dinov2_{arch}"
+    return WeightSpec(
+        name=f"dinov2-{arch}",
+        filename=f"{name}_pretrain.pth",
+        description=f"DINOv2 ViT-{arch[3].upper()}/14 backbone (torch.hub facebookresearch/dinov2)",
+        used_by=used_by(f"dinov2-{arch}"),
+        url=f"{_DINOV2}{name}/{name}_pretrain.pth",
+        licence="Apache-2.0 (facebookresearch/dinov2)",
+    )
+
+
 def specs() -> list[WeightSpec]:
     """DINOv2 ViT-B/14 and ViT-L/14, CLIP ViT-L/14, SwAV, RadImageNet, BiomedCLIP."""
     return [
-        WeightSpec(
-            name="dinov2-vitb14",
-            filename="dinov2_vitb14_pretrain.pth",
-            description="DINOv2 ViT-B/14 backbone (torch.hub facebookresearch/dinov2)",
-            used_by=used_by("dinov2-vitb14"),
-            url=_DINOV2 + "dinov2_vitb14/dinov2_vitb14_pretrain.pth",
-            licence="Apache-2.0 (facebookresearch/dinov2)",
-        ),
-        WeightSpec(
-            name="dinov2-vitl14",
-            filename="dinov2_vitl14_pretrain.pth",
-            description="DINOv2 ViT-L/14 backbone (torch.hub facebookresearch/dinov2)",
-            used_by=used_by("dinov2-vitl14"),
-            url=_DINOV2 + "dinov2_vitl14/dinov2_vitl14_pretrain.pth",
-            licence="Apache-2.0 (facebookresearch/dinov2)",
-        ),
+        _dinov2("vitb14"),
+        _dinov2("vitl14"),
         WeightSpec(
             name="clip-vitl14",
             filename="clip_vitl14_openai_image_tower.safetensors",
