@@ -50,8 +50,10 @@ from usbench.generators._lib.sinddm_model import (
 )
 from usbench.generators._lib.sinddm_sampling import TrainedPyramid
 from usbench.generators._lib.single_source import (
+    PerSourceParts,
     assign_models,
     group_sources,
+    part_name,
     resize,
     select_sources,
     to_signed,
@@ -182,7 +184,7 @@ _SMOKE = {
 }
 
 
-class SinDDM(Generator):
+class SinDDM(PerSourceParts, Generator):
     """SinDDM: one multi-scale diffusion model per source image (see module docstring).
 
     ``fit`` selects the sources (Config ``source_*``), builds each pyramid and trains
@@ -232,6 +234,13 @@ class SinDDM(Generator):
 
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
         """Train one model per source group; deterministic given ``ctx.seed``."""
+        groups = self.models_of(train)
+        self.image_size = train.image_size
+        self.class_names = train.class_names
+        self.models = [self.fit_model(train, group, i, ctx) for i, group in enumerate(groups)]
+
+    def models_of(self, train: ImageSet) -> list[list[int]]:
+        """The source groups of ``train``, one model each (Config ``source_*``)."""
         c = self.config
         chosen = select_sources(
             train,
@@ -239,10 +248,7 @@ class SinDDM(Generator):
             source_classes=c.source_classes,
             sources_per_class=c.sources_per_class,
         )
-        groups = group_sources(chosen, train.labels.tolist(), c.images_per_model)
-        self.image_size = train.image_size
-        self.class_names = train.class_names
-        self.models = [self._fit_group(train, group, i, ctx) for i, group in enumerate(groups)]
+        return group_sources(chosen, train.labels.tolist(), c.images_per_model)
 
     def build_objective(self, images: torch.Tensor, *, seed: int) -> MultiScaleDiffusion:
         """The training module for ``images`` (``n×1×H×W`` in [0, 1]), weights from ``seed``."""
@@ -280,15 +286,16 @@ class SinDDM(Generator):
             )
         return losses
 
-    def _fit_group(
+    def fit_model(
         self, train: ImageSet, group: list[int], index: int, ctx: FitContext
     ) -> TrainedPyramid:
+        """Train model ``index`` on the images ``group`` under ``workdir/src-<index>``."""
         from usbench.training import train as run_training
 
         images = train.images[group]
         objective = self.build_objective(images, seed=ctx.seed * 100_003 + index)
         draws = PyramidDraws(objective.n_scales, len(group))
-        outcome = run_training(objective, draws, self.config.train, ctx, tag=f"src-{index}")
+        outcome = run_training(objective, draws, self.config.train, ctx, tag=part_name(index))
         objective.load_state_dict(outcome.ema_state)
         pyramid = self.pyramid(*images.shape[-2:])
         return TrainedPyramid(

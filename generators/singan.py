@@ -56,7 +56,9 @@ from usbench.generators._lib.singan_model import (
     singan_pyramid_sizes,
 )
 from usbench.generators._lib.single_source import (
+    PerSourceParts,
     assign_models,
+    part_name,
     resize,
     select_sources,
     to_signed,
@@ -196,7 +198,7 @@ _SMOKE = {
 # --------------------------------------------------------------------------------------
 
 
-class SinGAN(Generator):
+class SinGAN(PerSourceParts, Generator):
     """SinGAN: one pyramid of patch GANs per source image (see the module docstring).
 
     ``sample`` assigns samples round-robin over the trained pyramids, or per requested
@@ -236,20 +238,26 @@ class SinGAN(Generator):
 
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
         """Train one pyramid per selected source, scale by scale, with per-scale checkpoints."""
+        self.image_size, self.class_names = train.image_size, train.class_names
+        sources = self.models_of(train)
+        self.pyramids = [self.fit_model(train, index, i, ctx) for i, index in enumerate(sources)]
+
+    def models_of(self, train: ImageSet) -> list[int]:
+        """Indices of the selected source images (Config ``source_*``), one pyramid each."""
         c = self.config
-        chosen = select_sources(
+        return select_sources(
             train,
             source_names=c.source_names,
             source_classes=c.source_classes,
             sources_per_class=c.sources_per_class,
         )
-        self.image_size, self.class_names = train.image_size, train.class_names
-        self.pyramids = []
-        for i, index in enumerate(chosen):
-            root = Path(ctx.workdir) / f"src-{i}"
-            pyramid = SinGANPyramid([], train.names[index], int(train.labels[index]))
-            self._fit_pyramid(pyramid, train.images[index : index + 1], root, ctx, i)
-            self.pyramids.append(pyramid)
+
+    def fit_model(self, train: ImageSet, index: int, i: int, ctx: FitContext) -> SinGANPyramid:
+        """Train the pyramid of source ``index`` (model ``i``) under ``workdir/src-<i>``."""
+        root = Path(ctx.workdir) / part_name(i)
+        pyramid = SinGANPyramid([], train.names[index], int(train.labels[index]))
+        self._fit_pyramid(pyramid, train.images[index : index + 1], root, ctx, i)
+        return pyramid
 
     def _fit_pyramid(
         self, pyramid: SinGANPyramid, image: torch.Tensor, root: Path, ctx: FitContext, i: int

@@ -151,6 +151,23 @@ class Generator(Plugin, ABC):
     def fit(self, train: ImageSet, ctx: FitContext) -> None:
         """Train on ``train`` (``N×1×H×W`` in [0,1]); deterministic given ``ctx.seed``."""
 
+    def fit_parts(self, train: ImageSet) -> list[str] | None:
+        """Names of the independent pieces :meth:`fit` trains on ``train`` (e.g. one model
+        per source image), in a stable order, or ``None``: the fit is one piece.
+
+        A generator that lists parts implements :meth:`fit_part`; ``usbench sweep`` then
+        trains each part as a job of its own and the run's :meth:`fit` (with ``resume``)
+        loads them. The conformance suite checks that parts fitted one by one, in any
+        order, give the very generator :meth:`fit` gives.
+        """
+        return None
+
+    def fit_part(self, train: ImageSet, ctx: FitContext, part: str) -> None:
+        """Train only ``part`` (a name from :meth:`fit_parts`) of ``fit(train, ctx)``, into
+        the same place under ``ctx.workdir``; the generator itself is left unfitted.
+        Raises ``ValueError`` naming the valid parts for an unknown one."""
+        raise NotImplementedError(f"{self.name} trains in one piece (fit_parts is None)")
+
     @abstractmethod
     def sample(self, n: int, *, seed: int, labels: torch.Tensor | None = None) -> SampleBatch:
         """Draw ``n`` images; the same ``seed`` gives the same images, however they are

@@ -119,3 +119,41 @@ def resize(images: torch.Tensor, size: tuple[int, int], mode: str = "bicubic") -
     return torch.nn.functional.interpolate(
         images, size=size, mode=mode, align_corners=False, antialias=antialias
     )
+
+
+def part_name(index: int) -> str:
+    """The fit part (and checkpoint folder under the fit's workdir) of model ``index``."""
+    return f"src-{index}"
+
+
+def part_names(n_models: int) -> list[str]:
+    """The fit parts of a generator with ``n_models`` models: ``src-0`` … ``src-<n-1>``."""
+    return [part_name(i) for i in range(n_models)]
+
+
+def part_index(part: str, n_models: int) -> int:
+    """The model index of ``part``; ``ValueError`` naming the valid parts otherwise."""
+    names = part_names(n_models)
+    if part not in names:
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        raise ValueError(f"unknown fit part {part!r}; this fit has {len(names)}: {shown}")
+    return names.index(part)
+
+
+class PerSourceParts:
+    """``fit_parts`` / ``fit_part`` of a generator with one model per source (or group).
+
+    The generator provides ``models_of(train)`` (its sources or groups, one model each, in
+    the order ``fit`` trains them) and ``fit_model(train, source, index, ctx)`` (trains
+    model ``index`` into ``ctx.workdir / part_name(index)``, as ``fit`` does).
+    """
+
+    def fit_parts(self, train: ImageSet) -> list[str]:
+        """One part per model, ``src-<i>`` (its checkpoint folder)."""
+        return part_names(len(self.models_of(train)))
+
+    def fit_part(self, train: ImageSet, ctx, part: str) -> None:
+        """Train the model of one source (or group), as ``fit`` trains it."""
+        sources = self.models_of(train)
+        i = part_index(part, len(sources))
+        self.fit_model(train, sources[i], i, ctx)

@@ -26,9 +26,10 @@ Examples:
 _HELP = """Run a grid of usbench runs (generators x datasets x presets x seeds x --set values)
 on local worker processes or a SLURM cluster (submitit), follow it, and ingest the
 finished runs into the store. Re-running the same sweep submits only what is missing or
-failed; a killed unit resumes from its checkpoint. A task's generator fits (fold x share,
-one per source image) run as jobs of their own before their run (--no-split-tasks: inside
-it); `sweep status` lists them under their unit.
+failed; a killed unit resumes from its checkpoint. Planned generator fits (a task's fold x
+share fits; one per source image of a single-image generator, for its tasks and for the
+run's own fit) run as jobs of their own before their run (--no-split-fits: inside it);
+`sweep status` lists them under their unit.
 """
 
 
@@ -100,10 +101,10 @@ def _pairs(values) -> dict[str, str]:
     return parse_assignments(values)
 
 
-def _with(spec, **changes):
+def _with(obj, /, **changes):
     import dataclasses
 
-    return dataclasses.replace(spec, **changes)
+    return dataclasses.replace(obj, **changes)
 
 
 @click.group("sweep", cls=_SpecFirstGroup, help=_HELP + _EXAMPLES)
@@ -124,22 +125,22 @@ def sweep() -> None:
 @click.option("--slurm-account")
 @click.option("--slurm-option", "slurm_options", multiple=True, metavar="KEY=VALUE",
               help="Extra #SBATCH option; repeatable (e.g. qos=long).")  # fmt: skip
-@click.option("--no-split-tasks", is_flag=True,
-              help="Fit a task's generators inside each run job instead of as jobs of "
-              "their own (same as split_tasks = false in the spec).")  # fmt: skip
+@click.option("--no-split-fits", "--no-split-tasks", "no_split_fits", is_flag=True,
+              help="Fit every generator (the run's, its tasks') inside each run job instead "
+              "of as jobs of their own (same as split_fits = false in the spec).")  # fmt: skip
 @click.option("--no-wait", is_flag=True, help="Submit and return (SLURM); ingest later.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--poll-seconds", type=float, default=5.0, show_default=True,
               help="Seconds between looks at the jobs while waiting.")  # fmt: skip
 def run(executor, max_parallel, cpus, mem_gb, time_min, slurm_partition, slurm_gres,
-        slurm_account, slurm_options, no_split_tasks, no_wait, no_progress, poll_seconds,
+        slurm_account, slurm_options, no_split_fits, no_wait, no_progress, poll_seconds,
         **spec_args) -> None:  # fmt: skip
     from usbench.sweep.driver import run_sweep
     from usbench.sweep.executors import ExecutorSettings
 
     target = _load(**spec_args)
-    if no_split_tasks:
-        target = _with(target, spec=_with(target.spec, split_tasks=False))
+    if no_split_fits:
+        target = _with(target, spec=_with(target.spec, split_fits=False))
     settings = ExecutorSettings(
         kind=executor,
         max_parallel=max_parallel,

@@ -20,7 +20,14 @@ from tqdm.auto import tqdm
 from usbench.fileio import atomic_write_text
 from usbench.store import ResultStore
 from usbench.sweep.executors import ExecutorSettings, make_executor
-from usbench.sweep.fits import FitJob, fit_folder, fits_file, plan_fits, run_fit
+from usbench.sweep.fits import (
+    FitJob,
+    fit_folder,
+    fits_file,
+    has_planned_fits,
+    plan_fits,
+    run_fit,
+)
 from usbench.sweep.ingest import ingest
 from usbench.sweep.jobs import run_unit
 from usbench.sweep.spec import SweepSpec
@@ -131,8 +138,9 @@ def run_sweep(
     on_submit: Callable[[list[str]], None] | None = None,
 ) -> list[UnitStatus]:
     """Submit every missing or failed unit, then (``wait``) follow them to the end and
-    ingest the finished runs. A unit whose tasks plan their fits (and the spec's
-    ``split_tasks``) runs each missing or failed fit as a job, and its run job after them.
+    ingest the finished runs. A unit with planned fits (its tasks' fits, the parts of its
+    generator's fit; with the spec's ``split_fits``) runs each missing or failed fit as a
+    job, and its run job after them.
     Local workers are fed as slots free up (``max_parallel``), a run job once its fits are
     done; SLURM gets one job array of fits and run jobs that wait for their unit's fits
     (``afterok``), each array throttled to ``max_parallel``. Returns the final states."""
@@ -150,18 +158,25 @@ def run_sweep(
 
 
 def _plan(sweep: Sweep, units: list[Unit], progress: bool) -> None:
-    """Plan the fit jobs of ``units`` with tasks (or, with ``split_tasks`` off, forget any
-    earlier plan so their run jobs fit everything)."""
-    with_tasks = [u for u in units if u.tasks]
-    for unit in tqdm(with_tasks, desc="planning task fits", disable=not (progress and with_tasks)):
+    """Plan the fit jobs of ``units`` that have any (tasks, or a generator with fit parts),
+    or, with ``split_fits`` off, forget any earlier plan so their run jobs fit everything."""
+    planned = [u for u in units if _plans_fits(u)]
+    for unit in tqdm(planned, desc="planning fits", disable=not (progress and planned)):
         folder = unit_folder(sweep.folder, unit)
-        if sweep.spec.split_tasks:
+        if sweep.spec.split_fits:
             try:
                 plan_fits(unit, folder)
             except Exception:  # noqa: BLE001 - e.g. missing data: the run job reports it
                 continue
         else:
             fits_file(folder).unlink(missing_ok=True)
+
+
+def _plans_fits(unit: Unit) -> bool:
+    try:
+        return has_planned_fits(unit)
+    except Exception:  # noqa: BLE001 - a bad selector: the run job reports it
+        return False
 
 
 class _Queue:

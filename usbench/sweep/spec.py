@@ -10,7 +10,7 @@ Example (``leaderboards/sweep.toml`` is a full one)::
     metrics = "ssim,psnr"                            # default: @all
     tasks = ""                                       # e.g. "classifier_gain"
     task_preset = "quick"
-    split_tasks = true                               # a task's fits as jobs of their own
+    split_fits = true                                # planned fits as jobs of their own
     image_size = 16                                  # optional, as `usbench run`
     n_samples = 4                                    # optional
 
@@ -64,9 +64,11 @@ class SweepSpec:
     tasks: task selector list (``""``: none).
     task_preset: preset of every task's config.
     task_set: ``--task-set`` values (fixed).
-    split_tasks: run each generator fit a task plans (fold × share, one per source image
-        of a single-image generator) as a job of its own before the run job; ``false``:
-        every fit happens inside the run job.
+    split_fits: run each planned generator fit as a job of its own before the run job:
+        the fits a task plans (fold × share, one per source image of a single-image
+        generator) and the parts of the run's own fit (one per source image of a
+        single-image generator); ``false``: every fit happens inside the run job.
+        (``split_tasks``, its earlier name, is still read.)
     image_size: side the data are loaded at (``None``: each generator's own).
     n_samples: images to generate per run (``None``: the harness default).
     data_roots: dataset name → local copy of its files.
@@ -82,7 +84,7 @@ class SweepSpec:
     tasks: str = ""
     task_preset: str = "quick"
     task_set: Mapping[str, Any] = field(default_factory=dict)
-    split_tasks: bool = True
+    split_fits: bool = True
     image_size: int | None = None
     n_samples: int | None = None
     data_roots: Mapping[str, str] = field(default_factory=dict)
@@ -149,6 +151,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 def spec_from_dict(raw: Mapping[str, Any], *, default_name: str, base: Path) -> SweepSpec:
     """A :class:`SweepSpec` from parsed TOML; unknown keys are refused with the valid ones."""
     known = {f.name for f in fields(SweepSpec)}
+    raw = {_RENAMED.get(k, k): v for k, v in raw.items()}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"sweep spec: unknown key(s) {unknown}; valid keys: {sorted(known)}")
@@ -160,6 +163,9 @@ def spec_from_dict(raw: Mapping[str, Any], *, default_name: str, base: Path) -> 
     roots = values.get("data_roots", {})
     values["data_roots"] = {k: str((base / v).resolve()) for k, v in roots.items()}
     return SweepSpec(**values)
+
+
+_RENAMED = {"split_tasks": "split_fits"}
 
 
 def _set_points(settings: Mapping[str, Any]) -> list[tuple[tuple[str, str], ...]]:

@@ -16,7 +16,8 @@ labels and sources, determinism per seed, different seeds give different images,
 seed gives the same images whatever ``sample_batch_size`` is, and save → load reproduces
 the samples bit for bit, and fitting again with ``resume`` in a finished fit's workdir
 trains nothing and gives the same samples (a sweep's fit jobs hand their fits to the run
-job that way).
+job that way), and a generator that lists fit parts gives that very fit when its parts are
+fitted one by one, in any order (a sweep trains each part as a job of its own).
 """
 
 from __future__ import annotations
@@ -166,13 +167,38 @@ class GeneratorConformance:
 
     def test_refit_with_resume_loads_the_finished_fit(self, fitted, case: GeneratorCase) -> None:
         generator, data, workdir = fitted
-        before = _files(workdir)
-        again = case.plugin.from_preset(case.preset, case.overrides)
-        again.fit(data, FitContext(workdir=workdir, seed=0, resume=True, progress=False))
-        assert _files(workdir) == before, "a finished fit must not train or checkpoint again"
+        again = _refit_without_training(case, data, workdir)
         a = generator.sample(case.n_samples, seed=5)
         b = again.sample(case.n_samples, seed=5)
         assert torch.equal(a.images, b.images)
+
+    def test_fit_parts_one_by_one_give_the_fit(self, fitted, case: GeneratorCase, tmp_path) -> None:
+        generator, data, _ = fitted
+        parts = generator.fit_parts(data)
+        if parts is None:
+            with pytest.raises(NotImplementedError):
+                generator.fit_part(data, FitContext(workdir=tmp_path, progress=False), "any")
+            return
+        assert parts and len(set(parts)) == len(parts), f"fit parts must be unique: {parts}"
+        for part in reversed(parts):  # any order: each part stands alone
+            piece = case.plugin.from_preset(case.preset, case.overrides)
+            piece.fit_part(data, FitContext(workdir=tmp_path, seed=0, progress=False), part)
+        whole = _refit_without_training(case, data, tmp_path)
+        a = generator.sample(case.n_samples, seed=5)
+        b = whole.sample(case.n_samples, seed=5)
+        assert torch.equal(a.images, b.images)
+        with pytest.raises(ValueError, match=parts[0]):
+            whole.fit_part(data, FitContext(workdir=tmp_path, progress=False), "no-such-part")
+
+
+def _refit_without_training(case: GeneratorCase, data: ImageSet, workdir: Path) -> Generator:
+    """A fresh generator fit with ``resume`` in ``workdir``, which must hold a finished fit:
+    asserts that no file there is written again, and returns the generator."""
+    before = _files(workdir)
+    again = case.plugin.from_preset(case.preset, case.overrides)
+    again.fit(data, FitContext(workdir=workdir, seed=0, resume=True, progress=False))
+    assert _files(workdir) == before, "a finished fit must not train or checkpoint again"
+    return again
 
 
 def _files(folder: Path) -> dict[str, tuple[int, int]]:
