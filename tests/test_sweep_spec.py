@@ -21,9 +21,9 @@ def test_leaderboard_spec_expands_to_every_runnable_generator_on_both_datasets()
         "ddpm",
         "bmap_ddpm",
         "awdiff:text_encoder=label-embedding",
-        "sinddm",
-        "fewddm",
-        "singan",
+        "sinddm:sources_per_class=2",
+        "fewddm:sources_per_class=3",
+        "singan:sources_per_class=2",
     }
     assert {(u.generator, u.dataset) for u in units} == {
         (g, d) for g in generators for d in ("lus-phantom", "lus-mini")
@@ -98,3 +98,31 @@ def test_flags_build_the_same_grid_and_status_lists_it(tmp_path):
     assert result.output.splitlines()[-1] == "4 missing"
     no_grid = CliRunner().invoke(main, ["sweep", "status", "--store", str(tmp_path)])
     assert no_grid.exit_code != 0 and "give a sweep spec" in str(no_grid.exception)
+
+
+def test_task_flags_give_the_units_a_spec_gives(tmp_path):
+    from usbench.sweep.cli import _load
+
+    flags = _load(
+        None, "tasks", ("ddpm",), ("lus-phantom",), ("smoke",), (0,), (), None,
+        "classifier_gain", "smoke", ("epochs=1", "pretrained=false"), (), tmp_path,
+    )  # fmt: skip
+    raw = {
+        "name": "tasks",
+        "generators": ["ddpm"],
+        "datasets": ["lus-phantom"],
+        "presets": ["smoke"],
+        "tasks": "classifier_gain",
+        "task_preset": "smoke",
+        "task_set": {"epochs": "1", "pretrained": "false"},
+    }
+    spec = spec_from_dict(raw, default_name="x", base=tmp_path)
+    (unit,) = flags.units()
+    assert flags.units() == spec.units()
+    assert unit.task_preset == "smoke"
+    assert unit.task_overrides == (("epochs", "1"), ("pretrained", "false"))
+
+
+def test_split_tasks_is_read_as_split_fits(tmp_path):
+    raw = {"generators": ["ddpm"], "datasets": ["lus-phantom"], "split_tasks": False}
+    assert spec_from_dict(raw, default_name="x", base=tmp_path).split_fits is False

@@ -54,6 +54,16 @@ def _spec_options(func):
         click.option("--metrics", help="Metric selectors (default @all)."),
         click.option("--tasks", default="", help="Task selectors, e.g. classifier_gain."),
         click.option(
+            "--task-preset", default="quick", show_default=True, help="Preset of every task."
+        ),
+        click.option(
+            "--task-set",
+            "task_overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="A task setting (fixed across the grid); repeatable.",
+        ),  # fmt: skip
+        click.option(
             "--data-root",
             "data_roots",
             multiple=True,
@@ -68,7 +78,7 @@ def _spec_options(func):
 
 
 def _load(spec_path, name, generators, datasets, presets, seeds, overrides, metrics, tasks,
-          data_roots, store_dir):  # fmt: skip
+          task_preset, task_overrides, data_roots, store_dir):  # fmt: skip
     from usbench.sweep.driver import Sweep
     from usbench.sweep.spec import SweepSpec, load_spec
 
@@ -92,13 +102,11 @@ def _load(spec_path, name, generators, datasets, presets, seeds, overrides, metr
             set=parse_assignments(overrides),
             metrics=metrics,
             tasks=tasks,
+            task_preset=task_preset,
+            task_set=parse_assignments(task_overrides),
             data_roots=roots,
         )
     return Sweep(spec, store_dir)
-
-
-def _pairs(values) -> dict[str, str]:
-    return parse_assignments(values)
 
 
 def _with(obj, /, **changes):
