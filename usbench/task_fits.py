@@ -5,7 +5,9 @@ hash of its training images (pixels, labels, names), so a checkpoint is only eve
 for the very images it was trained on, whatever the task's settings. A fit holds a file
 lock on its folder while it trains (two processes never write one checkpoint) and leaves
 ``fit-done.json`` once finished; fitting again with ``resume`` then loads the weights
-without training, which is how a sweep's fit jobs hand their work to the run.
+without training, which is how a sweep's fit jobs hand their work to the run. The task
+gets the generator wrapped so that its synthetic draws are kept in ``<fit folder>/draws/``
+(:mod:`usbench.task_draws`): a run resumed mid-task does not sample them again.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from filelock import FileLock
 from usbench.data.imageset import ImageSet
 from usbench.fileio import atomic_write_text
 from usbench.plugins import PluginSpec
-from usbench.protocols import Capabilities, FitContext, Generator
+from usbench.protocols import Capabilities, FitContext
+from usbench.task_draws import KeptDraws
 
 DONE_MARKER = "fit-done.json"
+DRAWS = "draws"  # the fit's kept synthetic draws (usbench.task_draws)
 
 
 def fit_workdir(run_workdir: Path, task: str, tag: str, train: ImageSet) -> Path:
@@ -41,7 +45,8 @@ def fit_done(workdir: Path) -> dict | None:
 @dataclass(frozen=True)
 class TaskFitter:
     """``train_generator(train, tag) -> Generator`` of :meth:`usbench.protocols.Task.run`:
-    a fresh generator of ``gen_spec`` fit on ``train`` (resumed, or loaded when finished).
+    a fresh generator of ``gen_spec`` fit on ``train`` (resumed, or loaded when finished),
+    whose draws are kept in the fit's folder (:class:`usbench.task_draws.KeptDraws`).
 
     gen_spec: the run's generator. run_workdir: the run's checkpoint folder (per run key).
     task: the task's name. seed: the run's seed. progress: show training progress bars.
@@ -58,7 +63,7 @@ class TaskFitter:
         """The generator's capabilities (tasks choose how to fit from them)."""
         return self.gen_spec.plugin.capabilities
 
-    def __call__(self, train: ImageSet, tag: str) -> Generator:
+    def __call__(self, train: ImageSet, tag: str) -> KeptDraws:
         workdir = fit_workdir(self.run_workdir, self.task, tag, train)
         workdir.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{workdir}.lock"):
@@ -75,4 +80,4 @@ class TaskFitter:
                     "at": dt.datetime.now(dt.timezone.utc).isoformat(),
                 }
                 atomic_write_text(workdir / DONE_MARKER, json.dumps(record, indent=1))
-        return generator
+        return KeptDraws(generator, workdir / DRAWS)
