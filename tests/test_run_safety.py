@@ -17,7 +17,7 @@ import pytest
 from usbench import checkpoints, harness, run_folder
 from usbench.cli import entry
 from usbench.fileio import DiskFull
-from usbench.run_guard import CheckpointExists, run_lock
+from usbench.run_guard import CheckpointExists, job_lock, training_lock
 from usbench.store import ResultStore, StoreDamaged
 from usbench.store_rebuild import rebuild_store
 
@@ -207,30 +207,55 @@ def test_disk_full_at_a_checkpoint_names_the_folder_and_size(tmp_path, monkeypat
 _HOLD = """
 import sys, time
 from pathlib import Path
-from usbench.run_guard import run_lock
-with run_lock(Path(sys.argv[1]), "k"):
+from usbench.run_guard import job_lock
+with job_lock(Path(sys.argv[1]), "k"):
     print("acquired", time.time(), flush=True)
 """
 
 
-def test_run_lock_makes_a_second_process_wait(tmp_path):
-    with run_lock(tmp_path, "k"):
+def _wait_for_note(child: subprocess.Popen, words: str) -> str:
+    """Read the child's stderr until ``words`` appear (it then blocks on a lock)."""
+    note = ""
+    while words not in note:
+        line = child.stderr.readline()
+        assert line, f"the child ended without waiting: {child.communicate()}"
+        note += line
+    return note
+
+
+def test_job_lock_makes_a_second_process_wait(tmp_path):
+    with job_lock(tmp_path, "k"):
         child = subprocess.Popen(
             [sys.executable, "-c", _HOLD, str(tmp_path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        note = ""
-        while "in progress" not in note:  # the child says it waits, then blocks
-            line = child.stderr.readline()
-            assert line, f"the child ended without waiting: {child.communicate()}"
-            note += line
+        note = _wait_for_note(child, "in progress")
         time.sleep(1.0)
         released = time.time()
     out, _ = child.communicate(timeout=120)
-    assert "an identical run (key k) is in progress" in note
+    assert "an identical run (job k) is in progress" in note
     assert out.startswith("acquired") and float(out.split()[1]) >= released
+
+
+def test_a_run_waits_only_while_its_generator_trains_elsewhere(tiny_folder, tmp_path):
+    """Another job of the same run key (other metrics) holds the key's training lock: the
+    run waits for it with a note, then goes on and is stored."""
+    request = _request(tiny_folder)
+    key = harness.open_run(request, harness.resolve_generator(request))[-1]
+    args = [
+        sys.executable, "-m", "usbench", "run", "-g", "ddpm", "-d", f"folder:{tiny_folder}",
+        "--preset", "smoke", "--image-size", "16", "--n-samples", "3", "--metrics", "psnr",
+        "--no-progress", "--store", str(tmp_path),
+    ]  # fmt: skip
+    with training_lock(tmp_path / "locks", key):
+        child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        note = _wait_for_note(child, "is training this generator")
+        assert child.poll() is None and ResultStore(tmp_path).runs() == []
+    out, err = child.communicate(timeout=600)
+    assert child.returncode == 0, err
+    assert f"key {key}" in note and len(ResultStore(tmp_path).runs()) == 1
 
 
 def test_two_identical_runs_at_once_store_one_run(tiny_folder, tmp_path):

@@ -34,7 +34,13 @@ from usbench.protocols import (
     MetricUnavailable,
 )
 from usbench.run_folder import write_run_folder
-from usbench.run_guard import finished_run, job_key, prepare_workdir, run_lock
+from usbench.run_guard import (
+    finished_run,
+    job_key,
+    job_lock,
+    prepare_workdir,
+    training_lock,
+)
 from usbench.samples import SampleBatch
 from usbench.scoring import score_metrics
 from usbench.store import RandomWeightsRefused, ResultStore, RunRow, ScoreRow
@@ -140,15 +146,19 @@ def execute(request: RunRequest, store: ResultStore) -> RunResult | None:
         "load": None if request.load is None else str(Path(request.load).resolve()),
     }
     job = job_key(key, identity)
-    lock = run_lock(store.root / "locks", key) if is_main_process() else contextlib.nullcontext()
-    with lock:
+    main = is_main_process()
+    locks = store.root / "locks"
+    with job_lock(locks, job) if main else contextlib.nullcontext():
         done = finished_run(store, job)
         if done is not None:
             run, scores, samples = done
             return RunResult(run["run_id"], Path(run["run_dir"]), scores, samples, reused=True)
-        if loaded is None:
-            prepare_workdir(store.work_dir / key, resume=request.resume, restart=request.restart)
-        generator = loaded or _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
+        with training_lock(locks, key) if main else contextlib.nullcontext():
+            if loaded is None:
+                prepare_workdir(
+                    store.work_dir / key, resume=request.resume, restart=request.restart
+                )
+            generator = loaded or _fit_or_load(gen_spec, train_set, request, store.work_dir / key)
         _refuse_stand_in_weights(generator)
         if not is_main_process():
             return None  # data-parallel workers only train; the main process does the rest

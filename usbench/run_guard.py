@@ -1,10 +1,14 @@
 """What makes repeating ``usbench run`` safe: a lock per run key, finished jobs reused,
 and a refusal (with the fix) to silently restart over an existing checkpoint.
 
-* Two identical commands at the same time: the second waits for the first's lock
-  (``locks/<run key>.lock``, a :mod:`filelock` lock, released by the OS if the holder dies)
-  and then reuses its stored run instead of training and storing it again. The lock files
-  live in the store's ``locks`` folder, apart from the checkpoints.
+* Two identical commands at the same time: the second waits for the first's job lock
+  (``locks/job-<job key>.lock``, a :mod:`filelock` lock, released by the OS if the holder
+  dies) and then reuses its stored run instead of training and storing it again.
+* Two jobs of one run key (the same fit, other metrics or tasks) at the same time: only the
+  training holds the key's lock (``locks/<run key>.lock``); the second waits for the first
+  to finish training, loads the finished fit and samples, scores and runs its tasks beside
+  it (task fits have locks of their own, :mod:`usbench.task_fits`). The lock files live in
+  the store's ``locks`` folder, apart from the checkpoints.
 * A *job* is a run key plus what is sampled and scored (:func:`job_key`); a job already in
   the store is returned as it is, never run or stored twice (also with ``--resume``).
 * A checkpoint of the run key exists but ``--resume`` was not given: :class:`CheckpointExists`
@@ -46,18 +50,37 @@ def job_key(run_key: str, identity: dict[str, Any]) -> str:
 
 
 @contextmanager
-def run_lock(folder: Path, key: str) -> Iterator[None]:
-    """Hold the lock ``folder/<key>.lock`` (waiting, with a note, while another process does)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / f"{key}.lock"))
+def job_lock(folder: Path, job: str) -> Iterator[None]:
+    """Hold ``folder/job-<job>.lock`` for a whole run (waiting, with a note, while another
+    process runs the identical job, whose stored result is then reused)."""
+    note = (
+        f"usbench: an identical run (job {job}) is in progress in another process; "
+        "waiting for it to finish, then its result is reused."
+    )
+    with _held(folder / f"job-{job}.lock", note):
+        yield
+
+
+@contextmanager
+def training_lock(folder: Path, key: str) -> Iterator[None]:
+    """Hold ``folder/<key>.lock`` while the run key's generator trains (waiting, with a
+    note, while another process trains it; its finished fit is then loaded)."""
+    note = (
+        f"usbench: another run is training this generator (key {key}); waiting for its "
+        "training to finish, then the finished fit is loaded."
+    )
+    with _held(folder / f"{key}.lock", note):
+        yield
+
+
+@contextmanager
+def _held(path: Path, note: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        print(
-            f"usbench: an identical run (key {key}) is in progress in another process; "
-            "waiting for it to finish, then its result is reused.",
-            file=sys.stderr,
-        )
+        print(note, file=sys.stderr)
         lock.acquire()
     try:
         yield
