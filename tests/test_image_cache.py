@@ -137,3 +137,38 @@ def test_chunked_hashes_equal_one_pass_hashes(folder) -> None:
     digest.update("\x00".join(data.patient_ids).encode())
     digest.update("\x00".join(data.names).encode())
     assert data.content_hash() == digest.hexdigest()
+
+
+def test_a_large_subset_of_a_cached_set_is_cached_too(folder, monkeypatch) -> None:
+    eager, lazy = _load(folder, "none"), _load(folder, "memmap")
+    monkeypatch.setattr(image_cache, "MAPPED_SUBSET_BYTES", 0)  # every subset counts as large
+    order = [5, 0, 17, 3, 11, 9]
+    part = lazy.subset(order)
+    files = sorted(image_cache.cache_dir().glob("*.npy"))
+    assert len(files) == 2  # the set and this subset
+    assert torch.equal(part.images, eager.subset(order).images)
+    assert part.content_hash() == eager.subset(order).content_hash()
+    assert part.names == tuple(eager.names[i] for i in order)
+    again = lazy.subset(order)  # the same subset maps the same file
+    assert torch.equal(again.images, part.images)
+    assert sorted(image_cache.cache_dir().glob("*.npy")) == files
+    nested = part.subset([4, 1])  # a subset of a cached subset is cached as well
+    assert torch.equal(nested.images, eager.images[[11, 0]])
+    assert len(list(image_cache.cache_dir().glob("*.npy"))) == 3
+    eager.subset(order)  # an in-memory set is never written to the cache
+    assert len(list(image_cache.cache_dir().glob("*.npy"))) == 3
+    assert not list(image_cache.cache_dir().glob(".*tmp*"))
+
+
+def test_small_subsets_stay_in_memory_and_freed_maps_are_forgotten(folder) -> None:
+    import gc
+
+    lazy = _load(folder, "memmap")
+    small = lazy.subset([0, 1, 2])  # 3 × 16 KB, far below the threshold
+    assert image_cache.mapped_subset(small.images, [0, 1]) is None
+    assert len(list(image_cache.cache_dir().glob("*.npy"))) == 1
+    pointer = lazy.images.data_ptr()
+    assert pointer in image_cache._MAPPED
+    del lazy
+    gc.collect()
+    assert pointer not in image_cache._MAPPED  # a later tensor at that address is not taken for it

@@ -85,10 +85,15 @@ class ImageSet:
         return int(self.images.shape[2]), int(self.images.shape[3])
 
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ImageSet:
-        """The images at ``indices`` (in that order), with all their metadata."""
+        """The images at ``indices`` (in that order), with all their metadata. A large
+        subset of a memory-mapped set is memory-mapped too
+        (:func:`usbench.data.image_cache.mapped_subset`)."""
+        from usbench.data.image_cache import mapped_subset
+
         idx = [int(i) for i in (indices.tolist() if hasattr(indices, "tolist") else indices)]
+        mapped = mapped_subset(self.images, idx)
         return ImageSet(
-            images=self.images[idx].contiguous(),
+            images=self.images[idx].contiguous() if mapped is None else mapped,
             labels=self.labels[idx].contiguous(),
             class_names=self.class_names,
             patient_ids=tuple(self.patient_ids[i] for i in idx),
