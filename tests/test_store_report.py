@@ -211,3 +211,52 @@ def test_leaderboard_columns_follow_a_metric_selection(store, tmp_path):
     assert "fid:layer=pool2" not in default and "nima" in default  # headline suite only
     with pytest.raises(LookupError, match="stored metrics: fid, fid:layer=pool2"):
         write_report(store, tmp_path / "x", metrics="kid", figures=False)
+
+
+def test_configs_are_labelled_by_the_settings_that_differ(tmp_path):
+    store = ResultStore(tmp_path)
+    for run_id, conditioning, digest in (("c1", "class", "aaa111"), ("c2", "label-map", "bbb222")):
+        run = _run(run_id, "bmap_ddpm", 0)
+        run.config = {"conditioning": conditioning, "train": {"steps": 1000}}
+        run.config_hash = digest
+        store.add_run(run, [_score("ssim", 0.5 if conditioning == "class" else 0.8)])
+    frame = load_scores(store)
+    labels = dict(zip(frame["run_id"], frame["preset"], strict=True))
+    assert labels == {"c1": "quick (conditioning=class)", "c2": "quick (conditioning=label-map)"}
+
+
+def test_jobs_of_one_training_count_once(tmp_path):
+    """Two jobs of one run key (the same fit and samples; one also ran a task) store the
+    same metric scores: the leaderboard shows them as one run, not as two seeds."""
+    store = ResultStore(tmp_path)
+    for run_id in ("j1", "j2"):
+        run = _run(run_id, "ddpm", 0)
+        run.provenance = {"run_key": "k" * 16}
+        store.add_run(run, [_score("ssim", 0.6, spread=0.05)])
+    store.add_run(_run("j3", "ddpm", 1), [_score("ssim", 0.8, spread=0.05)])  # another seed
+    row = leaderboard(load_scores(store)).iloc[0]
+    assert row["runs"] == 2 and row["value"] == pytest.approx(0.7)
+    assert row["spread"] == pytest.approx(0.1414213, rel=1e-5)  # std over the two seeds
+
+
+def test_paper_tables_give_each_config_its_own_column(tmp_path):
+    from usbench.paper_layouts import build_tables
+    from usbench.score_frames import long_scores
+
+    store = ResultStore(tmp_path)
+    for run_id, conditioning in (("p1", "class"), ("p2", "label-map")):
+        run = _run(run_id, "bmap_ddpm", 0)
+        run.config = {"conditioning": conditioning}
+        run.config_hash = run_id * 3
+        scores = [_score(f"fid:layer=pool{k}", 10.0 * k + len(conditioning)) for k in (1, 2)]
+        store.add_run(run, scores)
+    (fid, _stats) = build_tables("seed002", long_scores(store))
+    heads = [label for label, _ in fid.columns]
+    assert heads == [
+        "bmap_ddpm quick (conditioning=class) 1st MP",
+        "bmap_ddpm quick (conditioning=class) 2nd MP",
+        "bmap_ddpm quick (conditioning=label-map) 1st MP",
+        "bmap_ddpm quick (conditioning=label-map) 2nd MP",
+    ]
+    ((_, cells),) = fid.rows
+    assert [c.value for c in cells] == [15.0, 25.0, 19.0, 29.0]

@@ -20,6 +20,7 @@ from usbench.paper_cells import (
     table_caption,
 )
 from usbench.reference_rows import published_rows
+from usbench.score_frames import methods_by_config
 
 LAYOUTS = ("seed000", "seed002", "seed003", "seed004")
 _LPIPS = ("lpips", "lpips:mode=paired")
@@ -281,6 +282,7 @@ def build_tables(
 
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}, generic")
+    frame = methods_by_config(frame)
     tables = {
         "seed000": lambda: [seed000_table(frame, pub("000", "1"))],
         "seed002": lambda: [

@@ -24,7 +24,7 @@ from usbench import paper_tables as pt
 from usbench.fileio import atomic_write_text
 from usbench.latex import tex_escape
 from usbench.sample_size_notes import latex_notes, markdown_notes, numbered_notes
-from usbench.score_frames import config_labels, long_scores
+from usbench.score_frames import config_labels, long_scores, once_per_training, run_facts
 from usbench.store import ResultStore
 
 FORMATS = ("latex", "markdown", "csv")
@@ -51,7 +51,9 @@ def load_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
             raise ValueError(f"cannot filter on {key!r}; use dataset, generator or preset")
         frame = frame[frame[key] == value]
     frame["column"] = [_column_key(r) for r in frame.itertuples()]
-    frame["preset"] = config_labels(frame)
+    keys, configs = run_facts(store)
+    frame = once_per_training(frame, keys, ["column", "grp"]).copy()
+    frame["preset"] = config_labels(frame, configs)
     return frame
 
 

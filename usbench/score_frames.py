@@ -9,14 +9,85 @@ import pandas as pd
 
 from usbench.store import ResultStore
 
+_SHOWN_SETTINGS = 3  # settings named in a label; more are counted
 
-def config_labels(frame: pd.DataFrame) -> pd.Series:
-    """The preset name, suffixed with the config hash where one (dataset, generator, preset)
-    holds runs of different configs (``--set`` overrides, fallbacks): those never share a row.
-    """
-    distinct = frame.groupby(["dataset", "generator", "preset"])["config_hash"].transform("nunique")
-    suffix = " (" + frame["config_hash"].str[:6] + ")"
-    return frame["preset"].where(distinct == 1, frame["preset"] + suffix)
+
+def config_labels(frame: pd.DataFrame, configs: Mapping[str, dict] | None = None) -> pd.Series:
+    """The preset name, suffixed where one (dataset, generator, preset) holds runs of
+    different configs (``--set`` overrides, fallbacks, selector settings): those never share
+    a row. The suffix names the settings in which the configs differ (``quick
+    (conditioning=label-map)``; ``configs`` maps config hash → config dict), or the config
+    hash where the configs are not given or show no difference."""
+    labels = frame["preset"].copy()
+    for (_, _, preset), group in frame.groupby(["dataset", "generator", "preset"]):
+        hashes = sorted(set(group["config_hash"]))
+        if len(hashes) < 2:
+            continue
+        names = _differences(hashes, configs or {})
+        for config, index in group.groupby("config_hash").groups.items():
+            labels[index] = f"{preset} ({names[config]})"
+    return labels
+
+
+def _differences(hashes: list[str], configs: Mapping[str, dict]) -> dict[str, str]:
+    """Per config hash, the ``key=value`` settings that tell it from the others."""
+    if not all(h in configs for h in hashes):
+        return {h: h[:6] for h in hashes}
+    flat = {h: _flatten(configs[h]) for h in hashes}
+    keys = sorted({k for f in flat.values() for k in f})
+    differing = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1]
+    if not differing:
+        return {h: h[:6] for h in hashes}
+    out = {}
+    for h in hashes:
+        shown = [f"{k}={flat[h].get(k, '-')}" for k in differing[:_SHOWN_SETTINGS]]
+        more = len(differing) - _SHOWN_SETTINGS
+        out[h] = ", ".join(shown) + (f", +{more} more" if more > 0 else "")
+    return out
+
+
+def _flatten(config: Mapping, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def methods_by_config(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``generator`` naming the preset label where one (dataset, generator)
+    has several (``bmap_ddpm quick (conditioning=label-map)``), so paper tables, which have
+    a column per generator, never merge or drop runs of other configs."""
+    if frame.empty:
+        return frame
+    several = frame.groupby(["dataset", "generator"])["preset"].transform("nunique") > 1
+    out = frame.copy()
+    out.loc[several, "generator"] = out.loc[several, "generator"] + " " + out.loc[several, "preset"]
+    return out
+
+
+def run_facts(store: ResultStore) -> tuple[dict[str, str], dict[str, dict]]:
+    """``(run id → run key, config hash → config)`` of every stored run. Runs of one run
+    key share their training and samples (jobs that differ only in metrics or tasks)."""
+    keys, configs = {}, {}
+    for run in store.runs():
+        keys[run["run_id"]] = run["provenance"].get("run_key") or run["run_id"]
+        configs[run["config_hash"]] = run["config"]
+    return keys, configs
+
+
+def once_per_training(
+    frame: pd.DataFrame, keys: Mapping[str, str], columns: list[str]
+) -> pd.DataFrame:
+    """``frame`` without repeated scores of one training: rows of runs that share a run key
+    (the same fit and samples, stored by jobs with other metrics or tasks) and agree on
+    ``columns`` are counted once, so they never pass for several seeds."""
+    if frame.empty:
+        return frame
+    key = frame["run_id"].map(lambda r: keys.get(r, r))
+    return frame[~pd.concat([key.rename("_run_key"), frame[columns]], axis=1).duplicated()]
 
 
 def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -27,6 +98,7 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     pooled over runs; ``variant`` and ``pairing`` (paired metrics: ``source``,
     ``label-map`` or ``nearest-train``; "" otherwise) of the first run."""
     runs = {r["run_id"]: r for r in store.runs()}
+    keys, configs = run_facts(store)
     records = []
     for s in store.scores():
         if s["status"] != "ok" or s["value"] is None:
@@ -50,7 +122,8 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         return frame
-    frame["preset"] = config_labels(frame)
+    frame = once_per_training(frame, keys, ["source", "task", "setting", "class", "metric"])
+    frame["preset"] = config_labels(frame, configs)
     return _over_runs(frame)
 
 
