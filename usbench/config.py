@@ -95,6 +95,17 @@ def flatten(config_cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def dotted(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A stored config dict (nested sections) as ``{"train.steps": 1000, ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def build_config(config_cls: type, values: Mapping[str, Any]) -> Any:
     """Instantiate ``config_cls`` from ``values`` (dotted keys or nested mappings)."""
     values = flatten(config_cls, values)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from usbench.config import dotted
 from usbench.store import ResultStore
 
 _SHOWN_SETTINGS = 3  # settings named in a label; more are counted
@@ -33,7 +34,7 @@ def _differences(hashes: list[str], configs: Mapping[str, dict]) -> dict[str, st
     """Per config hash, the ``key=value`` settings that tell it from the others."""
     if not all(h in configs for h in hashes):
         return {h: h[:6] for h in hashes}
-    flat = {h: _flatten(configs[h]) for h in hashes}
+    flat = {h: dotted(configs[h]) for h in hashes}
     keys = sorted({k for f in flat.values() for k in f})
     differing = [k for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1]
     if not differing:
@@ -43,16 +44,6 @@ def _differences(hashes: list[str], configs: Mapping[str, dict]) -> dict[str, st
         shown = [f"{k}={flat[h].get(k, '-')}" for k in differing[:_SHOWN_SETTINGS]]
         more = len(differing) - _SHOWN_SETTINGS
         out[h] = ", ".join(shown) + (f", +{more} more" if more > 0 else "")
-    return out
-
-
-def _flatten(config: Mapping, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
     return out
 
 

@@ -35,7 +35,7 @@ def reproduce_command(run: dict[str, Any]) -> str:
 
 def _set_flags(generator: str, preset: str, stored: dict[str, Any]) -> list[str]:
     """``--set key=value`` for each stored setting that differs from the preset's."""
-    from usbench.config import config_to_dict
+    from usbench.config import config_to_dict, dotted
     from usbench.plugins import resolve
 
     try:
@@ -43,20 +43,10 @@ def _set_flags(generator: str, preset: str, stored: dict[str, Any]) -> list[str]
     except Exception:  # plugin gone or renamed: the stored config below still says it all
         return []
     flags = []
-    ours, theirs = _flat(stored), _flat(base)
+    ours, theirs = dotted(stored), dotted(base)
     for key in sorted(ours):
         if theirs.get(key) != ours[key]:
             value = ours[key]
             text = value if isinstance(value, str) else json.dumps(value)
             flags += ["--set", f"{key}={text}"]
     return flags
-
-
-def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
