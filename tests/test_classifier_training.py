@@ -201,3 +201,29 @@ def test_report_draws_curves_and_confusion_per_run(tmp_path):
                      "r1_classifier_gain_curves.pdf", "r1_classifier_gain_curves.png"]  # fmt: skip
     assert all(p.stat().st_size > 1000 for p in written)
     assert classifier_training_figures(store, tmp_path / "none", {"other"}) == []
+
+
+def test_report_draws_the_task_figures_of_a_job_that_shares_its_training(tmp_path):
+    """Two jobs of one run key (the second also ran the task): their metric rows count
+    once in the tables, and the task's figures are still drawn for the second job."""
+    from usbench.report import leaderboard, load_scores, write_report
+    from usbench.store import ResultStore, RunRow, ScoreRow
+
+    task = _task(folds="3", minority_fractions="1.0", synthetic_per_image="1", epochs="2")
+    gen, _ = factory(Capabilities(class_conditional=True))
+    scores = task.run(toy_data(), gen, seed=0)
+    store = ResultStore(tmp_path / "store")
+    ssim = ScoreRow("metric", "ssim", "1", {}, "ok", True, value=0.5, spread=0.1, n=4)
+    tasks = [ScoreRow("task", f"classifier_gain/{s.metric}", "1", {}, "ok", s.higher_is_better,
+                      value=s.value, spread=s.spread, n=s.n, group=s.group, details=s.details)
+             for s in scores]  # fmt: skip
+    for run_id, rows in (("plain", [ssim]), ("with-task", [ssim, *tasks])):
+        run = RunRow(run_id=run_id, created_at=f"2026-01-0{len(rows)}", generator="toy",
+                     preset="smoke", config={}, config_hash="h", dataset="toy", data_hash="d",
+                     split={}, seed=0, n_samples=4, run_dir=str(tmp_path / run_id),
+                     provenance={"run_key": "same-training"})  # fmt: skip
+        store.add_run(run, rows)
+    assert leaderboard(load_scores(store)).iloc[0]["runs"] == 1
+    written = {p.name for p in write_report(store, tmp_path / "out", formats=("csv",))}
+    assert "with-task_classifier_gain_curves.png" in written
+    assert "with-task_classifier_gain_confusion.png" in written

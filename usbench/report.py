@@ -353,9 +353,20 @@ def write_report(
         written += metric_distribution_figures(long, out / "figures")
         written += minority_curve_figures(long, out / "figures")
         written += run_metric_figures(store, out / "figures", run_ids=set(frame["run_id"]))
-        written += classifier_training_figures(store, out / "figures", set(frame["run_id"]))
-        written += segmentation_example_figures(store, out / "figures", set(frame["run_id"]))
+        # task figures of every run: a job of the same training with a task has its own
+        task_runs = _run_ids(store, filters)
+        written += classifier_training_figures(store, out / "figures", task_runs)
+        written += segmentation_example_figures(store, out / "figures", task_runs)
     return written
+
+
+def _run_ids(store: ResultStore, filters: Mapping[str, str] | None) -> set[str]:
+    """Every stored run matching ``filters`` (run fields: dataset, generator, preset)."""
+    return {
+        r["run_id"]
+        for r in store.runs()
+        if all(str(r.get(k)) == v for k, v in (filters or {}).items())
+    }
 
 
 def write_agreement(store, board, cols, out: Path, filters) -> list[Path]:
