@@ -11,6 +11,11 @@ eigenvalues of ``Σx Σy`` are the squared singular values of ``A Bᵀ / √((n�
 small N), or equivalently of ``Lxᵀ Σy Lx``'s eigenvalues with ``Σx = Lx Lxᵀ`` (a
 ``d×d`` route, cheap for SIFID's thousands of 64-d vectors). Both are the formula of
 Heusel et al. (2017) without scipy's ``sqrtm`` round-off.
+
+Feature rows (arrays, memory maps or :class:`~usbench.metrics._lib.rows.RowSubset`) are
+read in row blocks (:mod:`usbench.metrics._lib.rows`): means, centred sums of squares
+and ``AᵀA`` are accumulated over blocks in two passes, ``A Bᵀ`` (``n₁·n₂ <= d²``) is
+filled block by block, so no ``n×d`` temporary is made.
 """
 
 from __future__ import annotations
