@@ -309,3 +309,11 @@ def test_block_readers_release_the_pages_they_read(tmp_path):
     assert _resident_kb(path) >= 30 * 1024  # plain reading keeps the 32 MB resident
     rows.release(mapped)
     assert _resident_kb(path) <= 64
+
+
+def test_release_keeps_copy_on_write_changes(tmp_path):
+    mapped = _stored(tmp_path, np.ones((1000, 512)))
+    cow = np.load(tmp_path / "x.npy", mmap_mode="c")
+    cow[0, 0] = 5.0
+    rows.release(cow[:10])
+    assert cow[0, 0] == 5.0 and mapped[0, 0] == 1.0

@@ -62,11 +62,14 @@ def subset(x: Rows, index: np.ndarray) -> RowSubset:
 
 
 def release(x: np.ndarray) -> None:
-    """Drop the resident pages of the file mapping behind ``x`` (no-op for plain arrays).
+    """Drop the resident pages of the file mapping behind ``x`` (no-op for plain arrays
+    and for copy-on-write maps, ``mode="c"``, whose private pages would be lost).
 
     The pages stay in the kernel's page cache; touching them again maps them back."""
     base = x
     while base is not None and not isinstance(base, mmap.mmap):
+        if isinstance(base, np.memmap) and base.mode == "c":
+            return
         base = getattr(base, "base", None)
     if base is not None and hasattr(mmap, "MADV_DONTNEED") and not base.closed:
         base.madvise(mmap.MADV_DONTNEED)
