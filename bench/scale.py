@@ -53,6 +53,8 @@ SUITE = "fid,kid,fd-inf,relative-fd,prdc,vendi,authenticity,data-copying,memoriz
 def synthetic_frames(n: int, seed: int, path: Path, *, brightness: float = 0.3) -> Path:
     """``n×1×64×64`` float32 speckle frames (Rayleigh speckle, depth ramp, fan mask, bright
     line), 8-bit quantised, written in chunks to a ``.npy`` file; returns its path."""
+    from usbench.metrics._lib.rows import release
+
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 1, SIZE, SIZE))
     yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
     fan = (np.abs(xx - 0.5) < 0.45 - 0.2 * (1 - yy)).astype(np.float32)
@@ -65,7 +67,8 @@ def synthetic_frames(n: int, seed: int, path: Path, *, brightness: float = 0.3) 
         img += 0.5 * np.exp(-(((yy - line) * SIZE / 1.5) ** 2))
         img = np.clip(img * fan, 0, 1)
         out[start : start + m, 0] = np.round(img * 255.0) / 255.0
-    out.flush()
+        out.flush()
+        release(out)  # written pages leave the process (they would count in its peak RSS)
     return path
 
 
@@ -76,8 +79,10 @@ def _mapped(path: Path):
     return torch.from_numpy(np.load(path, mmap_mode="c"))
 
 
-def _projection_features() -> None:
-    """Swap the Inception pass of every set metric for a fixed random projection."""
+def _projection_features():
+    """Swap the Inception pass of every set metric for a fixed random projection, streamed
+    in batches through the features cache as the real features are; returns the
+    projection of a batch (layer → ``b×C`` float64)."""
     import torch
 
     from usbench.metrics._lib import features as feat
@@ -89,17 +94,16 @@ def _projection_features() -> None:
         for k, c in feat.LAYER_CHANNELS.items()
     }
 
-    def project(images) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in weights}
-        for start in range(0, len(images), 256):
-            pooled = torch.nn.functional.adaptive_avg_pool2d(images[start : start + 256], 8)
-            pooled = pooled.flatten(1).double()
-            for layer, w in weights.items():
-                parts[layer].append(torch.relu(pooled @ w).numpy())
-        return {k: np.concatenate(v) for k, v in parts.items()}
+    def project(batch) -> dict[str, np.ndarray]:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(batch, 8).flatten(1).double()
+        return {layer: torch.relu(pooled @ w).numpy() for layer, w in weights.items()}
 
-    _SetFeatures._extract = lambda self, images: project(images)
-    return project
+    def batches(self, images):
+        for start in range(0, len(images), 256):
+            yield project(images[start : start + 256])
+
+    _SetFeatures._extract = batches
+    return batches
 
 
 def child_suite(n: int, features: str, names: list[str]) -> dict:
@@ -135,8 +139,8 @@ def child_suite(n: int, features: str, names: list[str]) -> dict:
     inputs = EvalInputs(generated, real, held, seed=0)
     extractor = InceptionPool3()
     if features == "projection":
-        project = _projection_features()
-        extractor = _ProjectionPool3(project)
+        _projection_features()
+        extractor = _ProjectionPool3()
     metrics = [
         FID(),
         KID(),
@@ -169,18 +173,18 @@ def child_suite(n: int, features: str, names: list[str]) -> dict:
 
 
 class _ProjectionPool3:
-    """Memorisation's feature space in ``projection`` mode: the projected pool3 rows."""
+    """Memorisation's feature space in ``projection`` mode: the projected pool3 rows, from
+    the features cache (the entry the set metrics wrote for the same images)."""
 
     name = "projection-pool3"
-
-    def __init__(self, project) -> None:
-        self.project = project
 
     def variant(self) -> dict:
         return {"extractor": "random projection (bench only)"}
 
     def __call__(self, images):
-        return self.project(images)["pool3"]
+        from usbench.metrics.inception import FID
+
+        return FID().image_features(images, on_disk=True)["pool3"]
 
 
 def child_throughput(n: int, batch_size: int, rounds: int) -> dict:

@@ -27,14 +27,17 @@ from usbench.metrics._lib import backbones
 from usbench.metrics._lib import features as feat
 from usbench.metrics._lib.fd_extrapolation import canonical_order
 from usbench.metrics._lib.frechet import (
+    Reference,
     frechet_distance,
     frechet_distance_to_moments,
     frechet_from_moments,
     kid_subsets,
+    mean_and_covariance,
     rank_warning,
     spatial_moments,
 )
 from usbench.metrics._lib.pairing import pair_with_real
+from usbench.metrics._lib.rows import subset
 from usbench.metrics._lib.set_bootstrap import half_subsample_ci
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 from usbench.reference_stats import ReferenceStatistics
@@ -120,9 +123,6 @@ class SIFIDConfig:
     not_identity: ClassVar[tuple[str, ...]] = _not_identity()
 
 
-_NETWORK_WEIGHTS = {"fid-inception": "fid-inception", "tv-inception": "inception-v3-imagenet"}
-
-
 class _InceptionMetric(Metric):
     """Shared plumbing: the extractor, its weights identity and cached features.
 
@@ -139,7 +139,7 @@ class _InceptionMetric(Metric):
         self.backbone = None if features in feat.FEATURE_SPACES else backbones.get(features)
         if self.backbone is None:
             self.extractor = getattr(self.config, "network", "fid-inception")
-            self.weights = (_NETWORK_WEIGHTS[self.extractor],)
+            self.weights = (feat.EXTRACTOR_WEIGHTS[self.extractor],)
         else:
             self.extractor = self.backbone.name
             self.weights = (self.backbone.weights,)
@@ -227,8 +227,8 @@ class _SetFeatures(_InceptionMetric):
         return self.generated_features(inputs.generated.images), self.reference_features(real)
 
     def generated_features(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        """Layer → float64 ``N×C`` features of ``N×1×H×W`` images, memoised in memory."""
-        return self.image_features(images, on_disk=False)
+        """Layer → float64 ``N×C`` features of ``N×1×H×W`` images, cached by their hash."""
+        return self.image_features(images, on_disk=True)
 
     def reference_features(self, real: ImageSet) -> dict[str, np.ndarray]:
         """Layer → float64 ``N×C`` features of the real images, cached on disk by content."""
@@ -237,9 +237,9 @@ class _SetFeatures(_InceptionMetric):
     def image_features(
         self, images: torch.Tensor, *, on_disk: bool, data: str | None = None
     ) -> dict[str, np.ndarray]:
-        """Layer → float64 ``N×C`` features of ``images``, memoised under ``data`` (default:
-        the images' hash) and, if ``on_disk``, cached on disk (real sets). Another
-        backbone than Inception gives one entry, under its name."""
+        """Layer → float64 ``N×C`` features of ``images`` (read-only memory maps if
+        ``on_disk``), streamed to the features cache under ``data`` (default: the images'
+        hash). Another backbone than Inception gives one entry, under its name."""
         if self.backbone is not None:
             fields = {
                 "extractor": self.backbone.name,
@@ -259,13 +259,14 @@ class _SetFeatures(_InceptionMetric):
         }
         return feat.cached_arrays(fields, lambda: self._extract(images), on_disk=on_disk)
 
-    def _embed(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        net, name = self.network(), self.backbone.name
-        return {name: backbones.embed(net, self.backbone, images, batch_size=self.batch_size)}
+    def _embed(self, images: torch.Tensor) -> feat.Batches:
+        net, size = self.network(), self.batch_size
+        return backbones.embed_batches(net, self.backbone, images, batch_size=size)
 
-    def _extract(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        return feat.extract(
-            self.network(), images, mode=self.mode, layers=_SET_LAYERS, batch_size=self.batch_size
+    def _extract(self, images: torch.Tensor) -> feat.Batches:
+        net, size = self.network(), self.batch_size
+        return feat.extract_batches(
+            net, images, mode=self.mode, layers=_SET_LAYERS, batch_size=size
         )
 
 
@@ -300,7 +301,7 @@ class FID(_SetFeatures):
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         gen, real = self.set_features(inputs)
-        y = real[self.feature_key()]
+        y = Reference(real[self.feature_key()])  # its moments once for all the draws
         return self._bootstrapped(
             gen[self.feature_key()], lambda x: frechet_distance(x, y), inputs.seed, len(y)
         )
@@ -309,7 +310,7 @@ class FID(_SetFeatures):
         """pytorch-fid's reference statistics of ``real`` on ``layer``: ``mu`` (``d``) and
         ``sigma`` (``d×d``, unbiased covariance), float64."""
         x = self.reference_features(real)[self.feature_key()]
-        return {"mu": x.mean(0), "sigma": np.cov(x, rowvar=False)}
+        return dict(zip(("mu", "sigma"), mean_and_covariance(x), strict=True))
 
     def compute_from_statistics(
         self, generated: SampleBatch, stats: ReferenceStatistics, seed: int
@@ -343,7 +344,7 @@ class FID(_SetFeatures):
         """``distance(x)`` with a 95 % interval bootstrapping the generated features."""
         n_boot = self.config.n_boot
         if self.config.ci == "subsample":
-            lo, hi = half_subsample_ci(x, distance, seed=seed, n_draws=n_boot)
+            lo, hi = half_subsample_ci(x, distance, seed=seed, n_draws=n_boot, lazy=True)
             lo = max(lo, 0.0)  # a distance: the normal-style interval is cut at 0
             how = f"half-subsets of generated without replacement, n_draws={n_boot}"
         else:
@@ -351,7 +352,7 @@ class FID(_SetFeatures):
                 np.arange(len(x)),
                 seed=seed,
                 n_boot=n_boot,
-                statistic=lambda idx: distance(x[idx.astype(int)]),
+                statistic=lambda idx: distance(subset(x, idx.astype(int))),
             )
             how = f"bootstrap over generated, n_boot={n_boot}"
         details = {"n_real": n_real, "ci": how, "warning": rank_warning(len(x), x.shape[1])}
@@ -452,16 +453,15 @@ class SIFID(_InceptionMetric):
         }
         return feat.cached_arrays(fields, lambda: self._moments(images), on_disk=on_disk)
 
-    def _moments(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        out: dict[str, list[np.ndarray]] = {}
-        with torch.no_grad():
-            for start in range(0, len(images), self.batch_size):
+    def _moments(self, images: torch.Tensor) -> feat.Batches:
+        for start in range(0, len(images), self.batch_size):
+            out = {}
+            with torch.no_grad():
                 x = feat.preprocess(images[start : start + self.batch_size], self.mode)
                 for layer, maps in self.network()(x, _SIFID_LAYERS).items():
                     mu, cov = spatial_moments(maps)
-                    out.setdefault(f"{layer}/mu", []).append(mu.numpy())
-                    out.setdefault(f"{layer}/cov", []).append(cov.numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
+                    out.update({f"{layer}/mu": mu.numpy(), f"{layer}/cov": cov.numpy()})
+            yield out
 
     def compute(self, inputs: EvalInputs) -> MetricResult:
         real, pairing = pair_with_real(inputs)

@@ -148,20 +148,14 @@ class InceptionPool3:
         }
 
     def __call__(self, images: torch.Tensor) -> np.ndarray:
-        """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]."""
-        from usbench.metrics._lib import features
+        """``N×2048`` float64 features of ``N×1×H×W`` images in [0, 1]: FID's entry in the
+        features cache (one pass per image shared with the set metrics; memory-mapped)."""
+        from usbench.metrics.inception import FID
 
         if self._features is None:
-            body = self._network or features.build_extractor("fid-inception")
-            self._features = features.InceptionFeatures(body)
-        out = features.extract(
-            self._features,
-            images,
-            mode="pytorch-fid",
-            layers=("pool3",),
-            batch_size=self.batch_size,
-        )
-        return out["pool3"]
+            config = FID.Config(batch_size=self.batch_size)
+            self._features = FID(config, network=self._network)
+        return self._features.image_features(images, on_disk=True)["pool3"]
 
 
 def load_inception_extractor() -> tuple[FeatureExtractor | None, str]:

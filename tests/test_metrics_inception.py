@@ -113,8 +113,9 @@ def test_fid_invariant_to_batch_size_order_dtype_and_cached(state, sets, tmp_pat
     inputs = EvalInputs(SampleBatch(gen), imageset(real))
     first = FID(FID.Config(batch_size=16, n_boot=10), network=_body(state)).compute(inputs)
     assert first.value > 0 and first.n == len(gen)
-    entries = list((tmp_path / "cache" / "features").glob("*.npz"))
-    assert len(entries) == 1  # the reference set, on disk; generated features stay in memory
+    entries = list((tmp_path / "cache" / "features").glob("*.json"))
+    assert len(entries) == 2  # the reference and the generated set, both on disk
+    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 2 * 3  # 3 layers
     feat.clear_memory()
     perm = torch.randperm(len(gen), generator=torch.Generator().manual_seed(3))
     shuffled = EvalInputs(SampleBatch(gen[perm]), imageset(real))

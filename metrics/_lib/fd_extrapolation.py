@@ -11,7 +11,8 @@ The real-data split baseline (the denominator of relative FD, Woodland et al. 20
 the FD between two disjoint random halves of the real set.
 
 Subsets are drawn after sorting the feature rows lexicographically, so the result does
-not depend on the order the images came in.
+not depend on the order the images came in. Subsets are index lists over the feature rows,
+read in blocks (:mod:`usbench.metrics._lib.rows`), never gathered whole.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from usbench.metrics._lib.frechet import frechet_distance
+from usbench.metrics._lib import rows as row_blocks
+from usbench.metrics._lib.frechet import Reference, frechet_distance
+from usbench.metrics._lib.rows import Rows, RowSubset, subset
 
 
-def canonical_order(x: np.ndarray) -> np.ndarray:
-    """``x``'s rows sorted lexicographically (first column first)."""
-    return x[np.lexsort(x.T[::-1])]
+def canonical_order(x: Rows) -> RowSubset:
+    """``x``'s rows sorted lexicographically (first column first), gathered lazily."""
+    return subset(x, row_blocks.canonical_index(x))
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ def subset_sizes(n: int, *, n_points: int, min_fraction: float) -> np.ndarray:
 
 
 def fd_infinity(
-    generated: np.ndarray,
-    real: np.ndarray,
+    generated: Rows,
+    real: Rows,
     *,
     n_points: int,
     min_fraction: float,
@@ -66,10 +69,15 @@ def fd_infinity(
     sizes = subset_sizes(len(generated), n_points=n_points, min_fraction=min_fraction)
     if len(np.unique(sizes)) < 2:
         raise ValueError(f"FD∞ needs at least two distinct subset sizes (got {sizes.tolist()})")
-    rows = canonical_order(np.asarray(generated, np.float64))
+    order = row_blocks.canonical_index(generated)
+    if distance is frechet_distance:
+        real = Reference(real)  # its moments once, not once per size
     rng = np.random.default_rng(seed)
     distances = np.array(
-        [distance(rows[rng.permutation(len(rows))[:size]], real) for size in sizes]
+        [
+            distance(subset(generated, order[rng.permutation(len(order))[:size]]), real)
+            for size in sizes
+        ]
     )
     fit = stats.linregress(1.0 / sizes, distances)
     if len(sizes) > 2:
@@ -87,7 +95,7 @@ def fd_infinity(
 
 
 def split_half_distances(
-    real: np.ndarray,
+    real: Rows,
     *,
     n_splits: int,
     seed: int,
@@ -97,11 +105,11 @@ def split_half_distances(
     of ``n_splits`` seeded splits (an odd image out is left out)."""
     if len(real) < 4:
         raise ValueError("splitting the real set in halves needs at least 4 images")
-    rows = canonical_order(np.asarray(real, np.float64))
+    canonical = row_blocks.canonical_index(real)
     rng = np.random.default_rng(seed)
-    half = len(rows) // 2
+    half = len(canonical) // 2
     out = np.empty(n_splits)
     for i in range(n_splits):
-        order = rng.permutation(len(rows))
-        out[i] = distance(rows[order[:half]], rows[order[half : 2 * half]])
+        order = canonical[rng.permutation(len(canonical))]
+        out[i] = distance(subset(real, order[:half]), subset(real, order[half : 2 * half]))
     return out

@@ -13,28 +13,42 @@ max-pool, ``pool2`` the 192-channel output of the second, ``pool3`` the 2048-d g
 average pool. Set-level layers are spatially averaged, as pytorch-fid's ``fid_score``
 does for 64/192 dims.
 
-Reference features are cached in ``$USBENCH_CACHE/features`` (see
-:func:`usbench.paths.features_dir`), keyed by sha256 of (data hash, extractor, weights
-sha256, preprocessing, layers), written atomically; generated-image features are
-memoised in memory so that FID, KID and both FID layers share one Inception pass.
+Features of real and generated sets are streamed batch by batch to the features cache,
+``$USBENCH_CACHE/features`` (:mod:`usbench.metrics._lib.feature_cache`), keyed by sha256
+of (data hash — the tensor hash for generated images —, extractor, weights sha256,
+preprocessing, layers), and read back as read-only memory maps: every image passes
+through the network once, FID, KID and both FID layers share that pass, and no ``N×C``
+array is held in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
-from collections import OrderedDict
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from usbench import paths
-from usbench.fileio import atomic_write_bytes, atomic_write_text
+from usbench.metrics._lib.feature_cache import (
+    Batches,
+    cache_dir,
+    cache_key,
+    cached_arrays,
+    clear_memory,
+    concatenate_batches,
+)
+
+__all__ = [
+    "Batches",
+    "cache_dir",
+    "cache_key",
+    "cached_arrays",
+    "clear_memory",
+    "extract",
+    "tensor_hash",
+]
 
 PREPROCESSING = {
     "pytorch-fid": (
@@ -119,7 +133,6 @@ def preprocess(images: torch.Tensor, mode: str) -> torch.Tensor:
     return 2.0 * x - 1.0
 
 
-@torch.no_grad()
 def extract(
     net: InceptionFeatures,
     images: torch.Tensor,
@@ -129,31 +142,41 @@ def extract(
     batch_size: int = 16,
     reduce: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run ``net`` over ``images`` in batches; one float64 array per layer.
+    """Run ``net`` over ``images`` in batches; one float64 array per layer (in memory:
+    :func:`extract_batches` streams them instead)."""
+    return concatenate_batches(
+        extract_batches(net, images, mode=mode, layers=layers, batch_size=batch_size, reduce=reduce)
+    )
+
+
+def extract_batches(
+    net: InceptionFeatures,
+    images: torch.Tensor,
+    *,
+    mode: str,
+    layers: tuple[str, ...],
+    batch_size: int = 16,
+    reduce: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Run ``net`` over ``images`` in batches; yields layer → float64 ``b×C`` per batch.
 
     ``reduce(layer, batch_output)`` turns each batch output into what is kept; the
-    default averages spatial maps (pytorch-fid's ``adaptive_avg_pool2d``) to ``N×C``.
+    default averages spatial maps (pytorch-fid's ``adaptive_avg_pool2d``) to ``b×C``.
     """
     reduce = reduce or _spatial_mean
-    parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
     dtype = next(net.parameters()).dtype
     for start in range(0, len(images), batch_size):
-        x = preprocess(images[start : start + batch_size].to(dtype), mode)
-        for layer, value in net(x, layers).items():
-            parts[layer].append(reduce(layer, value).double().numpy())
-    return {layer: np.concatenate(chunks) for layer, chunks in parts.items()}
+        with torch.no_grad():
+            x = preprocess(images[start : start + batch_size].to(dtype), mode)
+            out = net(x, layers)
+        yield {layer: reduce(layer, value).double().numpy() for layer, value in out.items()}
 
 
 def _spatial_mean(layer: str, value: torch.Tensor) -> torch.Tensor:
     return value.mean(dim=(2, 3)) if value.ndim == 4 else value
 
 
-# -- caching -----------------------------------------------------------------------------
-def cache_dir() -> Path:
-    """``$USBENCH_CACHE/features`` (see :func:`usbench.paths.features_dir`)."""
-    return paths.features_dir()
-
-
+# -- caching (the store itself is :mod:`usbench.metrics._lib.feature_cache`) ------------
 def tensor_hash(images: torch.Tensor) -> str:
     """sha256 of a tensor's shape, dtype and exact bytes (hashed in chunks of 1024 rows,
     the same digest as one pass, so a large set is never copied whole)."""
@@ -164,50 +187,3 @@ def tensor_hash(images: torch.Tensor) -> str:
         chunk = images[start : start + 1024].detach().cpu().contiguous().numpy()
         digest.update(chunk.tobytes())
     return digest.hexdigest()
-
-
-def cache_key(fields: dict) -> str:
-    """Stable sha256 of a JSON-able key."""
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-
-
-_MEMORY: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
-_MEMORY_ITEMS = 8
-
-
-def cached_arrays(
-    fields: dict, compute: Callable[[], dict[str, np.ndarray]], *, on_disk: bool
-) -> dict[str, np.ndarray]:
-    """``compute()`` memoised under ``fields`` in memory and, if ``on_disk``, on disk."""
-    key = cache_key(fields)
-    if key in _MEMORY:
-        _MEMORY.move_to_end(key)
-        return _MEMORY[key]
-    path = cache_dir() / f"{key}.npz"
-    arrays = _read_npz(path) if on_disk else None
-    if arrays is None:
-        arrays = compute()
-        if on_disk:
-            buffer = io.BytesIO()
-            np.savez(buffer, **arrays)
-            atomic_write_bytes(path, buffer.getvalue())
-            atomic_write_text(path.with_suffix(".json"), json.dumps(fields, indent=2))
-    _MEMORY[key] = arrays
-    while len(_MEMORY) > _MEMORY_ITEMS:
-        _MEMORY.popitem(last=False)
-    return arrays
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError):
-        return None  # a damaged cache entry is recomputed and overwritten
-
-
-def clear_memory() -> None:
-    """Forget in-memory features (tests use it to force recomputation)."""
-    _MEMORY.clear()

@@ -11,22 +11,22 @@ eigenvalues of ``Σx Σy`` are the squared singular values of ``A Bᵀ / √((n�
 small N), or equivalently of ``Lxᵀ Σy Lx``'s eigenvalues with ``Σx = Lx Lxᵀ`` (a
 ``d×d`` route, cheap for SIFID's thousands of 64-d vectors). Both are the formula of
 Heusel et al. (2017) without scipy's ``sqrtm`` round-off.
+
+Feature rows (arrays, memory maps or :class:`~usbench.metrics._lib.rows.RowSubset`) are
+read in row blocks (:mod:`usbench.metrics._lib.rows`): means, centred sums of squares
+and ``AᵀA`` are accumulated over blocks in two passes, ``A Bᵀ`` (``n₁·n₂ <= d²``) is
+filled block by block, so no ``n×d`` temporary is made.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 
-
-def trace_sqrt_product(a: np.ndarray, b: np.ndarray) -> float:
-    """``tr (Σa Σb)^{1/2}`` for centred ``a`` (``n₁×d``), ``b`` (``n₂×d``), float64."""
-    n1, n2, d = a.shape[0], b.shape[0], a.shape[1]
-    scale = np.sqrt((n1 - 1) * (n2 - 1))
-    if n1 * n2 <= d * d:
-        return float(np.linalg.svd(a @ b.T, compute_uv=False).sum() / scale)
-    cov_a, cov_b = a.T @ a / (n1 - 1), b.T @ b / (n2 - 1)
-    return float(np.sqrt(np.clip(_psd_product_eigenvalues(cov_a, cov_b), 0.0, None)).sum())
+from usbench.metrics._lib import rows
+from usbench.metrics._lib.rows import Rows
 
 
 def _psd_product_eigenvalues(cov_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
@@ -44,42 +44,78 @@ def rank_warning(n: int, dims: int) -> str | None:
     return f"N={n} <= {dims} feature dims: the covariance is rank-deficient"
 
 
-def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
-    """FD between Gaussians fitted to feature rows ``x`` (``n₁×d``) and ``y`` (``n₂×d``)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.shape[0] < 2 or y.shape[0] < 2:
+class Reference:
+    """Feature rows ``y`` (``n×d``) with their mean, centred sum of squares and (on first
+    use) scatter matrix computed once, for repeated distances against the same set."""
+
+    def __init__(self, y: Rows) -> None:
+        self.rows = y
+        self.mu = rows.mean(y)
+        self.sum_of_squares = rows.centred_sum_of_squares(y, self.mu)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def scatter(self) -> np.ndarray:
+        """``Σ (y_i - μ)ᵀ(y_i - μ)`` (``d×d``)."""
+        return rows.scatter(self.rows, self.mu)
+
+
+def frechet_distance(x: Rows | Reference, y: Rows | Reference) -> float:
+    """FD between Gaussians fitted to feature rows ``x`` (``n₁×d``) and ``y`` (``n₂×d``):
+    arrays, :class:`~usbench.metrics._lib.rows.RowSubset` or :class:`Reference`. Rows are
+    read in blocks, so no ``n×d`` temporary is made. ``n₁·n₂ <= d²``: the trace term from
+    the singular values of the ``n₁×n₂`` ``A Bᵀ``; else from the ``d×d`` covariances."""
+    if len(x) < 2 or len(y) < 2:
         raise ValueError("the Fréchet distance needs at least 2 feature vectors per set")
-    mu_x, mu_y = x.mean(0), y.mean(0)
-    a, b = x - mu_x, y - mu_y
-    tr_x = float((a * a).sum() / (x.shape[0] - 1))
-    tr_y = float((b * b).sum() / (y.shape[0] - 1))
-    diff = mu_x - mu_y
-    return float(diff @ diff + tr_x + tr_y - 2.0 * trace_sqrt_product(a, b))
+    x, y = (v if isinstance(v, Reference) else Reference(v) for v in (x, y))
+    n1, n2, d = len(x), len(y), x.rows.shape[1]
+    if n1 * n2 <= d * d:
+        cross = rows.centred_cross(x.rows, x.mu, y.rows, y.mu)
+        scale = np.sqrt((n1 - 1) * (n2 - 1))
+        trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum() / scale)
+    else:
+        cov_x, cov_y = x.scatter / (n1 - 1), y.scatter / (n2 - 1)
+        eig = _psd_product_eigenvalues(cov_x, cov_y)
+        trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+    tr_x, tr_y = x.sum_of_squares / (n1 - 1), y.sum_of_squares / (n2 - 1)
+    diff = x.mu - y.mu
+    return float(diff @ diff + tr_x + tr_y - 2.0 * trace_sqrt)
 
 
-def frechet_distance_to_moments(x: np.ndarray, mu_y: np.ndarray, sigma_y: np.ndarray) -> float:
+def frechet_distance_to_moments(x: Rows, mu_y: np.ndarray, sigma_y: np.ndarray) -> float:
     """FD between feature rows ``x`` (``n×d``) and a Gaussian given by its moments
     (``mu_y`` ``d``, ``sigma_y`` ``d×d``, e.g. pytorch-fid's saved ``mu``/``sigma``).
 
     With ``A`` the centred ``x`` and ``Σx = AᵀA/(n-1)``, the non-zero eigenvalues of
     ``Σx Σy`` are those of the symmetric PSD ``A Σy Aᵀ/(n-1)`` (``n×n``), so the trace
-    term needs no matrix square root.
+    term needs no matrix square root. That route (``n <= d``) holds ``A`` whole, at most
+    ``d×d`` values; above it ``Σx`` is accumulated in row blocks.
     """
-    x = np.asarray(x, np.float64)
     mu_y, sigma_y = np.asarray(mu_y, np.float64), np.asarray(sigma_y, np.float64)
-    if x.shape[0] < 2:
+    if len(x) < 2:
         raise ValueError("the Fréchet distance needs at least 2 feature vectors")
-    mu_x = x.mean(0)
-    a = x - mu_x
-    n, d = a.shape
+    mu_x = rows.mean(x)
+    n, d = x.shape
     if n <= d:
+        a = rows.gathered(x) - mu_x
         eig = np.linalg.eigvalsh(a @ sigma_y @ a.T / (n - 1))
+        tr_x = float((a * a).sum() / (n - 1))
     else:  # fewer dimensions than samples: the d×d route
-        eig = _psd_product_eigenvalues(a.T @ a / (n - 1), sigma_y)
+        scatter = rows.scatter(x, mu_x)
+        eig = _psd_product_eigenvalues(scatter / (n - 1), sigma_y)
+        tr_x = float(np.trace(scatter) / (n - 1))
     trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     diff = mu_x - mu_y
-    tr_x = float((a * a).sum() / (n - 1))
     return float(diff @ diff + tr_x + np.trace(sigma_y) - 2.0 * trace_sqrt)
+
+
+def mean_and_covariance(x: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu, sigma)`` of rows ``x`` (``n×d``): the mean and the unbiased (``n-1``)
+    covariance, as ``x.mean(0)`` and ``np.cov(x, rowvar=False)``, in row blocks."""
+    mu = rows.mean(x)
+    return mu, rows.scatter(x, mu) / (len(x) - 1)
 
 
 def frechet_from_moments(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from usbench.metrics._lib.nearest import distance_blocks, kth_neighbour_distance
+from usbench.metrics._lib.rows import gathered, unit_gram
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,12 @@ def cosine_vendi_score(x: np.ndarray, *, q: float = 1.0) -> float:
 
     With ``n > d`` the ``n×n`` kernel is never formed: ``K/n = U Uᵀ/n`` (``U`` the unit
     rows) has the same non-zero eigenvalues as the ``d×d`` matrix ``Uᵀ U/n`` (as the
-    ``vendi-score`` package's ``score_X`` does), so memory and time grow linearly in n.
+    ``vendi-score`` package's ``score_X`` does), so memory and time grow linearly in n;
+    ``Uᵀ U`` is accumulated over row blocks (:func:`usbench.metrics._lib.rows.unit_gram`).
     """
-    if len(x) <= np.asarray(x).shape[1]:
-        return vendi_score(cosine_similarity_matrix(x), q=q)
-    x = np.asarray(x, np.float64)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError("the cosine kernel is undefined for an all-zero feature vector")
-    unit = x / norms
-    return _exp_entropy(np.linalg.eigvalsh(unit.T @ unit / len(x)), q)
+    if len(x) <= x.shape[1]:  # the n×n kernel, at most d×d values
+        return vendi_score(cosine_similarity_matrix(gathered(x)), q=q)
+    return _exp_entropy(np.linalg.eigvalsh(unit_gram(x) / len(x)), q)
 
 
 def _exp_entropy(eigenvalues: np.ndarray, q: float) -> float:

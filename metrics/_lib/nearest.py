@@ -17,6 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 from scipy.spatial.distance import cdist
 
+from usbench.metrics._lib.rows import BLOCK_BYTES, block_rows, release
+
 BLOCK_ENTRIES = 1 << 22
 
 
@@ -29,14 +31,30 @@ def row_blocks(n_rows: int, n_cols: int, block_entries: int = BLOCK_ENTRIES) -> 
 
 
 def distance_blocks(
-    queries: np.ndarray, references: np.ndarray, block_entries: int = BLOCK_ENTRIES
+    queries: np.ndarray,
+    references: np.ndarray,
+    block_entries: int = BLOCK_ENTRIES,
+    *,
+    reference_bytes: int = BLOCK_BYTES,
 ) -> Iterator[tuple[slice, np.ndarray]]:
     """``(rows, D)`` pairs: ``D`` = Euclidean distances of ``queries[rows]`` (``B×d``) to
-    every row of ``references`` (``M×d``), float64 ``B×M``."""
+    every row of ``references`` (``M×d``), float64 ``B×M``.
+
+    The references are read in row blocks of at most ``reference_bytes`` too, whose
+    pages are released after each (:func:`usbench.metrics._lib.rows.release`), so
+    memory-mapped features never become resident whole."""
     queries = np.asarray(queries, np.float64)
     references = np.asarray(references, np.float64)
+    step = block_rows(references.shape[1], reference_bytes)
     for rows in row_blocks(len(queries), len(references), block_entries):
-        yield rows, cdist(queries[rows], references)
+        block = queries[rows]
+        out = np.empty((len(block), len(references)))
+        for start in range(0, len(references), step):
+            cols = slice(start, min(start + step, len(references)))
+            out[:, cols] = cdist(block, references[cols])
+            release(references)
+        release(queries)
+        yield rows, out
 
 
 def nearest_rows(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from usbench.metrics._lib import rows as row_blocks
 from usbench.protocols import MetricResult
 from usbench.stats import bootstrap_ci
 
@@ -75,6 +76,7 @@ def half_subsample_ci(
     seed: int,
     n_draws: int = 200,
     level: float = 0.95,
+    lazy: bool = False,
 ) -> tuple[float, float]:
     """Interval of ``statistic(rows)`` by half-sampling without replacement.
 
@@ -88,16 +90,24 @@ def half_subsample_ci(
     ``m = N/2``), giving the m-out-of-n subsampling interval of Politis & Romano (1994):
     ``[θ - s·q_hi, θ - s·q_lo]`` with ``q`` the quantiles of the centred draws.
     Needs ``N >= 4``; below that it collapses to the point value.
+
+    ``lazy``: ``rows`` is ``N×d`` (e.g. a memory map) and ``statistic`` takes a
+    :class:`~usbench.metrics._lib.rows.RowSubset`: neither the canonical order nor a draw
+    is ever gathered whole (the same rows in the same order, so the same values).
     """
     point = float(statistic(rows))
     n = len(rows)
     if n < 4:
         return point, point
-    flat = rows.reshape(n, -1)
-    rows = rows[np.lexsort(flat.T[::-1])]
+    if lazy:
+        order = row_blocks.canonical_index(rows)
+        draw = lambda index: row_blocks.subset(rows, order[index])  # noqa: E731
+    else:
+        sorted_rows = rows[np.lexsort(rows.reshape(n, -1).T[::-1])]
+        draw = lambda index: sorted_rows[index]  # noqa: E731
     m = n // 2
     rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rows[rng.permutation(n)[:m]]) for _ in range(n_draws)])
+    draws = np.array([statistic(draw(rng.permutation(n)[:m])) for _ in range(n_draws)])
     centred = draws - draws.mean()
     scale = np.sqrt(m / (n - m))
     q_lo, q_hi = np.quantile(centred, [(1 - level) / 2, (1 + level) / 2])

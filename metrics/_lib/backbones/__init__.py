@@ -11,7 +11,7 @@ the feature. :func:`build` makes the network, :func:`embed` turns ``N×1×H×W``
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -156,15 +156,24 @@ def build(name: str, state: dict[str, torch.Tensor] | None = None) -> nn.Module:
     return _builders()[name](state)
 
 
-@torch.no_grad()
 def embed(
     net: nn.Module, backbone: Backbone, images: torch.Tensor, *, batch_size: int = 16
 ) -> np.ndarray:
-    """``N×1×H×W`` images in [0, 1] → ``N×D`` float64 features of ``net``."""
+    """``N×1×H×W`` images in [0, 1] → ``N×D`` float64 features of ``net`` (in memory:
+    :func:`embed_batches` streams them instead)."""
+    batches = embed_batches(net, backbone, images, batch_size=batch_size)
+    return np.concatenate([batch[backbone.name] for batch in batches])
+
+
+def embed_batches(
+    net: nn.Module, backbone: Backbone, images: torch.Tensor, *, batch_size: int = 16
+) -> Iterator[dict[str, np.ndarray]]:
+    """``N×1×H×W`` images in [0, 1] → ``{backbone.name: b×D}`` float64 features of
+    ``net``, per batch."""
     dtype = next(net.parameters()).dtype
-    parts = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc=f"{backbone.name} features", leave=False, disable=None):
         x = prepare(images[start : start + batch_size], backbone.prep).to(dtype)
-        parts.append(net(x).double().numpy())
-    return np.concatenate(parts)
+        with torch.no_grad():
+            out = net(x).double().numpy()
+        yield {backbone.name: out}
