@@ -187,3 +187,37 @@ def test_packed_arrays_round_trip_and_example_positions():
         pack_uint8(np.array([256]))
     assert example_indices(10) == [0, 4, 9] and example_indices(2) == [0, 1]
     assert example_indices(0) == []
+
+
+def test_report_table_has_a_row_per_share_and_arm_with_dice_per_class():
+    import pandas as pd
+
+    from usbench.segmentation_table import segmentation_rows
+
+    def row(setting, cls, metric, value):
+        return {"dataset": "d", "generator": "g", "preset": "quick", "source": "task",
+                "task": "segmentation_gain", "setting": setting, "cls": cls, "metric": metric,
+                "value": value, "spread": 0.01}  # fmt: skip
+
+    long = pd.DataFrame(
+        [
+            row("real/real=50%", "", "dice", 0.6),
+            row("real/real=50%", "lung", "dice", 0.7),
+            row("real/real=50%", "lung", "hd95", 9.0),  # per-class HD95 is not tabled
+            row("real/real=50%", "", "hd95", 12.0),
+            row("real+synthetic/real=50%", "", "dice", 0.8),
+            {**row("x", "", "accuracy", 0.5), "task": "classifier_gain"},
+        ]
+    )
+    table = segmentation_rows(long)
+    assert table[["real share", "arm"]].values.tolist() == [
+        ["50%", "real"],
+        ["50%", "real+synthetic"],
+    ]
+    first = table.iloc[0]
+    assert (first["dice"], first["hd95"], first["dice lung"]) == (
+        "0.600 ± 0.010",
+        "12.000 ± 0.010",
+        "0.700 ± 0.010",
+    )
+    assert "hd95 lung" not in table.columns and pd.isna(table.iloc[1]["hd95"])

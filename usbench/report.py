@@ -333,7 +333,10 @@ def write_report(
         written += write_paper_tables(store, out, layout, formats, filters, with_published)
     elif with_published:
         raise ValueError("--with-published needs a paper layout, e.g. --layout seed003")
+    from usbench.segmentation_table import write_segmentation_table
     from usbench.study.report_tables import write_study_reports
+
+    written += write_segmentation_table(long_scores(store, filters), out)
 
     written += write_study_reports(store.root, out, formats, figures)
     if figures:
