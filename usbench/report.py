@@ -51,7 +51,7 @@ def load_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
             raise ValueError(f"cannot filter on {key!r}; use dataset, generator or preset")
         frame = frame[frame[key] == value]
     frame["column"] = [_column_key(r) for r in frame.itertuples()]
-    keys, configs = run_facts(store)
+    keys, configs = run_facts(store.runs())
     frame = once_per_training(frame, keys, ["column", "grp"]).copy()
     frame["preset"] = config_labels(frame, configs)
     return frame
@@ -336,7 +336,8 @@ def write_report(
     from usbench.segmentation_table import write_segmentation_table
     from usbench.study.report_tables import write_study_reports
 
-    written += write_segmentation_table(long_scores(store, filters), out)
+    long = long_scores(store, filters)
+    written += write_segmentation_table(long, out)
 
     written += write_study_reports(store.root, out, formats, figures)
     if figures:
@@ -350,7 +351,6 @@ def write_report(
         )
         from usbench.segmentation_figures import segmentation_example_figures
 
-        long = long_scores(store, filters)
         written += sample_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
         written += comparison_grid_figures(store, out / "figures", run_ids=set(frame["run_id"]))
         written += metric_distribution_figures(long, out / "figures")

@@ -59,11 +59,12 @@ def methods_by_config(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_facts(store: ResultStore) -> tuple[dict[str, str], dict[str, dict]]:
-    """``(run id → run key, config hash → config)`` of every stored run. Runs of one run
-    key share their training and samples (jobs that differ only in metrics or tasks)."""
+def run_facts(runs: list[dict]) -> tuple[dict[str, str], dict[str, dict]]:
+    """``(run id → run key, config hash → config)`` of ``runs`` (:meth:`ResultStore.runs`).
+    Runs of one run key share their training and samples (jobs that differ only in metrics
+    or tasks)."""
     keys, configs = {}, {}
-    for run in store.runs():
+    for run in runs:
         keys[run["run_id"]] = run["provenance"].get("run_key") or run["run_id"]
         configs[run["config_hash"]] = run["config"]
     return keys, configs
@@ -88,8 +89,9 @@ def long_scores(store: ResultStore, filters: Mapping[str, str] | None = None) ->
     ``steps`` (the generator's ``steps`` setting, "" if it has none); ``per_sample``
     pooled over runs; ``variant`` and ``pairing`` (paired metrics: ``source``,
     ``label-map`` or ``nearest-train``; "" otherwise) of the first run."""
-    runs = {r["run_id"]: r for r in store.runs()}
-    keys, configs = run_facts(store)
+    stored = store.runs()
+    runs = {r["run_id"]: r for r in stored}
+    keys, configs = run_facts(stored)
     records = []
     for s in store.scores():
         if s["status"] != "ok" or s["value"] is None:

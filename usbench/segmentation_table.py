@@ -22,6 +22,7 @@ def segmentation_rows(long: pd.DataFrame) -> pd.DataFrame:
     ``dice <class>`` per class as ``"mean ± std"`` text; empty without task rows."""
     if long.empty or "task" not in long:
         return pd.DataFrame()
+    long = long.rename(columns={"class": "cls"})  # ``class`` cannot be a tuple field
     rows = long[(long["source"] == "task") & (long["task"] == TASK)]
     records: dict[tuple, dict] = {}
     for row in rows.itertuples():
@@ -38,7 +39,7 @@ def segmentation_rows(long: pd.DataFrame) -> pd.DataFrame:
 
 def write_segmentation_table(long: pd.DataFrame, out: Path) -> list[Path]:
     """``segmentation_gain.md`` and ``.csv`` in ``out`` (nothing without task rows)."""
-    table = segmentation_rows(long.rename(columns={"class": "cls"}))
+    table = segmentation_rows(long)
     if table.empty:
         return []
     head = "| " + " | ".join(table.columns) + " |"
