@@ -85,6 +85,7 @@ def _projection_features():
     projection of a batch (layer → ``b×C`` float64)."""
     import torch
 
+    from usbench.data import resident_pages
     from usbench.metrics._lib import features as feat
     from usbench.metrics.inception import _SetFeatures
 
@@ -99,8 +100,8 @@ def _projection_features():
         return {layer: torch.relu(pooled @ w).numpy() for layer, w in weights.items()}
 
     def batches(self, images):
-        for start in range(0, len(images), 256):
-            yield project(images[start : start + 256])
+        for batch in resident_pages.batches(images, 256):
+            yield project(batch)
 
     _SetFeatures._extract = batches
     return batches

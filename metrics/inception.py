@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from usbench.data import resident_pages
 from usbench.data.imageset import ImageSet
 from usbench.metrics._lib import backbones
 from usbench.metrics._lib import features as feat
@@ -454,10 +455,10 @@ class SIFID(_InceptionMetric):
         return feat.cached_arrays(fields, lambda: self._moments(images), on_disk=on_disk)
 
     def _moments(self, images: torch.Tensor) -> feat.Batches:
-        for start in range(0, len(images), self.batch_size):
+        for batch in resident_pages.batches(images, self.batch_size):
             out = {}
             with torch.no_grad():
-                x = feat.preprocess(images[start : start + self.batch_size], self.mode)
+                x = feat.preprocess(batch, self.mode)
                 for layer, maps in self.network()(x, _SIFID_LAYERS).items():
                     mu, cov = spatial_moments(maps)
                     out.update({f"{layer}/mu": mu.numpy(), f"{layer}/cov": cov.numpy()})

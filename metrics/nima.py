@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from usbench.data import resident_pages
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
 WEIGHTS_NAME = "nima-inception-resnet-v2-ava"
@@ -85,7 +86,6 @@ class NIMA(Metric):
         scores = []
         with torch.no_grad():
             size = self.config.batch_size
-            for start in range(0, len(images), size):
-                batch = images[start : start + size].expand(-1, 3, -1, -1)
-                scores.append(model(batch).flatten().double().numpy())
+            for batch in resident_pages.batches(images, size):
+                scores.append(model(batch.expand(-1, 3, -1, -1)).flatten().double().numpy())
         return MetricResult.of_samples(np.concatenate(scores), seed=inputs.seed)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from usbench.data import resident_pages
 from usbench.metrics._lib.pairing import pair_with_real
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult
 
@@ -78,8 +79,8 @@ class LPIPSFeatures:
         import lpips
 
         layers: list[list[torch.Tensor]] = [[] for _ in self.lin_weights]
-        for start in range(0, len(images), self.batch_size):
-            x = 2.0 * images[start : start + self.batch_size].expand(-1, 3, -1, -1) - 1.0
+        for batch in resident_pages.batches(images, self.batch_size):
+            x = 2.0 * batch.expand(-1, 3, -1, -1) - 1.0
             outs = self.model.net(self.model.scaling_layer(x))
             for k, out in enumerate(outs):
                 layers[k].append(lpips.normalize_tensor(out).double())

@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from _smaps import resident_kb
 from scipy.spatial.distance import cdist
 
 from usbench.data.imageset import ImageSet
@@ -280,19 +281,6 @@ def test_distance_blocks_over_reference_blocks_are_exact(tmp_path):
         assert np.array_equal(block, full[rows_])
 
 
-def _resident_kb(path) -> int:
-    """Resident kB of the mappings of ``path`` in this process (``/proc/self/smaps``)."""
-    total, inside = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            fields = line.split()
-            if "-" in fields[0] and len(fields) >= 5:
-                inside = line.rstrip().endswith(str(path))
-            elif inside and fields[0] == "Rss:":
-                total += int(fields[1])
-    return total
-
-
 @pytest.mark.skipif(
     not hasattr(mmap, "MADV_DONTNEED") or not os.path.exists("/proc/self/smaps"),
     reason="needs madvise(MADV_DONTNEED) and /proc/self/smaps (Linux)",
@@ -304,11 +292,11 @@ def test_block_readers_release_the_pages_they_read(tmp_path):
     mapped = _stored(tmp_path, x)
     path = tmp_path / "x.npy"
     rows.mean(mapped, block_bytes=1 << 20)
-    assert _resident_kb(path) <= 2 * 1024  # ~1 MB blocks, each released
+    assert resident_kb(path) <= 2 * 1024  # ~1 MB blocks, each released
     float(np.asarray(mapped).sum())
-    assert _resident_kb(path) >= 30 * 1024  # plain reading keeps the 32 MB resident
+    assert resident_kb(path) >= 30 * 1024  # plain reading keeps the 32 MB resident
     rows.release(mapped)
-    assert _resident_kb(path) <= 64
+    assert resident_kb(path) <= 64
 
 
 def test_release_keeps_copy_on_write_changes(tmp_path):

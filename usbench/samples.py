@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from usbench.data import resident_pages
+
 
 @dataclass(frozen=True, eq=False)
 class SampleBatch:
@@ -34,9 +36,9 @@ class SampleBatch:
             raise ValueError(f"samples must be N×1×H×W, got {tuple(self.images.shape)}")
         if self.images.dtype != torch.float32:
             raise ValueError(f"samples must be float32, got {self.images.dtype}")
-        if not all(torch.isfinite(part).all() for part in self.images.split(1024)):
+        if not resident_pages.all_finite(self.images):
             raise ValueError("samples contain NaN or infinite values")
-        if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
+        if n and not resident_pages.in_unit_range(self.images):
             raise ValueError("samples must lie in [0, 1]; clamp before returning them")
         if self.labels is not None and self.labels.shape != (n,):
             raise ValueError("labels must have one entry per sample")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from usbench.data import resident_pages
 from usbench.metrics._lib.feature_cache import (
     Batches,
     cache_dir,
@@ -165,9 +166,9 @@ def extract_batches(
     """
     reduce = reduce or _spatial_mean
     dtype = next(net.parameters()).dtype
-    for start in range(0, len(images), batch_size):
+    for batch in resident_pages.batches(images, batch_size):
         with torch.no_grad():
-            x = preprocess(images[start : start + batch_size].to(dtype), mode)
+            x = preprocess(batch.to(dtype), mode)
             out = net(x, layers)
         yield {layer: reduce(layer, value).double().numpy() for layer, value in out.items()}
 
@@ -183,7 +184,6 @@ def tensor_hash(images: torch.Tensor) -> str:
     digest = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
     if images.ndim == 0:
         images = images.reshape(1)
-    for start in range(0, len(images), 1024):
-        chunk = images[start : start + 1024].detach().cpu().contiguous().numpy()
-        digest.update(chunk.tobytes())
+    for chunk in resident_pages.batches(images, 1024):
+        digest.update(chunk.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()

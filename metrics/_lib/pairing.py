@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from usbench.data import resident_pages
 from usbench.data.imageset import ImageSet
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
@@ -73,8 +74,8 @@ def nearest_train_indices(
     flat_train = train_images.reshape(len(train_images), -1).double()
     train_sq = (flat_train * flat_train).sum(1)
     out = []
-    for start in range(0, len(images), chunk):
-        flat = images[start : start + chunk].reshape(-1, flat_train.shape[1]).double()
+    for batch in resident_pages.batches(images, chunk):
+        flat = batch.reshape(-1, flat_train.shape[1]).double()
         dist = (flat * flat).sum(1, keepdim=True) - 2.0 * flat @ flat_train.T + train_sq
         out.append(dist.argmin(dim=1))
     if not out:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from usbench.data import resident_pages
+
 HASH_CHUNK = 1024
 
 
@@ -46,7 +48,7 @@ class ImageSet:
             raise ValueError(f"images must be N×1×H×W, got {tuple(self.images.shape)}")
         if self.images.dtype != torch.float32:
             raise ValueError(f"images must be float32, got {self.images.dtype}")
-        if n and (float(self.images.min()) < 0.0 or float(self.images.max()) > 1.0):
+        if n and not resident_pages.in_unit_range(self.images):
             raise ValueError("images must lie in [0, 1]")
         if self.labels.shape != (n,) or len(self.patient_ids) != n or len(self.names) != n:
             raise ValueError("labels, patient_ids and names must have one entry per image")
@@ -122,9 +124,8 @@ class ImageSet:
         """
         h = hashlib.sha256()
         h.update(repr((self.class_names, self.image_size, len(self))).encode())
-        for start in range(0, len(self), HASH_CHUNK):
-            chunk = self.images[start : start + HASH_CHUNK].numpy()
-            h.update((chunk * 255.0 + 0.5).astype(np.uint8).tobytes())
+        for chunk in resident_pages.batches(self.images, HASH_CHUNK):
+            h.update((chunk.numpy() * 255.0 + 0.5).astype(np.uint8).tobytes())
         h.update(self.labels.numpy().astype(np.int64).tobytes())
         h.update("\x00".join(self.patient_ids).encode())
         h.update("\x00".join(self.names).encode())

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from usbench.data import resident_pages
 from usbench.metrics._lib.backbones.preprocess import (
     CLIP_MEAN,
     CLIP_STD,
@@ -171,9 +172,11 @@ def embed_batches(
     """``N×1×H×W`` images in [0, 1] → ``{backbone.name: b×D}`` float64 features of
     ``net``, per batch."""
     dtype = next(net.parameters()).dtype
-    starts = range(0, len(images), batch_size)
-    for start in tqdm(starts, desc=f"{backbone.name} features", leave=False, disable=None):
-        x = prepare(images[start : start + batch_size], backbone.prep).to(dtype)
+    batches = resident_pages.batches(images, batch_size)
+    total = -(-len(images) // batch_size)
+    bar = tqdm(batches, total=total, desc=f"{backbone.name} features", leave=False, disable=None)
+    for batch in bar:
+        x = prepare(batch, backbone.prep).to(dtype)
         with torch.no_grad():
             out = net(x).double().numpy()
         yield {backbone.name: out}
