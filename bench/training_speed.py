@@ -16,7 +16,10 @@ median and its ratio to fp32):
   scales 0 and 5 (the coarser scales of scale 5 are untrained networks of the right size).
 
 Each timed run is a real training call (the shared loop or SinGAN's scale trainer) with one
-checkpoint at its end, so a run's seconds / steps include that small fixed cost.
+checkpoint at its end, so a run's seconds / steps include that small fixed cost; with
+``compile`` it also includes tracing the model (compiling it in the first round, loading
+the cached graph after that), which a real fit pays once — time compile with a warm-up
+round (``--sinddm-warmup 1`` for SinDDM).
 
 Loss after K steps (``--loss-steps``): for every option with seed 0 and for fp32 with seeds 0
 and 1 (the seed-to-seed spread that a precision change has to stay within): ddpm quick,
@@ -63,6 +66,7 @@ OPTIONS: dict[str, dict[str, object]] = {
     "bf16": {"precision": "bf16"},
     "bf16+cl": {"precision": "bf16", "channels_last": True},
     "compile": {"compile": "default"},
+    "cl+compile": {"channels_last": True, "compile": "default"},
 }
 """The option sets compared, as ``train`` settings."""
 
@@ -237,6 +241,12 @@ def main() -> None:
     parser.add_argument("--loss-options", default="fp32,cl+fused,bf16")
     parser.add_argument("--reps", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--sinddm-reps", type=int, default=2, help="SinDDM paper rounds")
+    parser.add_argument(
+        "--sinddm-warmup",
+        type=int,
+        default=0,
+        help="discarded SinDDM rounds first (1 when timing compile: it fills the compile cache)",
+    )
     parser.add_argument("--ddpm-steps", type=int, default=10)
     parser.add_argument("--singan-iters", type=int, default=10)
     parser.add_argument("--loss-steps", type=int, default=100)
@@ -266,7 +276,9 @@ def main() -> None:
             }
             print_times(
                 "SinDDM paper",
-                interleaved(paper, args.sinddm_options.split(","), args.sinddm_reps, 0),
+                interleaved(
+                    paper, args.sinddm_options.split(","), args.sinddm_reps, args.sinddm_warmup
+                ),
             )
     if not args.no_losses:
         loss_table(args.loss_options.split(","), args.loss_steps, image, models)
