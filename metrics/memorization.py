@@ -27,7 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from usbench.metrics._lib.nearest import nearest_rows, row_blocks
+from usbench.data import resident_pages
+from usbench.metrics._lib.nearest import nearest_rows
+from usbench.metrics._lib.rows import BLOCK_BYTES
 from usbench.protocols import EvalInputs, Metric, MetricKind, MetricResult, MetricUnavailable
 
 
@@ -60,57 +62,90 @@ class NearestNeighbours:
 
 
 def pixel_grid(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Area-downsample ``N×1×H×W`` images to ``N×size×size`` float32 (no upsampling)."""
+    """Area-downsample ``N×1×H×W`` images to ``N×size×size`` float32 (no upsampling).
+
+    Images already at most ``size`` pixels are returned as the view ``images[:, 0]`` (the
+    pooling would be the identity), so a memory-mapped set is not copied; others are pooled
+    in batches that release the pages they read (:mod:`usbench.data.resident_pages`).
+    """
     height, width = images.shape[-2:]
     target = (min(size, height), min(size, width))
-    return F.adaptive_avg_pool2d(images.float(), target)[:, 0]
+    if target == (height, width):
+        return images[:, 0]
+    parts = [
+        F.adaptive_avg_pool2d(b.float(), target)[:, 0] for b in resident_pages.batches(images, 256)
+    ]
+    return torch.cat(parts) if parts else images.new_zeros((0, *target))
 
 
 def shifted_nearest(
-    queries: torch.Tensor, references: torch.Tensor, max_shift: int, *, block_entries: int = 1 << 22
+    queries: torch.Tensor,
+    references: torch.Tensor,
+    max_shift: int,
+    *,
+    block_entries: int = 1 << 22,
+    block_bytes: int = BLOCK_BYTES,
 ) -> NearestNeighbours:
     """Nearest reference of each query by RMSE, minimised over integer translations.
 
     ``queries`` ``N×h×w`` and ``references`` ``M×h×w`` (same ``h, w``). The query's centre
     crop (``max_shift`` pixels trimmed on every side) is compared with every reference
-    crop displaced by ``(dy, dx)`` in ``[-max_shift, max_shift]²``; the smallest RMSE wins.
-    Queries are searched in blocks of at most ``block_entries`` query×reference distances,
-    so memory stays flat as N grows.
+    crop displaced by ``(dy, dx)`` in ``[-max_shift, max_shift]²``; the smallest RMSE wins,
+    ties going to the earlier shift (``dy`` then ``dx`` ascending), then to the lower
+    reference index — whatever the blocks.
+
+    Memory stays flat as N and M grow: queries and references are read in row blocks whose
+    float64 crops hold at most ``block_bytes``, with at most ``block_entries`` distances
+    per query block × reference block; each block's pages are released after use, so
+    memory-mapped sets stay mapped, not resident.
     """
     n, h, w = queries.shape
     s = max_shift
     if h <= 2 * s or w <= 2 * s:
         raise ValueError(f"max_shift={s} is too large for {h}×{w} images; use a smaller one")
-    parts = [
-        _shifted_nearest_block(queries[rows], references, s)
-        for rows in row_blocks(n, len(references), block_entries)
-    ]
+    crop_bytes = 8 * (h - 2 * s) * (w - 2 * s)
+    ref_rows = max(1, min(len(references), block_bytes // crop_bytes))
+    query_rows = max(1, min(block_bytes // crop_bytes, block_entries // ref_rows))
+    parts = []
+    for start in range(0, n, query_rows):
+        block = queries[start : start + query_rows]
+        parts.append(_shifted_nearest_block(block, references, s, ref_rows))
+        resident_pages.release(block)
     if not parts:
-        return _shifted_nearest_block(queries, references, s)
+        return _shifted_nearest_block(queries, references, s, ref_rows)
     return NearestNeighbours(*(np.concatenate(p) for p in zip(*map(astuple, parts), strict=True)))
 
 
 def _shifted_nearest_block(
-    queries: torch.Tensor, references: torch.Tensor, s: int
+    queries: torch.Tensor, references: torch.Tensor, s: int, ref_rows: int
 ) -> NearestNeighbours:
     n, h, w = queries.shape
     q = queries[:, s : h - s, s : w - s].reshape(n, -1).double()
     q_sq = (q * q).sum(1, keepdim=True)
     best = torch.full((n,), float("inf"), dtype=torch.float64)
     best_idx = torch.zeros(n, dtype=torch.int64)
-    best_shift = torch.zeros(n, 2, dtype=torch.int64)
-    for dy in range(-s, s + 1):
-        for dx in range(-s, s + 1):
-            r = references[:, s + dy : h - s + dy, s + dx : w - s + dx]
+    best_rank = torch.full((n,), len(_shifts(s)), dtype=torch.int64)
+    for start in range(0, len(references), ref_rows):
+        block = references[start : start + ref_rows]
+        for rank, (dy, dx) in enumerate(_shifts(s)):
+            r = block[:, s + dy : h - s + dy, s + dx : w - s + dx]
             r = r.reshape(r.shape[0], -1).double()
             d2 = (q_sq + (r * r).sum(1)[None, :] - 2.0 * q @ r.T).clamp_min(0.0)
-            dmin, imin = d2.min(dim=1)
-            better = dmin < best
+            dmin, imin = d2.min(dim=1)  # the first (lowest) index among equal minima
+            better = (dmin < best) | ((dmin == best) & (rank < best_rank))
             best = torch.where(better, dmin, best)
-            best_idx = torch.where(better, imin, best_idx)
-            best_shift[better] = torch.tensor([dy, dx])
+            best_idx = torch.where(better, imin + start, best_idx)
+            best_rank = torch.where(better, rank, best_rank)
+        resident_pages.release(block)
+    shifts = torch.tensor([*_shifts(s), (0, 0)], dtype=torch.int64)  # last: no reference
+    best_shift = shifts[best_rank]
     rmse = torch.sqrt(best / q.shape[1])
     return NearestNeighbours(rmse.numpy(), best_idx.numpy(), best_shift.numpy())
+
+
+def _shifts(s: int) -> list[tuple[int, int]]:
+    """The translations searched, in their tie-breaking order."""
+    return [(dy, dx) for dy in range(-s, s + 1) for dx in range(-s, s + 1)]
 
 
 def feature_nearest(queries: np.ndarray, references: np.ndarray) -> NearestNeighbours:

@@ -18,7 +18,7 @@ from usbench.metrics._lib.manifold import (
     vendi_score,
 )
 from usbench.metrics._lib.nearest import kth_neighbour_distance, nearest_rows, row_blocks
-from usbench.metrics.memorization import shifted_nearest
+from usbench.metrics.memorization import pixel_grid, shifted_nearest
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,35 @@ def test_shifted_search_in_blocks_equals_one_block() -> None:
     np.testing.assert_array_equal(blocked.shift, whole.shift)
     np.testing.assert_allclose(blocked.distance, whole.distance, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(whole.index, [1, 4, 4, 7, 0])
+
+
+def test_shifted_search_over_reference_blocks_equals_one_block() -> None:
+    """Reference blocks of 2 rows (and query blocks of 1) give the one-block answer,
+    including the tie rules: equal distances go to the earlier shift, then the lower index."""
+    gen = torch.Generator().manual_seed(1)
+    refs = torch.rand(9, 20, 20, generator=gen)
+    refs[6] = refs[2]  # a duplicate: the lower index must win
+    refs[8] = 0.0  # a flat image: every shift ties, the first shift must win
+    queries = torch.roll(refs[[1, 2, 4, 7, 0]], shifts=(1, -2), dims=(1, 2))
+    queries = torch.cat([queries + 0.05 * torch.rand(queries.shape, generator=gen), refs[[2]]])
+    queries = torch.cat([queries, torch.zeros(1, 20, 20)])
+    crop_bytes = 8 * 16 * 16
+    whole = shifted_nearest(queries, refs, max_shift=2)
+    for block_bytes in (crop_bytes, 2 * crop_bytes, 5 * crop_bytes):
+        blocked = shifted_nearest(queries, refs, max_shift=2, block_bytes=block_bytes)
+        np.testing.assert_array_equal(blocked.index, whole.index)
+        np.testing.assert_array_equal(blocked.shift, whole.shift)
+        # squared RMSE to round-off (the expanded form q² + r² − 2qr cancels for a copy)
+        np.testing.assert_allclose(blocked.distance**2, whole.distance**2, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(whole.index, [1, 2, 4, 7, 0, 2, 8])
+    assert whole.distance[5] < 1e-6 and list(whole.shift[5]) == [0, 0]
+    assert whole.distance[6] == 0.0 and list(whole.shift[6]) == [-2, -2]
+
+
+def test_pixel_grid_at_full_size_is_a_view_with_the_pooled_values() -> None:
+    images = torch.rand(5, 1, 12, 12, generator=torch.Generator().manual_seed(2))
+    grid = pixel_grid(images, 64)
+    assert grid.data_ptr() == images.data_ptr()
+    assert torch.equal(grid, torch.nn.functional.adaptive_avg_pool2d(images, (12, 12))[:, 0])
+    small = pixel_grid(images, 4)
+    assert torch.equal(small, torch.nn.functional.adaptive_avg_pool2d(images, (4, 4))[:, 0])
