@@ -9,7 +9,10 @@ these numbers away from the real images' values.
 Patches: non-overlapping ``patch×patch`` squares whose mean grey level is above
 ``min_mean`` (inside the fan, not anechoic), with under 1 % saturated pixels, and whose
 four quadrant means vary by less than ``max_quadrant_cv`` (relative std), so that the
-echogenicity is roughly constant. Grey levels are taken as the envelope (``envelope =
+echogenicity is roughly constant, and whose grey levels are not all equal: a constant
+patch (a flat overlay, padding, a filled region) carries no speckle, and its SNR and
+``m`` would be infinite (version 1 kept such patches; one of them in a real frame made
+the whole set distance meaningless). Grey levels are taken as the envelope (``envelope =
 "linear"``) or first decompressed from a log scale with ``dynamic_range_db`` (``"log"``).
 """
 
@@ -83,6 +86,7 @@ def patch_statistics(
     grey_tiles = grey_tiles.transpose(0, 1, 3, 2, 4).reshape(n * rows * cols, patch, patch)
     keep = (grey_tiles.mean(axis=(1, 2)) > min_mean) & ((grey_tiles >= 0.999).mean((1, 2)) < 0.01)
     keep &= quadrant_cv(tiles) < max_quadrant_cv
+    keep &= grey_tiles.max(axis=(1, 2)) > grey_tiles.min(axis=(1, 2))  # not constant
     flat = tiles[keep].reshape(int(keep.sum()), patch * patch)
     mean, std = flat.mean(axis=1), flat.std(axis=1)
     power = flat**2
@@ -152,7 +156,7 @@ class SpeckleStatistics(Metric):
     """
 
     name: ClassVar[str] = "speckle"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     kind: ClassVar[MetricKind] = MetricKind.SET_VS_SET
     higher_is_better: ClassVar[bool] = False
     value_range: ClassVar[tuple[float | None, float | None]] = (0.0, None)

@@ -86,3 +86,18 @@ def test_black_images_are_unavailable() -> None:
     real = as_imageset(rayleigh_images(2, seed=1))
     with pytest.raises(MetricUnavailable, match="patch"):
         SpeckleStatistics().compute(EvalInputs(SampleBatch(torch.zeros(2, 1, 64, 64)), real))
+
+
+def test_constant_patches_carry_no_speckle() -> None:
+    """A flat grey block (an overlay, padding) is not a speckle patch: it is skipped, so
+    one such block in a real frame cannot make the set distance infinite."""
+    images = rayleigh_images(4, seed=1)
+    with_block = images.clone()
+    with_block[0, 0, :32, :32] = 0.3  # four constant 16×16 patches, bright and homogeneous
+    clean = SpeckleStatistics().statistics(images)
+    blocked = SpeckleStatistics().statistics(with_block)
+    assert len(blocked.snr) == len(clean.snr) - 4
+    assert np.isfinite(blocked.snr).all() and blocked.snr.max() < 10
+    generated = SampleBatch(rayleigh_images(4, seed=2))
+    result = SpeckleStatistics().compute(EvalInputs(generated, as_imageset(with_block), seed=0))
+    assert result.value < 0.2 and result.ci_high < 1.0
