@@ -35,6 +35,11 @@ from usbench.metrics.manifold import PRDCMetric, Vendi
 from usbench.protocols import EvalInputs
 from usbench.samples import SampleBatch
 
+# Values of the in-memory implementation, pinned on an AVX-512 CPU. Another CPU's BLAS and
+# LAPACK kernels (AVX2 here) move the 64-d pool1 Fréchet distances by up to 1e-8 relative
+# (the matrix square root), so the pins hold to PIN_REL; a change of algorithm moves them
+# by orders of magnitude more. Disk against memory is compared bit for bit below.
+PIN_REL = 1e-7
 PINNED = {
     "fid": (71.69872406229804, 70.92542300043715, 72.66429002645228),
     "fid-pool1": (0.31015061653174847, 0.26405520621253953, 0.36207657913902735),
@@ -114,7 +119,7 @@ def _metrics() -> dict:
 
 
 def test_set_metrics_keep_their_values_and_read_features_from_disk(calls):
-    """Every set metric equals the in-memory implementation's value (to 1e-12), with its
+    """Every set metric equals the in-memory implementation's value (to PIN_REL), with its
     interval; the features come from one pass per set, and a fresh process memo reads
     the disk entries back (no feature pass) and gives bit-identical results."""
     inputs = _inputs()
@@ -125,7 +130,7 @@ def test_set_metrics_keep_their_values_and_read_features_from_disk(calls):
         for got, want in zip(got_all, PINNED[name], strict=True):
             assert (got is None) == (want is None), name
             if want is not None:
-                assert got == pytest.approx(want, rel=1e-12, abs=1e-15), name
+                assert got == pytest.approx(want, rel=PIN_REL, abs=1e-15), name
     feat.clear_memory()
     again = {name: m.compute(inputs) for name, m in _metrics().items()}
     assert sorted(calls) == [40, 80, 96]  # no new pass: read from the cache

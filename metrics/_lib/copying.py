@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from usbench.metrics._lib.kmeans import assign, kmeans
 from usbench.metrics._lib.nearest import nearest_rows
 
 
@@ -65,11 +66,10 @@ def ct_statistic(
     seed: int,
 ) -> CTResult:
     """C_T of ``generated`` (``M×d``) against ``train`` (``T×d``), with ``test``
-    (``N×d``) as the fresh sample; k-means cells on ``train`` (scikit-learn, seeded)."""
-    from sklearn.cluster import KMeans
-
-    kmeans = KMeans(n_clusters=n_cells, n_init=10, random_state=seed).fit(train)
-    test_cells, gen_cells = kmeans.predict(test), kmeans.predict(generated)
+    (``N×d``) as the fresh sample; cells by scikit-learn's k-means (``n_init=10``, seeded)
+    on ``train``, run over row blocks (:func:`usbench.metrics._lib.kmeans.kmeans`)."""
+    cells = kmeans(train, n_cells, n_init=10, seed=seed)
+    test_cells, gen_cells = assign(test, cells.centres), assign(generated, cells.centres)
     test_dist, _ = nearest_rows(test, train)
     gen_dist, _ = nearest_rows(generated, train)
     test_share = np.bincount(test_cells, minlength=n_cells) / len(test)
