@@ -34,6 +34,7 @@ from usbench.metrics._lib.frechet import (
     frechet_from_moments,
     kid_subsets,
     mean_and_covariance,
+    psd_root,
     rank_warning,
     spatial_moments,
 )
@@ -337,8 +338,9 @@ class FID(_SetFeatures):
                 "score more images (set metrics are only stable with hundreds).",
             )
         x = self.generated_features(generated.images)[layer]
+        root = psd_root(sigma) if len(x) > dims else None  # the d×d route's, once for all draws
         return self._bootstrapped(
-            x, lambda v: frechet_distance_to_moments(v, mu, sigma), seed, stats.n
+            x, lambda v: frechet_distance_to_moments(v, mu, sigma, sigma_root=root), seed, stats.n
         )
 
     def _bootstrapped(self, x: np.ndarray, distance, seed: int, n_real: int | None) -> MetricResult:

@@ -29,10 +29,20 @@ from usbench.metrics._lib import rows
 from usbench.metrics._lib.rows import Rows
 
 
-def _psd_product_eigenvalues(cov_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
-    """Eigenvalues of ``Σa Σb`` through the symmetric ``Σa^{1/2} Σb Σa^{1/2}``."""
-    w, v = np.linalg.eigh(cov_a)
-    root = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+def psd_root(cov: np.ndarray) -> np.ndarray:
+    """The symmetric square root ``Σ^{1/2}`` of a PSD ``d×d`` matrix (negative round-off
+    eigenvalues clipped to 0)."""
+    w, v = np.linalg.eigh(cov)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def _psd_product_eigenvalues(
+    cov_a: np.ndarray, cov_b: np.ndarray, root_a: np.ndarray | None = None
+) -> np.ndarray:
+    """Eigenvalues of ``Σa Σb`` through the symmetric ``Σa^{1/2} Σb Σa^{1/2}``;
+    ``root_a``: ``Σa^{1/2}`` when it is already known (it costs an ``eigh`` with vectors,
+    the most expensive step)."""
+    root = psd_root(cov_a) if root_a is None else root_a
     return np.linalg.eigvalsh(root @ cov_b @ root)
 
 
@@ -61,12 +71,21 @@ class Reference:
         """``Σ (y_i - μ)ᵀ(y_i - μ)`` (``d×d``)."""
         return rows.scatter(self.rows, self.mu)
 
+    @cached_property
+    def covariance_root(self) -> np.ndarray:
+        """``Σ^{1/2}`` of the unbiased covariance (``d×d``): the ``d×d`` route of
+        :func:`frechet_distance` needs one side's root, and a set compared many times
+        (FID's reference against 200 subsample draws) gives it once."""
+        return psd_root(self.scatter / (len(self) - 1))
+
 
 def frechet_distance(x: Rows | Reference, y: Rows | Reference) -> float:
     """FD between Gaussians fitted to feature rows ``x`` (``n₁×d``) and ``y`` (``n₂×d``):
     arrays, :class:`~usbench.metrics._lib.rows.RowSubset` or :class:`Reference`. Rows are
     read in blocks, so no ``n×d`` temporary is made. ``n₁·n₂ <= d²``: the trace term from
-    the singular values of the ``n₁×n₂`` ``A Bᵀ``; else from the ``d×d`` covariances."""
+    the singular values of the ``n₁×n₂`` ``A Bᵀ``; else from the ``d×d`` covariances, through
+    ``y``'s covariance root (kept on a :class:`Reference`, so pass the set that is compared
+    repeatedly as ``y``)."""
     if len(x) < 2 or len(y) < 2:
         raise ValueError("the Fréchet distance needs at least 2 feature vectors per set")
     x, y = (v if isinstance(v, Reference) else Reference(v) for v in (x, y))
@@ -75,23 +94,28 @@ def frechet_distance(x: Rows | Reference, y: Rows | Reference) -> float:
         cross = rows.centred_cross(x.rows, x.mu, y.rows, y.mu)
         scale = np.sqrt((n1 - 1) * (n2 - 1))
         trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum() / scale)
-    else:
-        cov_x, cov_y = x.scatter / (n1 - 1), y.scatter / (n2 - 1)
-        eig = _psd_product_eigenvalues(cov_x, cov_y)
+    else:  # Σy^{1/2} Σx Σy^{1/2} has the eigenvalues of Σx Σy; y's root is cached
+        eig = _psd_product_eigenvalues(
+            y.scatter / (n2 - 1), x.scatter / (n1 - 1), y.covariance_root
+        )
         trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     tr_x, tr_y = x.sum_of_squares / (n1 - 1), y.sum_of_squares / (n2 - 1)
     diff = x.mu - y.mu
     return float(diff @ diff + tr_x + tr_y - 2.0 * trace_sqrt)
 
 
-def frechet_distance_to_moments(x: Rows, mu_y: np.ndarray, sigma_y: np.ndarray) -> float:
+def frechet_distance_to_moments(
+    x: Rows, mu_y: np.ndarray, sigma_y: np.ndarray, *, sigma_root: np.ndarray | None = None
+) -> float:
     """FD between feature rows ``x`` (``n×d``) and a Gaussian given by its moments
     (``mu_y`` ``d``, ``sigma_y`` ``d×d``, e.g. pytorch-fid's saved ``mu``/``sigma``).
 
     With ``A`` the centred ``x`` and ``Σx = AᵀA/(n-1)``, the non-zero eigenvalues of
     ``Σx Σy`` are those of the symmetric PSD ``A Σy Aᵀ/(n-1)`` (``n×n``), so the trace
     term needs no matrix square root. That route (``n <= d``) holds ``A`` whole, at most
-    ``d×d`` values; above it ``Σx`` is accumulated in row blocks.
+    ``d×d`` values; above it ``Σx`` is accumulated in row blocks and the trace term
+    comes from ``Σy^{1/2} Σx Σy^{1/2}``: ``sigma_root`` (:func:`psd_root` of ``sigma_y``)
+    saves recomputing the root when the same moments are compared many times.
     """
     mu_y, sigma_y = np.asarray(mu_y, np.float64), np.asarray(sigma_y, np.float64)
     if len(x) < 2:
@@ -104,7 +128,7 @@ def frechet_distance_to_moments(x: Rows, mu_y: np.ndarray, sigma_y: np.ndarray) 
         tr_x = float((a * a).sum() / (n - 1))
     else:  # fewer dimensions than samples: the d×d route
         scatter = rows.scatter(x, mu_x)
-        eig = _psd_product_eigenvalues(scatter / (n - 1), sigma_y)
+        eig = _psd_product_eigenvalues(sigma_y, scatter / (n - 1), sigma_root)
         tr_x = float(np.trace(scatter) / (n - 1))
     trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     diff = mu_x - mu_y
