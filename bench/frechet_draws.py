@@ -39,11 +39,11 @@ def _features(n: int, d: int, seed: int, shift: float) -> np.ndarray:
 
 
 def _root_per_draw(x: np.ndarray, y) -> float:
-    from usbench.metrics._lib.frechet import Reference, _psd_product_eigenvalues
+    from usbench.metrics._lib.frechet import Reference, _psd_product_eigenvalues, psd_root
 
     xr = Reference(x)
     n1, n2 = len(xr), len(y)
-    eig = _psd_product_eigenvalues(xr.scatter / (n1 - 1), y.scatter / (n2 - 1))
+    eig = _psd_product_eigenvalues(psd_root(xr.scatter / (n1 - 1)), y.scatter / (n2 - 1))
     trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     diff = xr.mu - y.mu
     return float(

@@ -25,6 +25,7 @@ from usbench.metrics._lib.frechet import (
     frechet_distance,
     frechet_distance_to_moments,
     mean_and_covariance,
+    psd_root,
 )
 from usbench.metrics._lib.manifold import cosine_vendi_score
 from usbench.metrics._lib.nearest import distance_blocks
@@ -241,7 +242,7 @@ def _old_frechet(x, y):
     if n1 * n2 <= d * d:
         trace = np.linalg.svd(a @ b.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1))
     else:
-        eig = _psd_product_eigenvalues(a.T @ a / (n1 - 1), b.T @ b / (n2 - 1))
+        eig = _psd_product_eigenvalues(psd_root(a.T @ a / (n1 - 1)), b.T @ b / (n2 - 1))
         trace = np.sqrt(np.clip(eig, 0.0, None)).sum()
     diff = mu_x - mu_y
     tr = (a * a).sum() / (n1 - 1) + (b * b).sum() / (n2 - 1)
@@ -267,7 +268,7 @@ def test_frechet_in_blocks_equals_in_memory_formula(tmp_path, n1, n2, d):
     if n1 <= d:
         eig = np.linalg.eigvalsh(a @ sigma @ a.T / (n1 - 1))
     else:
-        eig = _psd_product_eigenvalues(a.T @ a / (n1 - 1), sigma)
+        eig = _psd_product_eigenvalues(psd_root(a.T @ a / (n1 - 1)), sigma)
     diff = x.mean(0) - y.mean(0)
     old = diff @ diff + (a * a).sum() / (n1 - 1) + np.trace(sigma)
     old -= 2.0 * np.sqrt(np.clip(eig, 0.0, None)).sum()

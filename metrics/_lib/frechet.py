@@ -36,14 +36,11 @@ def psd_root(cov: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def _psd_product_eigenvalues(
-    cov_a: np.ndarray, cov_b: np.ndarray, root_a: np.ndarray | None = None
-) -> np.ndarray:
-    """Eigenvalues of ``Σa Σb`` through the symmetric ``Σa^{1/2} Σb Σa^{1/2}``;
-    ``root_a``: ``Σa^{1/2}`` when it is already known (it costs an ``eigh`` with vectors,
-    the most expensive step)."""
-    root = psd_root(cov_a) if root_a is None else root_a
-    return np.linalg.eigvalsh(root @ cov_b @ root)
+def _psd_product_eigenvalues(root_a: np.ndarray, cov_b: np.ndarray) -> np.ndarray:
+    """Eigenvalues of ``Σa Σb`` through the symmetric ``Σa^{1/2} Σb Σa^{1/2}``, given
+    ``root_a`` = ``Σa^{1/2}`` (:func:`psd_root`; its ``eigh`` with vectors is the most
+    expensive step, so a side compared many times keeps it)."""
+    return np.linalg.eigvalsh(root_a @ cov_b @ root_a)
 
 
 def rank_warning(n: int, dims: int) -> str | None:
@@ -95,9 +92,7 @@ def frechet_distance(x: Rows | Reference, y: Rows | Reference) -> float:
         scale = np.sqrt((n1 - 1) * (n2 - 1))
         trace_sqrt = float(np.linalg.svd(cross, compute_uv=False).sum() / scale)
     else:  # Σy^{1/2} Σx Σy^{1/2} has the eigenvalues of Σx Σy; y's root is cached
-        eig = _psd_product_eigenvalues(
-            y.scatter / (n2 - 1), x.scatter / (n1 - 1), y.covariance_root
-        )
+        eig = _psd_product_eigenvalues(y.covariance_root, x.scatter / (n1 - 1))
         trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     tr_x, tr_y = x.sum_of_squares / (n1 - 1), y.sum_of_squares / (n2 - 1)
     diff = x.mu - y.mu
@@ -128,7 +123,8 @@ def frechet_distance_to_moments(
         tr_x = float((a * a).sum() / (n - 1))
     else:  # fewer dimensions than samples: the d×d route
         scatter = rows.scatter(x, mu_x)
-        eig = _psd_product_eigenvalues(sigma_y, scatter / (n - 1), sigma_root)
+        root = psd_root(sigma_y) if sigma_root is None else sigma_root
+        eig = _psd_product_eigenvalues(root, scatter / (n - 1))
         tr_x = float(np.trace(scatter) / (n - 1))
     trace_sqrt = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     diff = mu_x - mu_y

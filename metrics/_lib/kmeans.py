@@ -32,7 +32,7 @@ both on separated and on unstructured data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,16 +78,18 @@ def kmeans(
     data = _CentredRows(x, rows.mean(x, block_bytes), block_bytes)
     threshold = tol * data.mean_variance() if tol else 0.0
     rng = np.random.RandomState(seed)
-    starts = [np.asarray(init, np.float64) - data.mu] if init is not None else None
     best = None
-    for run in range(1 if starts else n_init):
-        start = starts[run] if starts else _plusplus(data, n_clusters, rng)
+    for _ in range(1 if init is not None else n_init):
+        if init is not None:
+            start = np.asarray(init, np.float64) - data.mu
+        else:
+            start = _plusplus(data, n_clusters, rng)
         result = _lloyd(data, start, max_iter, threshold)
         if best is None or (
             result.inertia < best.inertia and not _same_partition(result.labels, best.labels)
         ):
             best = result
-    return Clustering(best.centres + data.mu, best.labels, best.inertia, best.n_iter)
+    return replace(best, centres=best.centres + data.mu)
 
 
 def assign(x: np.ndarray, centres: np.ndarray, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
@@ -186,16 +188,8 @@ def _plusplus(data: _CentredRows, k: int, rng: np.random.RandomState) -> np.ndar
     return centres
 
 
-@dataclass(frozen=True)
-class _Run:
-    centres: np.ndarray
-    labels: np.ndarray
-    inertia: float
-    n_iter: int
-
-
-def _lloyd(data: _CentredRows, start: np.ndarray, max_iter: int, threshold: float) -> _Run:
-    """Lloyd iterations from ``start`` (``k×d``, centred)."""
+def _lloyd(data: _CentredRows, start: np.ndarray, max_iter: int, threshold: float) -> Clustering:
+    """Lloyd iterations from ``start`` (``k×d``, centred); the centres stay centred."""
     k = len(start)
     centres = start.copy()
     labels, previous = np.full(data.n, -1, np.int64), np.full(data.n, -1, np.int64)
@@ -218,7 +212,7 @@ def _lloyd(data: _CentredRows, start: np.ndarray, max_iter: int, threshold: floa
     if not converged:
         data.labels(centres, out=labels)
     inertia = float(data.residuals(centres, labels).sum())
-    return _Run(centres, labels, inertia, n_iter)
+    return Clustering(centres, labels, inertia, n_iter)
 
 
 def _relocate_empty(
