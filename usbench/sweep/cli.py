@@ -125,7 +125,7 @@ def sweep() -> None:
 @click.option("--executor", type=click.Choice(["local", "slurm"]), default="local",
               show_default=True)  # fmt: skip
 @click.option("--max-parallel", type=int, default=2, show_default=True, help="Jobs at once.")
-@click.option("--cpus", type=int, default=1, show_default=True, help="CPUs per job.")
+@click.option("--cpus", type=int, default=1, show_default=True, help="CPUs (threads) per job.")
 @click.option("--mem-gb", type=float, default=4.0, show_default=True, help="Memory per job.")
 @click.option("--time-min", type=int, default=240, show_default=True, help="Time limit per job.")
 @click.option("--slurm-partition")

@@ -24,7 +24,8 @@ class ExecutorSettings:
 
     kind: ``local`` (worker processes on this machine) or ``slurm`` (sbatch job arrays).
     max_parallel: jobs running at once (local workers; SLURM array throttle ``%N``).
-    cpus: CPUs per job (``--cpus-per-task``; also the job's torch thread count).
+    cpus: CPUs per job (``--cpus-per-task``; also the thread count of every thread pool in
+        the job: torch's, the BLAS libraries', OpenMP's).
     mem_gb: memory per job in GB (SLURM ``--mem``).
     time_min: wall-time limit per job in minutes (SLURM ``--time``).
     partition: SLURM partition (``None``: the cluster's default).

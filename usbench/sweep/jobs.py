@@ -25,6 +25,7 @@ import numpy as np
 from usbench.fileio import atomic_write_text
 from usbench.store import RunRow, ScoreRow, _check_publishable, _json_default
 from usbench.sweep.units import Unit, UnitFolder
+from usbench.threads import limited_threads
 
 
 class StagingStore:
@@ -76,16 +77,15 @@ def run_unit(unit: Unit, unit_dir: str, store_root: str, sweep_name: str, thread
 
 @contextmanager
 def recording_failure(folder: UnitFolder, threads: int) -> Iterator[str]:
-    """The frame of every job: ``threads`` torch threads, the job id yielded, and an
-    exception recorded in ``folder``'s ``failed.json`` (message, traceback, job id) and
-    raised again so the scheduler marks the job failed."""
-    import torch
-
-    torch.set_num_threads(max(1, threads))
+    """The frame of every job: at most ``threads`` threads in every thread pool (torch's,
+    numpy's and scipy's BLAS, OpenMP; :func:`usbench.threads.limited_threads`), the job id
+    yielded, and an exception recorded in ``folder``'s ``failed.json`` (message, traceback,
+    job id) and raised again so the scheduler marks the job failed."""
     folder.failed.unlink(missing_ok=True)
     job_id = _job_id()
     try:
-        yield job_id
+        with limited_threads(threads):
+            yield job_id
     except BaseException as err:
         failure = {
             "error": f"{type(err).__name__}: {err}",
