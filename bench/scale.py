@@ -24,7 +24,10 @@ Three parts, each measured in a child process of its own (so each peak is its ow
     ``folder:DIR,cache=memmap`` (first load decodes into the cache, second maps it), splits
     by patient as ``usbench run`` does and trains the ``smoke`` ddpm a few steps at 64 px.
 
-Peak RSS is the child's ``ru_maxrss`` (includes file pages of memory maps it touched,
+Each child runs with ``--threads`` threads in every thread pool (torch, numpy's and scipy's
+BLAS, OpenMP; default 1), so a busy second core cannot make BLAS threads wait on each other
+(that cost FID 7× at N = 1000, bench/RESULTS.md) and figures from different machines and
+loads compare. Peak RSS is the child's ``ru_maxrss`` (includes file pages of memory maps it touched,
 which the OS can drop); peak anonymous memory (``RssAnon``, what cannot be dropped) is
 polled from ``/proc`` every 50 ms.
 
@@ -45,6 +48,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from usbench.threads import THREAD_VARIABLES
 
 SIZE = 64
 SUITE = "fid,kid,fd-inf,relative-fd,prdc,vendi,authenticity,data-copying,memorization"
@@ -272,10 +277,12 @@ def child_folder(folder: Path, cache: Path, steps: int, train: bool) -> dict:
 
 
 # -- the parent: one child per measurement ------------------------------------------------
-def measure(args: list[str]) -> dict:
-    """Run ``scale.py _child ARGS`` and return its JSON plus peak RSS and RssAnon (MB)."""
+def measure(args: list[str], threads: int) -> dict:
+    """Run ``scale.py _child ARGS`` with ``threads`` threads per pool and return its JSON
+    plus peak RSS and RssAnon (MB)."""
     cmd = [sys.executable, __file__, "_child", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     peak_anon = 0
     while proc.poll() is None:
         peak_anon = max(peak_anon, _rss_anon_kb(proc.pid))
@@ -335,15 +342,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="folder for the PNGs (folder part)")
     parser.add_argument("--steps", type=int, default=3, help="smoke ddpm steps (folder part)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per pool in each child")
     args = parser.parse_args()
-    print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, "
+        f"{args.threads} thread(s) per pool",
+        flush=True,
+    )
     if args.part == "suite":
         for n in args.n:
-            print(json.dumps(measure(["suite", str(n), args.features, args.metrics])), flush=True)
+            print(
+                json.dumps(measure(["suite", str(n), args.features, args.metrics], args.threads)),
+                flush=True,
+            )
     elif args.part == "throughput":
         print(
             json.dumps(
-                measure(["throughput", str(args.n[0]), str(args.batch_size), str(args.rounds)])
+                measure(
+                    ["throughput", str(args.n[0]), str(args.batch_size), str(args.rounds)],
+                    args.threads,
+                )
             ),
             flush=True,
         )
@@ -355,7 +373,11 @@ def main() -> None:
         cache = Path(tempfile.mkdtemp(prefix="usbench-scale-cache-"))
         for stage in ("build", "train"):
             print(
-                json.dumps(measure(["folder", str(folder), str(cache), str(args.steps), stage])),
+                json.dumps(
+                    measure(
+                        ["folder", str(folder), str(cache), str(args.steps), stage], args.threads
+                    )
+                ),
                 flush=True,
             )
 
