@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -57,16 +58,23 @@ def gemm_seconds(size: int) -> tuple[float, float]:
     return time.perf_counter() - start, 2.0 * size**3
 
 
-def step_units(image: torch.Tensor, singan_iters: int) -> dict[str, Callable[[], float]]:
-    """``{unit: run}``; ``run()`` does one fp32 training step (or iteration) and returns its
-    seconds."""
-    units: dict[str, Callable[[], float]] = {}
+class Unit(NamedTuple):
+    """A timed unit: ``run()`` trains ``steps`` steps (SinGAN: iterations) in fp32 and returns
+    the seconds per step."""
+
+    run: Callable[[], float]
+    steps: int
+
+
+def step_units(image: torch.Tensor, singan_iters: int) -> dict[str, Unit]:
+    """``{"model:scale": unit}`` for SinDDM scales 0, 1 and SinGAN scales 0, 5."""
+    units: dict[str, Unit] = {}
     for scale in (0, 1):
-        units[f"sinddm:{scale}"] = lambda s=scale: sinddm_paper_step("fp32", s, image)
+        units[f"sinddm:{scale}"] = Unit(lambda s=scale: sinddm_paper_step("fp32", s, image), 1)
     for scale in (0, 5):
-        units[f"singan:{scale}"] = lambda s=scale: singan_paper_scale(
-            "fp32", s, singan_iters, image
-        )[0]
+        units[f"singan:{scale}"] = Unit(
+            lambda s=scale: singan_paper_scale("fp32", s, singan_iters, image)[0], singan_iters
+        )
     return units
 
 
@@ -90,17 +98,12 @@ class CountFlops(TorchDispatchMode):
         return out
 
 
-def counted_flops(name: str, image: torch.Tensor, singan_iters: int) -> float:
-    """FLOPs of one step of ``name`` (``model:scale``), counted on a run of its own."""
-    model, scale = name.split(":")
+def counted_flops(unit: Unit) -> float:
+    """FLOPs of one step of ``unit``, counted on a run of its own."""
     counter = CountFlops()
     with counter:
-        if model == "sinddm":
-            sinddm_paper_step("fp32", int(scale), image)
-        else:
-            singan_paper_scale("fp32", int(scale), singan_iters, image)
-    steps = 1 if model == "sinddm" else singan_iters
-    return counter.total / steps
+        unit.run()
+    return counter.total / unit.steps
 
 
 def main() -> None:
@@ -119,15 +122,15 @@ def main() -> None:
     print(f"machine: {machine()}", flush=True)
     names = args.units.split(",")
     every_unit = step_units(image, args.singan_iters)
-    runs = {n: every_unit[n] for n in names}
-    flops = {n: counted_flops(n, image, args.singan_iters) for n in names}
+    units = {n: every_unit[n] for n in names}
+    flops = {n: counted_flops(u) for n, u in units.items()}
     for n in names:
         print(f"  {n}: {flops[n] / 1e9:.2f} GFLOP per step", flush=True)
     seconds: dict[str, list[float]] = {n: [] for n in [*names, "gemm"]}
     gemm_flops = 0.0
     for rep in range(args.warmup + args.reps):
         gemm_s, gemm_flops = gemm_seconds(args.gemm)
-        timed = {"gemm": gemm_s, **{n: run() for n, run in runs.items()}}
+        timed = {"gemm": gemm_s, **{n: u.run() for n, u in units.items()}}
         for n, s in timed.items():
             print(f"  round {rep} {n:10s} {s:9.3f} s", flush=True)
             if rep >= args.warmup:
